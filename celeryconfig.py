@@ -1,0 +1,35 @@
+"""Celery settings, lower-case, every value taken from SmartSupport's Settings."""
+
+from smartsupport.config import Settings
+
+_settings = Settings.from_env()
+
+broker_url = _settings.broker_url
+result_backend = _settings.broker_url
+broker_connection_retry_on_startup = True
+# Redis redelivers a message not acked within the visibility timeout: it must exceed the longest
+# task and the longest retry countdown (celery #3270, #4400), see Settings.validate().
+broker_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+result_expires = _settings.result_expires_s
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+
+# A queue that must not lose work: ack after the task ran, requeue if the worker process dies,
+# and take one message at a time so a slow model stage never hoards a backlog.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_soft_time_limit = 120
+task_time_limit = 180
+
+task_default_queue = "tickets"
+task_routes = {"workers.tasks.deliver_webhook": {"queue": "webhooks"}}
+worker_concurrency = _settings.worker_concurrency
+
+# Flower needs task events.
+worker_send_task_events = True
+task_send_sent_event = True

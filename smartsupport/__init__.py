@@ -1,0 +1,3 @@
+"""SmartSupport: an intelligent queue for customer-support tickets (the domain; no Flask, no Celery)."""
+
+__version__ = "0.1.0"

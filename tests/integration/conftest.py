@@ -1,0 +1,101 @@
+"""A real Celery worker (a separate process) against the session's real Redis, and a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections import defaultdict
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.conftest import ROOT, WEBHOOK_SECRET, clear_tickets, free_port, settings_for, wait_for
+from web import create_app
+
+
+class Receiver:
+    """Webhook endpoint on loopback; a ticket body containing ``[respond 503 503 200]`` scripts its answers."""
+
+    def __init__(self) -> None:
+        self.server = HTTPServer(host="127.0.0.1", port=free_port())
+        self.calls: dict[str, list[Request]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def handle(self, request: Request) -> Response:
+        event = json.loads(request.get_data())
+        body = event["data"]["body"]
+        with self._lock:
+            calls = self.calls[event["data"]["id"]]
+            calls.append(request)
+            script = body.split("[respond ", 1)[1].split("]", 1)[0].split() if "[respond " in body else ["200"]
+            status = int(script[min(len(calls), len(script)) - 1])
+        return Response("ok" if status < 300 else "nope", status=status)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/hook")
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    receiver = Receiver()
+    receiver.server.start()
+    receiver.server.expect_request("/hook", method="POST").respond_with_handler(receiver.handle)
+    yield receiver
+    receiver.server.clear()
+    receiver.server.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_env(redis_server, receiver, tmp_path_factory):
+    return {
+        **os.environ,
+        "REDIS_URL": redis_server + "/0",
+        "SMARTSUPPORT_DATA_DIR": str(tmp_path_factory.mktemp("worker-data")),
+        "SMARTSUPPORT_WEBHOOK_URLS": receiver.url,
+        "SMARTSUPPORT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S": "2",
+        "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "5",
+        "SMARTSUPPORT_WORKER_CONCURRENCY": "1",
+        "SMARTSUPPORT_TORCH_THREADS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_worker(env: dict[str, str], log_path, *, name: str | None = None) -> subprocess.Popen:
+    name = name or f"test-{uuid.uuid4().hex[:6]}"
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
+         "tickets,webhooks", "--hostname", f"{name}@%h", "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="session")
+def worker(worker_env, tmp_path_factory):
+    """One real Celery worker for the integration tests; its log is printed if a test fails."""
+    log_path = tmp_path_factory.mktemp("logs") / "worker.log"
+    proc = start_worker(worker_env, log_path)
+    app = create_app(settings_for(worker_env["REDIS_URL"], tmp_path_factory.mktemp("api")))
+    celery = app.extensions["smartsupport"].celery
+
+    def answers():
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        return celery.control.ping(timeout=0.5)
+
+    wait_for(answers, timeout_s=120, what="the Celery worker to answer a ping")
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def client(worker, worker_env, tmp_path):
+    clear_tickets(worker_env["REDIS_URL"])
+    app = create_app(settings_for(worker_env["REDIS_URL"], tmp_path))
+    yield app.test_client()

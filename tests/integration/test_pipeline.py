@@ -1,0 +1,90 @@
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import OPERATOR_KEY, WEBHOOK_SECRET, wait_for
+
+pytestmark = pytest.mark.integration
+AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+def submit(client, body: str, **fields) -> str:
+    response = client.post("/api/tickets", json={"body": body, **fields}, headers=AUTH)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+def finished(client, ticket_id: str, *, webhook: bool = False, timeout_s: float = 60) -> dict:
+    def ready():
+        view = client.get(f"/api/tickets/{ticket_id}", headers=AUTH).get_json()
+        if view["status"] in ("done", "failed") and (not webhook or view["webhook"]["status"] in ("delivered", "failed")):
+            return view
+        return None
+    return wait_for(ready, timeout_s=timeout_s, what=f"ticket {ticket_id}")
+
+
+def test_an_outage_comes_back_technical_critical_with_timings_and_one_signed_webhook(client, receiver):
+    ticket_id = submit(client, "Our production API is down and every checkout fails, fix ASAP")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    assert view["status"] == "done" and view["error"] is None
+    assert view["category"]["label"] == "Technical"
+    assert set(view["category"]["scores"]) == {"Billing", "Technical", "Legal"}
+    assert view["urgency"]["level"] == "critical" and view["urgency"]["score"] >= 0.75
+    assert "is down" in {s["phrase"] for s in view["urgency"]["signals"]}
+    assert set(view["timings_ms"]) == {"queue_wait", "classify", "score", "notify", "total"}
+    assert view["timings_ms"]["total"] >= view["timings_ms"]["classify"] > 0
+    assert view["webhook"] == {**view["webhook"], "status": "delivered", "attempts": 1}
+    (request,) = receiver.calls[ticket_id]
+    event = Webhook(WEBHOOK_SECRET).verify(request.get_data(as_text=True), dict(request.headers))
+    assert event["type"] == "ticket.urgent" and event["data"]["id"] == ticket_id
+
+
+def test_an_invoice_question_comes_back_billing_low_with_no_webhook(client, receiver):
+    ticket_id = submit(client, "Can you send me an invoice with our VAT number?")
+
+    view = finished(client, ticket_id)
+
+    assert view["category"]["label"] == "Billing" and view["urgency"]["level"] == "low"
+    assert view["webhook"]["status"] == "not_needed" and view["webhook"]["attempts"] == 0
+    assert receiver.calls[ticket_id] == []
+
+
+def test_a_failing_endpoint_is_retried_with_the_same_event_id_until_it_accepts(client, receiver):
+    ticket_id = submit(client, "Total outage, the server is down for everyone [respond 503 503 200]")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    assert view["webhook"]["status"] == "delivered" and view["webhook"]["attempts"] == 3
+    assert [a["status_code"] for a in view["webhook"]["log"]] == [503, 503, 200]
+    calls = receiver.calls[ticket_id]
+    assert len(calls) == 3 and len({c.headers["webhook-id"] for c in calls}) == 1
+    for call in calls:
+        Webhook(WEBHOOK_SECRET).verify(call.get_data(as_text=True), dict(call.headers))
+
+
+def test_a_client_error_from_the_endpoint_is_not_retried(client, receiver):
+    ticket_id = submit(client, "Data breach: customer records leaked, the site is down [respond 400]")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    assert view["webhook"]["status"] == "failed" and view["webhook"]["attempts"] == 1
+    assert len(receiver.calls[ticket_id]) == 1
+
+
+def test_the_queue_lists_the_most_urgent_first(client):
+    ids = [submit(client, text) for text in ("How do I change my avatar?",
+                                             "Production is down, outage for all users, fix immediately",
+                                             "The export is a bit slow")]
+    for ticket_id in ids:
+        finished(client, ticket_id)
+
+    listed = client.get("/api/tickets?sort=urgency", headers=AUTH).get_json()["tickets"]
+
+    scores = [t["urgency"]["score"] for t in listed]
+    assert listed[0]["id"] == ids[1] and scores == sorted(scores, reverse=True)
+
+
+def test_health_is_ok_with_redis_and_a_worker(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200 and response.get_json()["workers"] >= 1

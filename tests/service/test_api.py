@@ -1,0 +1,103 @@
+import pytest
+
+from tests.conftest import OPERATOR_KEY
+
+
+def post(client, headers, **kwargs):
+    return client.post("/api/tickets", headers=headers, **kwargs)
+
+
+def test_a_valid_ticket_is_accepted_stored_and_queued(client, operator, store):
+    response = post(client, operator, json={"body": "Our API is down", "subject": "Outage", "customer": {"id": 7}})
+
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued" and response.headers["Location"] == body["status_url"]
+    view = client.get(body["status_url"], headers=operator).get_json()
+    assert view["id"] == body["id"] and view["status"] == "queued" and view["body"] == "Our API is down"
+    assert view["category"] is None and view["webhook"]["status"] == "pending"
+    assert {"received", "queued"} <= set(view["timestamps"])
+    # the chain's first message is on the broker
+    assert store.r.llen("tickets") >= 1
+
+
+def test_requests_without_a_valid_key_get_401(client):
+    assert post(client, {}, json={"body": "x"}).status_code == 401
+    response = client.get("/api/tickets", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("kwargs, status, code", [
+    ({"data": "body=x", "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_json"),
+    ({"json": ["a list"]}, 422, "invalid_ticket"),
+    ({"json": {}}, 422, "validation_error"),
+    ({"json": {"body": "   "}}, 422, "validation_error"),
+    ({"json": {"body": "hi", "unknown": 1}}, 422, "validation_error"),
+    ({"json": {"body": "bell \x07 in the text"}}, 422, "validation_error"),
+    ({"json": {"body": "x" * 20001}}, 422, "validation_error"),
+    ({"json": {"body": "deep", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}}, 422, "validation_error"),
+    ({"data": '{"body": "' + "x" * 300_000 + '"}', "content_type": "application/json"}, 413, "request_entity_too_large"),
+])
+def test_bad_input_gets_a_clear_4xx_and_stores_nothing(client, operator, store, kwargs, status, code):
+    response = post(client, operator, **kwargs)
+
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+    assert store.r.zcard("ss:tickets:created") == 0
+
+
+def test_unicode_text_is_kept_as_sent(client, operator):
+    text = "Le paiement a échoué 💳 — 支払いが失敗しました"
+    ticket_id = post(client, operator, json={"body": text}).get_json()["id"]
+    assert client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()["body"] == text
+
+
+def test_unknown_ticket_is_404(client, operator):
+    response = client.get("/api/tickets/nope", headers=operator)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_list_sorts_by_creation_and_filters_by_status(client, operator):
+    ids = [post(client, operator, json={"body": f"ticket {i}"}).get_json()["id"] for i in range(3)]
+
+    listed = client.get("/api/tickets?sort=created", headers=operator).get_json()["tickets"]
+
+    assert [t["id"] for t in listed] == ids[::-1]
+    assert client.get("/api/tickets?status=done", headers=operator).get_json() == {"tickets": []}
+    assert len(client.get("/api/tickets?limit=2", headers=operator).get_json()["tickets"]) == 2
+
+
+@pytest.mark.parametrize("query", ["sort=size", "limit=0", "limit=many", "status=lost", "colour=red"])
+def test_a_bad_list_query_is_400(client, operator, query):
+    assert client.get(f"/api/tickets?{query}", headers=operator).status_code == 400
+
+
+def test_a_submit_key_reads_only_its_own_tickets(client, operator, submitter):
+    mine = post(client, submitter, json={"body": "mine"}).get_json()["id"]
+    theirs = post(client, operator, json={"body": "theirs"}).get_json()["id"]
+
+    assert client.get(f"/api/tickets/{mine}", headers=submitter).status_code == 200
+    assert client.get(f"/api/tickets/{theirs}", headers=submitter).status_code == 404
+    assert [t["id"] for t in client.get("/api/tickets", headers=submitter).get_json()["tickets"]] == [mine]
+
+
+def test_openapi_spec_is_served_without_a_key(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.") and "/api/tickets" in spec["paths"]
+    assert spec["components"]["schemas"]["TicketIn"]["required"] == ["body"]
+
+
+def test_health_is_503_when_no_worker_answers(client):
+    response = client.get("/api/health")
+    assert response.status_code == 503 and response.get_json()["redis"] == "ok"
+
+
+def test_store_down_gives_503_not_500(tmp_path):
+    from tests.conftest import free_port, settings_for
+    from web import create_app
+
+    app = create_app(settings_for(f"redis://127.0.0.1:{free_port()}/0", tmp_path))
+    response = app.test_client().post("/api/tickets", json={"body": "x"},
+                                      headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "unavailable"

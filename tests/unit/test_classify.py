@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from smartsupport.classify import Classifier
+from smartsupport.errors import ConfigError
+from smartsupport.labels import load_labels
+from smartsupport.models import default_embedding_model
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return Classifier(load_labels(), threads=2)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Our production API is down and every checkout fails, fix ASAP", "Technical"),
+    ("Can you send me an invoice with our VAT number?", "Billing"),
+    ("I was charged twice for my subscription this month", "Billing"),
+    ("Under GDPR, please delete all personal data you hold about me", "Legal"),
+    ("The mobile app crashes every time I open settings", "Technical"),
+    ("Our lawyers need the signed data processing agreement", "Legal"),
+])
+def test_clear_tickets_get_the_right_category(classifier, text, label):
+    assert classifier.classify_texts([text])[0].label == label
+
+
+def test_every_label_gets_a_probability_and_they_sum_to_one(classifier):
+    category = classifier.classify_texts(["refund pls"])[0]
+
+    assert set(category.scores) == {"Billing", "Technical", "Legal"}
+    assert sum(category.scores.values()) == pytest.approx(1.0, abs=1e-3)
+    assert category.confidence == max(category.scores.values())
+
+
+def test_low_confidence_is_flagged_for_review(classifier):
+    strict = Classifier(load_labels(), threads=2, review_threshold=0.999, review_margin=0.0)
+
+    assert strict.classify_texts(["hello"])[0].needs_review
+    assert not classifier.classify_texts(["Please send me last month's invoice as a PDF"])[0].needs_review
+
+
+def test_a_custom_label_set_is_used(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"labels": [
+        {"name": "Shipping", "description": "Parcels, delivery, tracking numbers, couriers, late packages."},
+        {"name": "Returns", "description": "Sending an item back, return labels, exchanges.",
+         "examples": ["How do I return these shoes?"]},
+    ]}))
+
+    category = Classifier(load_labels(path)).classify_texts(["Where is my parcel? The tracking number shows nothing"])[0]
+
+    assert category.label == "Shipping" and set(category.scores) == {"Shipping", "Returns"}
+
+
+@pytest.mark.parametrize("content", ['{"labels": [{"name": "only one"}]}', "not json",
+                                     '{"labels": [{"name": "a"}, {"name": "a"}]}'])
+def test_a_bad_labels_file_raises_config_error(tmp_path, content):
+    path = tmp_path / "labels.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match="SMARTSUPPORT_LABELS_FILE"):
+        load_labels(path)
+
+
+def test_nli_backend_runs_the_zero_shot_pipeline_on_a_tiny_model_built_here(tmp_path):
+    # Given a tiny NLI model with random weights, saved like a hub model (config, weights, tokenizer)
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(default_embedding_model())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+                        label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+
+    # When the nli backend loads it by path and classifies two tickets
+    nli = Classifier(load_labels(), backend="nli", model=str(tmp_path))
+    results = nli.classify_texts(["My invoice is wrong", "The server is down"])
+
+    # Then every label gets a probability from the entailment scores, summing to one
+    for category in results:
+        assert set(category.scores) == {"Billing", "Technical", "Legal"}
+        assert sum(category.scores.values()) == pytest.approx(1.0, abs=1e-3)
+        assert category.label in category.scores and category.model == str(tmp_path)

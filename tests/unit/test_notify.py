@@ -1,0 +1,60 @@
+import json
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+from werkzeug import Response
+
+from smartsupport.errors import WebhookFailed, WebhookRejected
+from smartsupport.notify import build_payload, event_id_for, post_webhook, should_notify
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_event_id_is_stable_for_a_ticket():
+    assert event_id_for("abc") == event_id_for("abc") != event_id_for("abd")
+
+
+def test_threshold_is_inclusive():
+    assert should_notify(0.6, threshold=0.6) and not should_notify(0.59, threshold=0.6)
+
+
+def test_delivered_payload_carries_a_signature_the_library_verifies(httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    payload = build_payload({"id": "t1", "body": "down"}, event_id="evt_t1")
+
+    attempt = post_webhook(httpserver.url_for("/hook"), payload, secret=SECRET, timeout_s=5)
+
+    request, _ = httpserver.log[0]
+    verified = Webhook(SECRET).verify(request.get_data(as_text=True), dict(request.headers))
+    assert verified == payload and request.headers["webhook-id"] == "evt_t1"
+    assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_errors_and_rate_limits_are_retryable(httpserver, status):
+    httpserver.expect_request("/hook").respond_with_response(Response("no", status=status, headers={"Retry-After": "7"}))
+
+    with pytest.raises(WebhookFailed) as info:
+        post_webhook(httpserver.url_for("/hook"), build_payload({}, event_id="e"), secret=SECRET, timeout_s=5)
+
+    assert info.value.attempt["status_code"] == status
+    assert info.value.retry_after_s == 7.0
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410])
+def test_other_client_errors_are_rejected_without_retry(httpserver, status):
+    httpserver.expect_request("/hook").respond_with_data("no", status=status)
+
+    with pytest.raises(WebhookRejected):
+        post_webhook(httpserver.url_for("/hook"), build_payload({}, event_id="e"), secret=SECRET, timeout_s=5)
+
+
+def test_unreachable_endpoint_is_retryable():
+    with pytest.raises(WebhookFailed) as info:
+        post_webhook("http://127.0.0.1:9/hook", build_payload({}, event_id="e"), secret=SECRET, timeout_s=2)
+    assert info.value.attempt["error"]
+
+
+def test_payload_is_the_documented_envelope():
+    payload = build_payload({"id": "t"}, event_id="evt_t")
+    assert json.loads(json.dumps(payload)) == {"type": "ticket.urgent", "id": "evt_t", "data": {"id": "t"}}

@@ -1,0 +1,72 @@
+"""The Flask app: the JSON API under /api, the OpenAPI spec, and the dashboard (built SPA)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery import Celery
+from flask import Flask, abort, send_from_directory
+from flask_cors import CORS
+
+from smartsupport.config import Settings
+from smartsupport.store import TicketStore
+
+from .auth import KeyRing
+
+STATIC_DIR = Path(__file__).with_name("static")
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: TicketStore
+    keys: KeyRing
+    celery: Celery
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from workers.celery import app as celery_app
+
+    from .api import api, handle_error
+    from .openapi import build_spec
+
+    settings = settings or Settings.from_env()
+    if celery_app.conf.broker_url != settings.broker_url:
+        celery_app.close()  # drops pooled connections to the old broker
+        celery_app.conf.update(broker_url=settings.broker_url, result_backend=settings.broker_url)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    app.json.sort_keys = False
+    app.extensions["smartsupport"] = Services(
+        settings=settings,
+        store=TicketStore.from_url(settings.broker_url),
+        keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
+        celery=celery_app,
+    )
+    if settings.cors_origins:
+        CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
+             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    app.register_blueprint(api)
+    app.register_error_handler(Exception, handle_error)
+
+    @app.get("/openapi.json")
+    def openapi():
+        return build_spec()
+
+    @app.get("/", defaults={"path": ""})
+    @app.get("/<path:path>")
+    def dashboard(path: str):
+        if path.startswith("api/"):
+            abort(404)
+        if path and (STATIC_DIR / path).is_file():
+            return send_from_directory(STATIC_DIR, path)
+        if not (STATIC_DIR / "index.html").is_file():
+            return ("The dashboard is not built: run `make build` (the API under /api works without it).\n",
+                    200, {"Content-Type": "text/plain"})
+        return send_from_directory(STATIC_DIR, "index.html")
+
+    logging.getLogger("smartsupport").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,131 @@
+"""The HTTP API: one blueprint. Views validate, call the store or route_ticket, and return JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, g, request, url_for
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, Unauthorized, UnsupportedMediaType
+
+from smartsupport.errors import InvalidTicket, SmartSupportError, StoreUnavailable, TicketNotFound
+from smartsupport.ticket import Ticket
+from workers.tasks import route_ticket
+
+from .schemas import ListQuery, TicketIn
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/api")
+OPEN_ENDPOINTS = {"api.health"}
+
+
+def _services():
+    return current_app.extensions["smartsupport"]
+
+
+@api.before_request
+def _authenticate() -> None:
+    if request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
+        return
+    principal = _services().keys.identify(request.headers.get("Authorization"))
+    if principal is None:
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    g.principal = principal
+
+
+@api.post("/tickets")
+def submit_ticket():
+    payload = _validated(TicketIn, _json_object())
+    ticket = Ticket.new(body=payload.body, subject=payload.subject, customer=payload.customer,
+                        metadata=payload.metadata, submitter=g.principal.fingerprint)
+    store = _services().store
+    store.create(ticket)
+    try:
+        route_ticket(ticket.id)
+    except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
+        store.delete(ticket.id)
+        raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc
+    store.mark(ticket.id, "queued")
+    status_url = url_for("api.get_ticket", ticket_id=ticket.id)
+    return {"id": ticket.id, "status": "queued", "status_url": status_url}, 202, {"Location": status_url}
+
+
+@api.get("/tickets/<ticket_id>")
+def get_ticket(ticket_id: str):
+    view = _services().store.get(ticket_id)
+    if not g.principal.is_operator and view["submitter"] != g.principal.fingerprint:
+        raise TicketNotFound(ticket_id)
+    return view
+
+
+@api.get("/tickets")
+def list_tickets():
+    query = _validated(ListQuery, request.args.to_dict(), status=400)
+    submitter = None if g.principal.is_operator else g.principal.fingerprint
+    tickets = _services().store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
+    return {"tickets": tickets}
+
+
+@api.get("/health")
+def health():
+    services = _services()
+    report = {"redis": "down", "workers": 0}
+    try:
+        services.store.ping()
+        report["redis"] = "ok"
+        report["workers"] = len(services.celery.control.ping(timeout=1.0, limit=1) or [])
+    except Exception as exc:  # health must answer, whatever is broken
+        report["error"] = f"{type(exc).__name__}: {exc}"[:200]
+    healthy = report["redis"] == "ok" and report["workers"] > 0
+    return {"status": "ok" if healthy else "unavailable", **report}, 200 if healthy else 503
+
+
+def _json_object() -> dict:
+    if not request.is_json:
+        raise UnsupportedMediaType("send the ticket as application/json")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
+    if data is None:
+        raise InvalidTicket("the request body is not valid JSON", code="invalid_json", status=400)
+    if not isinstance(data, dict):
+        raise InvalidTicket("the request body must be a JSON object", code="invalid_ticket")
+    return data
+
+
+def _validated(model, data: dict, *, status: int = 422):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [{"field": ".".join(map(str, e["loc"])) or "(body)", "message": e["msg"]} for e in exc.errors()]
+        message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        err = InvalidTicket(message, code="validation_error", status=status)
+        err.details = details
+        raise err from None
+
+
+_STATUS_FOR = {TicketNotFound: (404, "not_found"), StoreUnavailable: (503, "unavailable")}
+
+
+def handle_error(exc: Exception):
+    """Every error becomes ``{"error": {"code", "message"}}``."""
+    if isinstance(exc, InvalidTicket):
+        status, code = exc.status, exc.code
+        body = {"code": code, "message": str(exc)}
+        if getattr(exc, "details", None):
+            body["details"] = exc.details
+        return {"error": body}, status
+    if isinstance(exc, SmartSupportError):
+        status, code = _STATUS_FOR.get(type(exc), (500, "internal_error"))
+        message = f"no ticket {exc}" if isinstance(exc, TicketNotFound) else str(exc)
+        if status == 503:
+            log.warning("store unavailable: %s", exc)
+            message = "the ticket store is unavailable, try again shortly"
+        return {"error": {"code": code, "message": message}}, status, ({"Retry-After": "5"} if status == 503 else {})
+    if isinstance(exc, HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}
+        return {"error": {"code": code, "message": exc.description}}, exc.code, headers
+    log.exception("unhandled error")
+    return {"error": {"code": "internal_error", "message": "internal error"}}, 500

@@ -1,0 +1,58 @@
+"""Request models: the API validates with pydantic, and /openapi.json is built from the same models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_BODY_CHARS = 20_000
+MAX_SUBJECT_CHARS = 300
+MAX_JSON_DEPTH = 5
+MAX_OBJECT_KEYS = 50
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class TicketIn(BaseModel):
+    """A new ticket."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, description="The customer's message.")
+    subject: str = Field("", max_length=MAX_SUBJECT_CHARS)
+    customer: dict[str, Any] = Field(default_factory=dict, description="Free-form customer details.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form metadata, kept as given.")
+
+    @field_validator("body", "subject")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("customer", "metadata")
+    @classmethod
+    def _small_and_shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
+        if len(value) > MAX_OBJECT_KEYS:
+            raise ValueError(f"must not have more than {MAX_OBJECT_KEYS} keys")
+        return value
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sort: str = Field("urgency", pattern="^(urgency|created)$")
+    status: str | None = Field(None, pattern="^(queued|processing|done|failed)$")
+    limit: int = Field(50, ge=1, le=500)
+
+
+def _depth(value: Any) -> int:
+    """How many levels of objects and arrays ``value`` nests (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0

@@ -1,0 +1,5 @@
+"""Celery app and tasks of SmartSupport."""
+
+from .celery import app
+
+__all__ = ["app"]

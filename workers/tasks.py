@@ -1,0 +1,127 @@
+"""Thin tasks: load by id, call one domain function, save, return the id.
+
+Every task is safe to run twice (late acks redeliver after a crash): a stage whose result is
+already stored is skipped, and a webhook delivery is opened at most once per endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery import Task, chain
+from celery.signals import worker_process_init
+
+from smartsupport import notify, urgency
+from smartsupport.classify import Classifier
+from smartsupport.config import Settings
+from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
+from smartsupport.store import TicketStore
+
+from .celery import app
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def store() -> TicketStore:
+    return TicketStore.from_url(settings().broker_url)
+
+
+@lru_cache(maxsize=1)
+def classifier() -> Classifier:
+    """One model per worker process, loaded once."""
+    return Classifier.from_settings(settings())
+
+
+@worker_process_init.connect
+def _warm_up(**_: object) -> None:
+    # Load the model when the process starts, not on the first ticket.
+    classifier()
+
+
+class TicketTask(Task):
+    """A pipeline stage: retried while Redis is away, and failing the ticket when it gives up."""
+
+    autoretry_for = (StoreUnavailable,)
+    retry_backoff = True
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 10
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        try:
+            store().fail(args[0], f"{self.name.rsplit('.', 1)[-1]}: {type(exc).__name__}: {exc}")
+        except StoreUnavailable:
+            log.exception("could not mark ticket %s failed", args[0])
+
+
+@app.task(base=TicketTask)
+def classify_ticket(ticket_id: str) -> str:
+    s = store()
+    if s.field(ticket_id, "category") is None:
+        s.mark(ticket_id, "classify_started", status="processing")
+        s.save_category(ticket_id, classifier().classify(s.load(ticket_id)))
+        s.mark(ticket_id, "classify_finished")
+    return ticket_id
+
+
+@app.task(base=TicketTask)
+def score_ticket(ticket_id: str) -> str:
+    s = store()
+    if s.field(ticket_id, "urgency") is None:
+        s.mark(ticket_id, "score_started")
+        s.save_urgency(ticket_id, urgency.score(s.load(ticket_id)))
+        s.mark(ticket_id, "score_finished")
+    return ticket_id
+
+
+@app.task(base=TicketTask)
+def notify_team(ticket_id: str) -> str:
+    s, cfg = store(), settings()
+    s.mark(ticket_id, "notify_started")
+    if notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
+        event_id = notify.event_id_for(ticket_id)
+        for url in cfg.webhook_urls:
+            if s.open_delivery(ticket_id, url, event_id):
+                deliver_webhook.delay(ticket_id, url)
+    s.mark(ticket_id, "notify_finished")
+    s.mark(ticket_id, "done", status="done")
+    return ticket_id
+
+
+@app.task(bind=True, autoretry_for=(WebhookFailed, StoreUnavailable), retry_backoff=True, retry_jitter=True,
+          retry_backoff_max=settings().webhook_backoff_max_s, max_retries=settings().webhook_max_retries)
+def deliver_webhook(self: Task, ticket_id: str, url: str) -> str:
+    s, cfg = store(), settings()
+    if s.delivery_status(ticket_id, url) != "pending":
+        return ticket_id  # delivered or given up already: a redelivered message
+    view = s.get(ticket_id)
+    payload = notify.build_payload({k: v for k, v in view.items() if k != "webhook"},
+                                   event_id=notify.event_id_for(ticket_id))
+    attempt_no = {"attempt": self.request.retries + 1}
+    try:
+        attempt = notify.post_webhook(url, payload, secret=cfg.webhook_secret, timeout_s=cfg.webhook_timeout_s)
+    except WebhookFailed as exc:
+        last = self.request.retries >= cfg.webhook_max_retries
+        s.record_attempt(ticket_id, url, {**exc.attempt, **attempt_no}, status="failed" if last else "pending")
+        if last:
+            return ticket_id
+        if exc.retry_after_s is not None:
+            raise self.retry(exc=exc, countdown=min(exc.retry_after_s, cfg.webhook_backoff_max_s))
+        raise
+    except WebhookRejected as exc:
+        s.record_attempt(ticket_id, url, {**exc.attempt, **attempt_no}, status="failed")
+        return ticket_id
+    s.record_attempt(ticket_id, url, {**attempt, **attempt_no}, status="delivered")
+    return ticket_id
+
+
+def route_ticket(ticket_id: str) -> str:
+    """Start the pipeline for a stored ticket; returns the id of the chain's last task."""
+    return chain(classify_ticket.s(ticket_id), score_ticket.s(), notify_team.s()).apply_async().id
