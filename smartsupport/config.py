@@ -34,7 +34,7 @@ class Settings:
     model: str | None = None
     review_threshold: float = 0.5
     review_margin: float = 0.1
-    urgency_threshold: float = 0.6
+    urgency_threshold: float = 0.55
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = ""
     webhook_timeout_s: float = 10.0
@@ -96,7 +96,7 @@ class Settings:
             model=env.get("SMARTSUPPORT_MODEL") or None,
             review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
             review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
-            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.6, low=0.0, high=1.0),
+            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.55, low=0.0, high=1.0),
             webhook_urls=_urls(env, "SMARTSUPPORT_WEBHOOK_URLS"),
             webhook_secret=webhook_secret,
             webhook_timeout_s=_float(env, "SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=300.0),

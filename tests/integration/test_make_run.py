@@ -1,0 +1,74 @@
+"""The whole system as `make run` starts it: embedded Redis, worker, gunicorn API and Flower."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path):
+    ports = {"SMARTSUPPORT_PORT": free_port(), "FLOWER_PORT": free_port(), "SMARTSUPPORT_REDIS_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTSUPPORT_", "REDIS_URL"))}
+    env.update({k: str(v) for k, v in ports.items()}, SMARTSUPPORT_DATA_DIR=str(tmp_path / "data"),
+               SMARTSUPPORT_WORKER_CONCURRENCY="1", SMARTSUPPORT_TORCH_THREADS="2")
+    log = open(tmp_path / "run.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "smartsupport.cli", "run"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}"
+
+    def healthy():
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()[-4000:]
+        try:
+            return requests.get(base + "/api/health", timeout=3).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(healthy, timeout_s=120, interval_s=0.5, what="make run's stack to become healthy")
+        yield proc, base, ports, tmp_path
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on_ctrl_c(stack):
+    proc, base, ports, tmp_path = stack
+    output = (tmp_path / "run.log").read_text()
+    key = (tmp_path / "data" / "api_key").read_text().strip()
+    assert key in output and f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}/" in output
+    auth = {"Authorization": f"Bearer {key}"}
+
+    # When a ticket is posted over HTTP, the API answers 202 at once
+    started = time.monotonic()
+    response = requests.post(base + "/api/tickets", json={"body": "Our production API is down and every checkout "
+                                                                   "fails, fix ASAP"}, headers=auth, timeout=10)
+    assert response.status_code == 202
+    status_url = base + response.json()["status_url"]
+
+    # Then it comes back done, Technical and critical
+    view = wait_for(lambda: (v := requests.get(status_url, headers=auth, timeout=5).json())["status"] == "done" and v,
+                    timeout_s=60, interval_s=0.05, what="the ticket to be done")
+    assert view["category"]["label"] == "Technical" and view["urgency"]["level"] == "critical"
+    assert time.monotonic() - started < 30
+
+    # Flower answers behind basic auth
+    flower = f"http://127.0.0.1:{ports['FLOWER_PORT']}/"
+    assert requests.get(flower, timeout=5).status_code == 401
+    assert requests.get(flower, auth=("operator", key), timeout=5).status_code == 200
+
+    # Ctrl-C stops every process, and the embedded Redis kept its data in the data dir
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) is not None
+    for port in ports.values():
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+    assert (tmp_path / "data" / "appendonly.aof").stat().st_size > 0
