@@ -32,7 +32,7 @@ run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ct
 worker: install  ## start one more worker against the configured REDIS_URL
 	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues tickets,webhooks
 
-test: build  ## every test: unit, API, integration (real Redis + real worker)
+test: build lint  ## lint, then every test: unit, API, integration (real Redis + real worker)
 	$(PY) -m pytest
 
 test-unit: install  ## domain tests only: no Redis, no Celery

@@ -51,7 +51,8 @@ def banner(settings: Settings) -> str:
         f"  Flower          : http://{settings.host}:{settings.flower_port}/   (user 'operator', password = API key)",
         f"  Redis           : {redis}",
         f"  API key         : {settings.api_keys[0]}",
-        f"  Try it          : curl -H 'Authorization: Bearer {settings.api_keys[0]}' -H 'Content-Type: application/json' "
+        f"  Try it          : curl -H 'Authorization: Bearer {settings.api_keys[0]}' "
+        "-H 'Content-Type: application/json' "
         f"-d '{{\"body\": \"Our API is down, fix ASAP\"}}' http://{settings.host}:{settings.port}/api/tickets",
         "  Stop            : Ctrl-C",
         "",

@@ -28,15 +28,13 @@ class Services:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from workers.celery import app as celery_app
+    from workers.celery import app as celery_app, use_broker
 
     from .api import api, handle_error
     from .openapi import build_spec
 
     settings = settings or Settings.from_env()
-    if celery_app.conf.broker_url != settings.broker_url:
-        celery_app.close()  # drops pooled connections to the old broker
-        celery_app.conf.update(broker_url=settings.broker_url, result_backend=settings.broker_url)
+    use_broker(settings.broker_url)
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.json.sort_keys = False

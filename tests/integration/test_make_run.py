@@ -49,8 +49,8 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
 
     # When a ticket is posted over HTTP, the API answers 202 at once
     started = time.monotonic()
-    response = requests.post(base + "/api/tickets", json={"body": "Our production API is down and every checkout "
-                                                                   "fails, fix ASAP"}, headers=auth, timeout=10)
+    text = "Our production API is down and every checkout fails, fix ASAP"
+    response = requests.post(base + "/api/tickets", json={"body": text}, headers=auth, timeout=10)
     assert response.status_code == 202
     status_url = base + response.json()["status_url"]
 

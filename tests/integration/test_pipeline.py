@@ -16,7 +16,8 @@ def submit(client, body: str, **fields) -> str:
 def finished(client, ticket_id: str, *, webhook: bool = False, timeout_s: float = 60) -> dict:
     def ready():
         view = client.get(f"/api/tickets/{ticket_id}", headers=AUTH).get_json()
-        if view["status"] in ("done", "failed") and (not webhook or view["webhook"]["status"] in ("delivered", "failed")):
+        settled = not webhook or view["webhook"]["status"] in ("delivered", "failed")
+        if view["status"] in ("done", "failed") and settled:
             return view
         return None
     return wait_for(ready, timeout_s=timeout_s, what=f"ticket {ticket_id}")

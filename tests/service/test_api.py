@@ -37,7 +37,8 @@ def test_requests_without_a_valid_key_get_401(client):
     ({"json": {"body": "bell \x07 in the text"}}, 422, "validation_error"),
     ({"json": {"body": "x" * 20001}}, 422, "validation_error"),
     ({"json": {"body": "deep", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}}, 422, "validation_error"),
-    ({"data": '{"body": "' + "x" * 300_000 + '"}', "content_type": "application/json"}, 413, "request_entity_too_large"),
+    ({"data": '{"body": "' + "x" * 300_000 + '"}', "content_type": "application/json"}, 413,
+     "request_entity_too_large"),
 ])
 def test_bad_input_gets_a_clear_4xx_and_stores_nothing(client, operator, store, kwargs, status, code):
     response = post(client, operator, **kwargs)

@@ -48,7 +48,8 @@ def test_a_custom_label_set_is_used(tmp_path):
          "examples": ["How do I return these shoes?"]},
     ]}))
 
-    category = Classifier(load_labels(path)).classify_texts(["Where is my parcel? The tracking number shows nothing"])[0]
+    text = "Where is my parcel? The tracking number shows nothing"
+    category = Classifier(load_labels(path)).classify_texts([text])[0]
 
     assert category.label == "Shipping" and set(category.scores) == {"Shipping", "Returns"}
 

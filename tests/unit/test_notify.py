@@ -32,7 +32,8 @@ def test_delivered_payload_carries_a_signature_the_library_verifies(httpserver):
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_server_errors_and_rate_limits_are_retryable(httpserver, status):
-    httpserver.expect_request("/hook").respond_with_response(Response("no", status=status, headers={"Retry-After": "7"}))
+    answer = Response("no", status=status, headers={"Retry-After": "7"})
+    httpserver.expect_request("/hook").respond_with_response(answer)
 
     with pytest.raises(WebhookFailed) as info:
         post_webhook(httpserver.url_for("/hook"), build_payload({}, event_id="e"), secret=SECRET, timeout_s=5)
