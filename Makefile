@@ -29,8 +29,8 @@ build: install  ## build the dashboard (when its sources exist)
 run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ctrl-C stops all
 	$(PY) -m smartsupport.cli run
 
-worker: install  ## start one more worker against the configured REDIS_URL
-	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues tickets,webhooks
+worker: install  ## start one more worker (all queues) against the configured REDIS_URL
+	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 32
 
 test: build lint  ## lint, then every test: unit, API, integration (real Redis + real worker)
 	$(PY) -m pytest

@@ -19,15 +19,21 @@ accept_content = ["json"]
 timezone = "UTC"
 
 # A queue that must not lose work: ack after the task ran, requeue if the worker process dies,
-# and take one message at a time so a slow model stage never hoards a backlog.
+# and take one message at a time. The model worker is started with --prefetch-multiplier equal to
+# its batch size (see smartsupport/cli.py): it must hold a batch's messages, each still acked only
+# after its batch ran.
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_soft_time_limit = 120
 task_time_limit = 180
 
+# Queues by kind of work: the model stage (CPU, batched), the cheap stages, webhooks (I/O).
 task_default_queue = "tickets"
-task_routes = {"workers.tasks.deliver_webhook": {"queue": "webhooks"}}
+task_routes = {
+    "workers.tasks.classify_ticket": {"queue": "model"},
+    "workers.tasks.deliver_webhook": {"queue": "webhooks"},
+}
 worker_concurrency = _settings.worker_concurrency
 
 # Flower needs task events.

@@ -1,78 +1,105 @@
 """Zero-shot classification of tickets into a configurable label set, with probabilities.
 
-The default backend embeds the ticket and each label's anchors (description sentences and
-examples) with a sentence-embedding model and compares them by cosine similarity; the ``nli``
-backend asks an NLI model whether "This support ticket is about <label>" follows from the text.
+The default backend embeds the ticket and compares it, by cosine similarity, with two kinds of
+anchors per label: its *description* (the label name and each sentence of its description) and its
+*examples* (those in the labels file plus every ticket an operator corrected to that label). A label's
+score mixes the nearest anchor and the mean anchor (prototype) of each kind; corrections therefore
+change the next similar ticket's category at once, with no retraining. Scores become probabilities
+through a softmax whose temperature is calibrated on held-out data (``make eval``).
+
+The ``nli`` backend asks an NLI model whether "This support ticket is about <label>." follows from
+the text, one pass per label (transformers' zero-shot-classification pipeline).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .config import Settings
-from .labels import Label, load_labels
+from .labels import Label, LabelSet, load_label_set
 from .ticket import Category, Ticket
 
-#: Softmax temperature turning cosine similarities into probabilities.
-DEFAULT_TEMPERATURE = 0.05
+#: Weight of the description score when a label also has examples.
+DESCRIPTION_WEIGHT = 0.3
 
 
 class Classifier:
-    def __init__(self, labels: Sequence[Label], *, backend: str = "embedding", model: str | None = None,
+    def __init__(self, labels: Sequence[Label] | LabelSet, *, backend: str = "embedding", model: str | None = None,
                  review_threshold: float = 0.5, review_margin: float = 0.1, threads: int | None = None,
-                 temperature: float = DEFAULT_TEMPERATURE) -> None:
+                 temperature: float | None = None, precision: str = "fp32") -> None:
         from . import models
 
-        self.labels = tuple(labels)
+        label_set = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
+        self.labels = label_set.labels
         self.names = [label.name for label in self.labels]
         self.backend = backend
         self.review_threshold = review_threshold
         self.review_margin = review_margin
-        self.temperature = temperature
+        self.temperature = temperature or label_set.temperature
+        self._corrections: tuple[tuple[str, str], ...] = ()
         if backend == "nli":
             self.nli = models.nli_model(model, threads=threads)
             self.model_name = self.nli.name
         else:
-            self.encoder = models.embedding_model(model, threads=threads)
+            self.encoder = models.embedding_model(model, threads=threads, precision=precision)
             self.model_name = self.encoder.name
-            self._index_labels()
+            self._descriptions = [self._anchors(label.description_texts()) for label in self.labels]
+            self._examples = [self._anchors(label.examples) for label in self.labels]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Classifier":
-        return cls(load_labels(settings.labels_file), backend=settings.classifier, model=settings.model,
+        return cls(load_label_set(settings.labels_file), backend=settings.classifier, model=settings.model,
                    review_threshold=settings.review_threshold, review_margin=settings.review_margin,
-                   threads=settings.torch_threads)
+                   threads=settings.torch_threads, precision=settings.model_precision)
 
-    def _index_labels(self) -> None:
-        anchors = [label.anchors() for label in self.labels]
-        vectors = self.encoder.embed([text for group in anchors for text in group])
-        self._anchor_vectors: list[np.ndarray] = []
-        start = 0
-        for group in anchors:
-            self._anchor_vectors.append(vectors[start:start + len(group)])
-            start += len(group)
-        protos = np.stack([v.mean(axis=0) for v in self._anchor_vectors])
-        self._prototypes = protos / np.linalg.norm(protos, axis=1, keepdims=True)
+    # -- corrections ------------------------------------------------------------------------
+
+    def set_corrections(self, corrections: Iterable[tuple[str, str]]) -> None:
+        """Use ``(label, text)`` pairs confirmed by operators as extra examples of their labels."""
+        corrections = tuple(c for c in corrections if c[0] in self.names)
+        if self.backend == "nli" or corrections == self._corrections:
+            self._corrections = corrections
+            return
+        vectors = self.encoder.embed([text for _, text in corrections]) if corrections else None
+        examples = []
+        for i, label in enumerate(self.labels):
+            rows = [vectors[j] for j, (name, _) in enumerate(corrections) if name == label.name]
+            base = self._anchors(label.examples)
+            examples.append(np.concatenate([base, np.stack(rows)]) if rows else base)
+        self._examples = examples
+        self._corrections = corrections
+
+    # -- scoring ----------------------------------------------------------------------------
+
+    def _anchors(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.encoder.embed(list(texts))
 
     def similarities(self, vectors: np.ndarray) -> np.ndarray:
-        """Per ticket and label: the mean of prototype cosine and best-anchor cosine."""
-        proto = vectors @ self._prototypes.T
-        best = np.stack([(vectors @ a.T).max(axis=1) for a in self._anchor_vectors], axis=1)
-        return 0.5 * proto + 0.5 * best
+        """Per ticket and label, a cosine-like score in [-1, 1]."""
+        columns = []
+        for desc, examples in zip(self._descriptions, self._examples):
+            score = _nearest_and_prototype(vectors, desc)
+            if len(examples):
+                nearest = _nearest_and_prototype(vectors, examples)
+                score = DESCRIPTION_WEIGHT * score + (1 - DESCRIPTION_WEIGHT) * nearest
+            columns.append(score)
+        return np.stack(columns, axis=1)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        if self.backend == "nli":
+            rows = [[scores[name] for name in self.names] for scores in self.nli.scores(texts, self.names)]
+            return np.asarray(rows, dtype=np.float64)
+        return softmax(self.similarities(self.encoder.embed(texts)) / self.temperature)
 
     def classify(self, ticket: Ticket) -> Category:
         return self.classify_texts([ticket.text])[0]
 
     def classify_texts(self, texts: Sequence[str]) -> list[Category]:
-        if self.backend == "nli":
-            rows = [[scores[name] for name in self.names] for scores in self.nli.scores(texts, self.names)]
-            probs = np.asarray(rows, dtype=np.float64)
-        else:
-            sims = self.similarities(self.encoder.embed(texts))
-            probs = _softmax(sims / self.temperature)
-        return [self._category(row) for row in probs]
+        return [self._category(row) for row in self.probabilities(texts)]
 
     def _category(self, probs: np.ndarray) -> Category:
         order = np.argsort(-probs)
@@ -87,7 +114,14 @@ class Classifier:
         )
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def _nearest_and_prototype(vectors: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    sims = vectors @ anchors.T
+    prototype = anchors.mean(axis=0)
+    prototype /= max(float(np.linalg.norm(prototype)), 1e-9)
+    return 0.5 * sims.max(axis=1) + 0.5 * (vectors @ prototype)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

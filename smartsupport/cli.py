@@ -16,6 +16,8 @@ from .config import Settings
 from .embedded_redis import server_args, wait_until_ready
 
 BIN = Path(sys.executable).parent
+#: The model worker holds a whole batch of messages (see workers.tasks.BATCH_SIZE).
+MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "32"]
 
 
 def commands(settings: Settings) -> dict[str, str]:
@@ -26,11 +28,11 @@ def commands(settings: Settings) -> dict[str, str]:
     if settings.embedded_redis:
         procs["redis"] = "exec " + shlex.join(server_args(port=settings.redis_port, data_dir=settings.data_dir,
                                                           appendfsync=settings.redis_appendfsync))
-    procs["worker"] = wait + shlex.join([
-        str(BIN / "celery"), "-A", "workers", "worker", "--loglevel", "INFO",
-        "--concurrency", str(settings.worker_concurrency), "--queues", "tickets,webhooks",
-        "--hostname", "worker1@%h",
-    ])
+    celery = [str(BIN / "celery"), "-A", "workers", "worker", "--loglevel", "INFO"]
+    procs["model"] = wait + shlex.join([*celery, *MODEL_WORKER_ARGS, "--concurrency", str(settings.worker_concurrency),
+                                        "--hostname", "model@%h"])
+    procs["io"] = wait + shlex.join([*celery, "--queues", "tickets,webhooks", "--pool", "threads",
+                                     "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h"])
     procs["web"] = wait + shlex.join([
         str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",
         "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10", "web:create_app()",

@@ -32,6 +32,8 @@ class Settings:
     labels_file: Path | None = None
     classifier: str = "embedding"
     model: str | None = None
+    #: ``fp32`` or ``int8`` (dynamic quantisation on CPU): see the README's measured trade-off.
+    model_precision: str = "fp32"
     review_threshold: float = 0.5
     review_margin: float = 0.1
     urgency_threshold: float = 0.55
@@ -43,8 +45,11 @@ class Settings:
     #: Redis visibility timeout: must exceed the longest task and the longest retry countdown.
     visibility_timeout_s: int = 1800
     result_expires_s: int = 86400
-    worker_concurrency: int = 2
-    torch_threads: int = 1
+    #: Processes of the model worker (one model copy each) and torch threads per process.
+    worker_concurrency: int = 1
+    torch_threads: int = 2
+    #: Threads of the I/O worker (score, notify, webhooks).
+    io_concurrency: int = 16
 
     @property
     def broker_url(self) -> str:
@@ -80,6 +85,7 @@ class Settings:
         )
         if not webhook_secret.startswith("whsec_"):
             raise ConfigError("SMARTSUPPORT_WEBHOOK_SECRET must be a Standard Webhooks secret starting with whsec_")
+        concurrency = _int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", 1, low=1, high=64)
         settings = cls(
             host=env.get("SMARTSUPPORT_HOST", "127.0.0.1"),
             port=_int(env, "SMARTSUPPORT_PORT", 8000, low=1, high=65535),
@@ -94,6 +100,7 @@ class Settings:
             labels_file=Path(labels).resolve() if labels else None,
             classifier=classifier,
             model=env.get("SMARTSUPPORT_MODEL") or None,
+            model_precision=_choice(env, "SMARTSUPPORT_MODEL_PRECISION", "fp32", ("fp32", "int8")),
             review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
             review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
             urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.55, low=0.0, high=1.0),
@@ -104,8 +111,10 @@ class Settings:
             webhook_backoff_max_s=_int(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 600, low=1, high=86400),
             visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=60, high=7 * 86400),
             result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
-            worker_concurrency=_int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", 2, low=1, high=64),
-            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", 1, low=1, high=64),
+            worker_concurrency=concurrency,
+            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", max(1, (os.cpu_count() or 1) // concurrency),
+                               low=1, high=64),
+            io_concurrency=_int(env, "SMARTSUPPORT_IO_CONCURRENCY", 16, low=1, high=512),
         )
         settings.validate()
         return settings
@@ -163,6 +172,13 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float, hig
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 

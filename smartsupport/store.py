@@ -6,6 +6,8 @@ Layout (all keys under ``ss:``):
   ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
   ss:tickets:created         zset: id -> created_at
   ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+  ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
+  ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from .errors import StoreUnavailable, TicketNotFound
 from .ticket import STATUSES, Category, Ticket, Urgency, WebhookStatus
 
 PREFIX = "ss:"
+CORRECTIONS = PREFIX + "corrections"
+CORRECTIONS_VERSION = PREFIX + "corrections:version"
 CREATED = PREFIX + "tickets:created"
 BY_URGENCY = PREFIX + "tickets:urgency"
 #: Stage timings reported in the API: name -> (start event, end event).
@@ -121,10 +125,41 @@ class TicketStore:
 
     @_guarded
     def fail(self, ticket_id: str, reason: str) -> None:
+        if not self.r.exists(_key(ticket_id)):
+            return  # deleted meanwhile: nothing to mark
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(_key(ticket_id), mapping={"status": "failed", "error": reason[:2000]})
         pipe.hsetnx(_key(ticket_id), "t:failed", repr(time.time()))
         pipe.execute()
+
+    # -- corrections --------------------------------------------------------------------------
+
+    @_guarded
+    def correct(self, ticket_id: str, label: str, *, now: float | None = None) -> None:
+        """Record an operator's label for a ticket: the ticket shows it and it becomes an example."""
+        raw = self.r.hmget(_key(ticket_id), ["ticket", "category"])
+        if raw[0] is None:
+            raise TicketNotFound(ticket_id)
+        ticket = Ticket(**json.loads(raw[0]))
+        category = json.loads(raw[1]) if raw[1] else {"scores": {}, "confidence": None, "model": ""}
+        category.setdefault("original_label", category.get("label"))
+        category.update(label=label, corrected=True, needs_review=False)
+        entry = {"label": label, "text": ticket.text, "at": time.time() if now is None else now}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(_key(ticket_id), "category", json.dumps(category))
+        pipe.hset(CORRECTIONS, ticket_id, json.dumps(entry))
+        pipe.incr(CORRECTIONS_VERSION)
+        pipe.execute()
+
+    @_guarded
+    def corrections_version(self) -> int:
+        return int(self.r.get(CORRECTIONS_VERSION) or 0)
+
+    @_guarded
+    def corrections(self) -> list[tuple[str, str]]:
+        """All ``(label, text)`` pairs operators confirmed, oldest first."""
+        entries = sorted((json.loads(v) for v in self.r.hvals(CORRECTIONS)), key=lambda e: e["at"])
+        return [(e["label"], e["text"]) for e in entries]
 
     # -- webhook deliveries -------------------------------------------------------------------
 
@@ -133,6 +168,15 @@ class TicketStore:
         """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
         state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
         return bool(self.r.hsetnx(_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+
+    @_guarded
+    def reopen_delivery(self, ticket_id: str, url: str, event_id: str) -> None:
+        """Make a delivery pending again (an operator's redeliver), keeping its attempt count."""
+        key = _key(ticket_id) + ":deliveries"
+        state = json.loads(self.r.hget(key, url) or "{}")
+        state.update(url=url, event_id=event_id, status=WebhookStatus.PENDING.value)
+        state.setdefault("attempts", 0)
+        self.r.hset(key, url, json.dumps(state))
 
     @_guarded
     def delivery_status(self, ticket_id: str, url: str) -> str | None:

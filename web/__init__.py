@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
@@ -11,6 +12,7 @@ from flask import Flask, abort, send_from_directory
 from flask_cors import CORS
 
 from smartsupport.config import Settings
+from smartsupport.labels import load_labels
 from smartsupport.store import TicketStore
 
 from .auth import KeyRing
@@ -25,6 +27,15 @@ class Services:
     store: TicketStore
     keys: KeyRing
     celery: Celery
+    _labels: tuple[float | None, list[str]] | None = field(default=None, repr=False)
+
+    def label_names(self) -> list[str]:
+        """The current label names; the labels file is re-read when it changes, no restart needed."""
+        path = self.settings.labels_file
+        mtime = os.stat(path).st_mtime if path else None
+        if self._labels is None or self._labels[0] != mtime:
+            self._labels = (mtime, [label.name for label in load_labels(path)])
+        return self._labels[1]
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -6,13 +6,14 @@ import logging
 
 from flask import Blueprint, current_app, g, request, url_for
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized, UnsupportedMediaType
 
 from smartsupport.errors import InvalidTicket, SmartSupportError, StoreUnavailable, TicketNotFound
+from smartsupport.stats import latency_stats
 from smartsupport.ticket import Ticket
-from workers.tasks import route_ticket
+from workers.tasks import redeliver, route_ticket
 
-from .schemas import ListQuery, TicketIn
+from .schemas import CategoryIn, ListQuery, StatsQuery, TicketIn
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -66,6 +67,50 @@ def list_tickets():
     return {"tickets": tickets}
 
 
+@api.post("/tickets/<ticket_id>/category")
+def correct_category(ticket_id: str):
+    _operator_only()
+    payload = _validated(CategoryIn, _json_object())
+    services = _services()
+    names = services.label_names()
+    if payload.label not in names:
+        raise InvalidTicket(f"unknown label {payload.label!r}; labels are {', '.join(names)}", code="unknown_label")
+    services.store.correct(ticket_id, payload.label)
+    return services.store.get(ticket_id)
+
+
+@api.post("/tickets/<ticket_id>/webhooks/redeliver")
+def redeliver_webhook(ticket_id: str):
+    _operator_only()
+    services = _services()
+    services.store.load(ticket_id)  # 404 for an unknown ticket
+    urls = services.settings.webhook_urls
+    if not urls:
+        raise InvalidTicket("no webhook endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS)", code="no_endpoints",
+                            status=409)
+    redeliver(services.store, ticket_id, urls)
+    return {"id": ticket_id, "endpoints": list(urls), "status": "pending"}, 202
+
+
+@api.get("/meta")
+def meta():
+    services = _services()
+    cfg = services.settings
+    return {
+        "labels": services.label_names(),
+        "urgency_threshold": cfg.urgency_threshold,
+        "flower_url": f"http://{request.host.split(':')[0]}:{cfg.flower_port}/",
+        "webhook_endpoints": len(cfg.webhook_urls),
+    }
+
+
+@api.get("/stats")
+def stats():
+    _operator_only()
+    query = _validated(StatsQuery, request.args.to_dict(), status=400)
+    return latency_stats(_services().store.list(sort="created", status="done", limit=query.last))
+
+
 @api.get("/health")
 def health():
     services = _services()
@@ -78,6 +123,11 @@ def health():
         report["error"] = f"{type(exc).__name__}: {exc}"[:200]
     healthy = report["redis"] == "ok" and report["workers"] > 0
     return {"status": "ok" if healthy else "unavailable", **report}, 200 if healthy else 503
+
+
+def _operator_only() -> None:
+    if not g.principal.is_operator:
+        raise Forbidden("this needs an operator key")
 
 
 def _json_object() -> dict:

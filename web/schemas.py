@@ -41,6 +41,20 @@ class TicketIn(BaseModel):
         return value
 
 
+class CategoryIn(BaseModel):
+    """An operator's correction of a ticket's category."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    label: str = Field(min_length=1, max_length=200)
+
+
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    last: int = Field(200, ge=1, le=2000)
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

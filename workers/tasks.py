@@ -1,16 +1,20 @@
 """Thin tasks: load by id, call one domain function, save, return the id.
 
-Every task is safe to run twice (late acks redeliver after a crash): a stage whose result is
-already stored is skipped, and a webhook delivery is opened at most once per endpoint.
+classify_ticket is batched (celery-batches): under a backlog one forward pass classifies up to
+BATCH_SIZE tickets; alone, a ticket waits at most BATCH_WAIT_S. It then starts score → notify for
+each ticket. Every task is safe to run twice (late acks redeliver after a crash): a stage whose
+result is stored is skipped, and a webhook delivery is opened at most once per endpoint.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 
 from celery import Task, chain
 from celery.signals import worker_process_init
+from celery_batches import Batches
 
 from smartsupport import notify, urgency
 from smartsupport.classify import Classifier
@@ -21,6 +25,8 @@ from smartsupport.store import TicketStore
 from .celery import app
 
 log = logging.getLogger(__name__)
+BATCH_SIZE = 32
+BATCH_WAIT_S = 0.01
 
 
 @lru_cache(maxsize=1)
@@ -33,16 +39,33 @@ def store() -> TicketStore:
     return TicketStore.from_url(settings().broker_url)
 
 
-@lru_cache(maxsize=1)
-def classifier() -> Classifier:
-    """One model per worker process, loaded once."""
-    return Classifier.from_settings(settings())
+class _Model:
+    """This process's classifier, rebuilt when the labels file changes and refreshed with corrections."""
+
+    classifier: Classifier | None = None
+    labels_mtime: float | None = None
+    corrections_version = -1
+
+    @classmethod
+    def current(cls) -> Classifier:
+        cfg = settings()
+        mtime = os.stat(cfg.labels_file).st_mtime if cfg.labels_file else None
+        if cls.classifier is None or mtime != cls.labels_mtime:
+            cls.classifier, cls.labels_mtime, cls.corrections_version = Classifier.from_settings(cfg), mtime, -1
+        version = store().corrections_version()
+        if version != cls.corrections_version:
+            cls.classifier.set_corrections(store().corrections())
+            cls.corrections_version = version
+        return cls.classifier
 
 
 @worker_process_init.connect
 def _warm_up(**_: object) -> None:
     # Load the model when the process starts, not on the first ticket.
-    classifier()
+    try:
+        _Model.current()
+    except StoreUnavailable:
+        Classifier.from_settings(settings())
 
 
 class TicketTask(Task):
@@ -61,14 +84,28 @@ class TicketTask(Task):
             log.exception("could not mark ticket %s failed", args[0])
 
 
-@app.task(base=TicketTask)
-def classify_ticket(ticket_id: str) -> str:
+@app.task(base=Batches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
+def classify_ticket(requests) -> None:
     s = store()
-    if s.field(ticket_id, "category") is None:
-        s.mark(ticket_id, "classify_started", status="processing")
-        s.save_category(ticket_id, classifier().classify(s.load(ticket_id)))
-        s.mark(ticket_id, "classify_finished")
-    return ticket_id
+    ids = [r.args[0] for r in requests if s.exists(r.args[0])]
+    todo = [tid for tid in ids if s.field(tid, "category") is None]
+    try:
+        if todo:
+            for tid in todo:
+                s.mark(tid, "classify_started", status="processing")
+            categories = _Model.current().classify_texts([s.load(tid).text for tid in todo])
+            for tid, category in zip(todo, categories):
+                s.save_category(tid, category)
+                s.mark(tid, "classify_finished")
+    except StoreUnavailable:
+        raise  # not acked: Redis redelivers the batch once it is back
+    except Exception as exc:  # the model failed: say so on every ticket of the batch
+        log.exception("classification failed for %d tickets", len(todo))
+        for tid in todo:
+            s.fail(tid, f"classify: {type(exc).__name__}: {exc}")
+        return
+    for tid in ids:
+        chain(score_ticket.s(tid), notify_team.s()).delay()
 
 
 @app.task(base=TicketTask)
@@ -123,5 +160,12 @@ def deliver_webhook(self: Task, ticket_id: str, url: str) -> str:
 
 
 def route_ticket(ticket_id: str) -> str:
-    """Start the pipeline for a stored ticket; returns the id of the chain's last task."""
-    return chain(classify_ticket.s(ticket_id), score_ticket.s(), notify_team.s()).apply_async().id
+    """Start the pipeline for a stored ticket: classify (batched), then score → notify."""
+    return classify_ticket.delay(ticket_id).id
+
+
+def redeliver(ticket_store: TicketStore, ticket_id: str, urls: tuple[str, ...]) -> None:
+    """Send a ticket's event again to ``urls``, with the same event id."""
+    for url in urls:
+        ticket_store.reopen_delivery(ticket_id, url, notify.event_id_for(ticket_id))
+        deliver_webhook.delay(ticket_id, url)

@@ -72,7 +72,8 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None) -> s
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
-         "tickets,webhooks", "--hostname", f"{name}@%h", "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
+         "model,tickets,webhooks", "--prefetch-multiplier", "32", "--hostname", f"{name}@%h",
+         "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -89,3 +89,18 @@ def test_the_queue_lists_the_most_urgent_first(client):
 def test_health_is_ok_with_redis_and_a_worker(client):
     response = client.get("/api/health")
     assert response.status_code == 200 and response.get_json()["workers"] >= 1
+
+
+def test_a_correction_through_the_api_changes_the_next_similar_tickets_category(client):
+    # Given a ticket the model puts in some category
+    first = finished(client, submit(client, "Please update the company name printed on our account page"))
+    original = first["category"]["label"]
+    target = next(name for name in ("Legal", "Billing", "Technical") if name != original)
+
+    # When an operator corrects it
+    response = client.post(f"/api/tickets/{first['id']}/category", json={"label": target}, headers=AUTH)
+    assert response.status_code == 200
+
+    # Then a similar ticket gets the corrected category, with no retraining
+    second = finished(client, submit(client, "Could you update the company name shown on our account page?"))
+    assert second["category"]["label"] == target

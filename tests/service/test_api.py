@@ -17,8 +17,8 @@ def test_a_valid_ticket_is_accepted_stored_and_queued(client, operator, store):
     assert view["id"] == body["id"] and view["status"] == "queued" and view["body"] == "Our API is down"
     assert view["category"] is None and view["webhook"]["status"] == "pending"
     assert {"received", "queued"} <= set(view["timestamps"])
-    # the chain's first message is on the broker
-    assert store.r.llen("tickets") >= 1
+    # the first stage's message is on the broker
+    assert store.r.llen("model") >= 1
 
 
 def test_requests_without_a_valid_key_get_401(client):

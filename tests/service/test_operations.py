@@ -1,0 +1,80 @@
+"""Operator endpoints: corrections, redelivery, labels, stats (real Redis, no worker)."""
+
+import json
+
+from tests.conftest import settings_for
+from web import create_app
+
+
+def submit(client, headers, body="My invoice is wrong") -> str:
+    return client.post("/api/tickets", json={"body": body}, headers=headers).get_json()["id"]
+
+
+def test_a_correction_relabels_the_ticket_and_is_kept_as_an_example(client, operator, store):
+    ticket_id = submit(client, operator, "Please send the signed order form")
+
+    response = client.post(f"/api/tickets/{ticket_id}/category", json={"label": "Legal"}, headers=operator)
+
+    assert response.status_code == 200
+    category = response.get_json()["category"]
+    assert category["label"] == "Legal" and category["corrected"] is True and category["needs_review"] is False
+    assert store.corrections() == [("Legal", "Please send the signed order form")]
+    assert store.corrections_version() == 1
+
+
+def test_a_correction_needs_a_known_label_an_existing_ticket_and_an_operator(client, operator, submitter):
+    ticket_id = submit(client, operator)
+
+    unknown = client.post(f"/api/tickets/{ticket_id}/category", json={"label": "Sales"}, headers=operator)
+    assert unknown.status_code == 422 and unknown.get_json()["error"]["code"] == "unknown_label"
+    assert client.post("/api/tickets/nope/category", json={"label": "Legal"}, headers=operator).status_code == 404
+    assert client.post(f"/api/tickets/{ticket_id}/category", json={"label": "Legal"},
+                       headers=submitter).status_code == 403
+
+
+def test_redeliver_without_endpoints_is_a_conflict(client, operator):
+    ticket_id = submit(client, operator)
+    response = client.post(f"/api/tickets/{ticket_id}/webhooks/redeliver", headers=operator)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "no_endpoints"
+
+
+def test_redeliver_queues_a_delivery_per_endpoint(api_redis_url, tmp_path, operator, store):
+    app = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_WEBHOOK_URLS="http://127.0.0.1:9/a"))
+    client = app.test_client()
+    ticket_id = submit(client, operator)
+
+    response = client.post(f"/api/tickets/{ticket_id}/webhooks/redeliver", headers=operator)
+
+    assert response.status_code == 202
+    view = client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()
+    assert view["webhook"]["status"] == "pending" and view["webhook"]["event_id"] == f"evt_{ticket_id}"
+    assert store.r.llen("webhooks") >= 1
+
+
+def test_meta_lists_the_labels_and_follows_the_labels_file_without_restart(api_redis_url, tmp_path, operator):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"labels": [{"name": "Sales"}, {"name": "Support"}]}))
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_LABELS_FILE=str(path))).test_client()
+    assert client.get("/api/meta", headers=operator).get_json()["labels"] == ["Sales", "Support"]
+
+    path.write_text(json.dumps({"labels": [{"name": "Sales"}, {"name": "Support"}, {"name": "Legal"}]}))
+    import os
+    os.utime(path, (1, 1))  # a different mtime even within the same clock tick
+
+    assert client.get("/api/meta", headers=operator).get_json()["labels"] == ["Sales", "Support", "Legal"]
+
+
+def test_stats_summarise_latency_of_done_tickets(client, operator, store):
+    for i, total in enumerate((0.1, 0.2, 0.3)):
+        ticket_id = submit(client, operator, f"t{i}")
+        received = store.get(ticket_id)["timestamps"]["received"]
+        store.mark(ticket_id, "classify_started", now=received + total / 4)
+        store.mark(ticket_id, "classify_finished", now=received + total / 2)
+        store.mark(ticket_id, "done", status="done", now=received + total)
+
+    stats = client.get("/api/stats?last=10", headers=operator).get_json()
+
+    assert stats["count"] == 3
+    assert abs(stats["stages"]["total"]["p50"] - 200) < 1 and stats["stages"]["classify"]["n"] == 3
+    assert stats["throughput_per_s"] > 0
+    assert client.get("/api/stats?last=0", headers=operator).status_code == 400
