@@ -42,7 +42,7 @@ test-integration: install  ## tests against a real Redis and a real Celery worke
 	$(PY) -m pytest -m integration
 
 lint: install  ## flake8
-	$(PY) -m flake8 smartsupport web workers tests celeryconfig.py
+	$(PY) -m flake8 smartsupport web workers tests examples eval bench celeryconfig.py
 
 eval: install  ## classification and urgency quality on the labelled sets
 	$(PY) -m eval.run

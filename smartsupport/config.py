@@ -40,9 +40,12 @@ class Settings:
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = ""
     webhook_timeout_s: float = 10.0
-    webhook_max_retries: int = 8
-    webhook_backoff_max_s: int = 600
-    #: Redis visibility timeout: must exceed the longest task and the longest retry countdown.
+    #: Attempts per event and endpoint, and the retry schedule: base * factor**n seconds, capped.
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_s: float = 30.0
+    webhook_backoff_factor: float = 3.5
+    webhook_backoff_max_s: float = 12 * 3600.0
+    #: Redis redelivers a message not acked in this time. Longer waits are split into hops below it.
     visibility_timeout_s: int = 1800
     result_expires_s: int = 86400
     #: Processes of the model worker (one model copy each) and torch threads per process.
@@ -107,8 +110,10 @@ class Settings:
             webhook_urls=_urls(env, "SMARTSUPPORT_WEBHOOK_URLS"),
             webhook_secret=webhook_secret,
             webhook_timeout_s=_float(env, "SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=300.0),
-            webhook_max_retries=_int(env, "SMARTSUPPORT_WEBHOOK_MAX_RETRIES", 8, low=0, high=100),
-            webhook_backoff_max_s=_int(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 600, low=1, high=86400),
+            webhook_max_attempts=_int(env, "SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS", 8, low=1, high=100),
+            webhook_backoff_base_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_BASE_S", 30.0, low=0.01, high=86400),
+            webhook_backoff_factor=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_FACTOR", 3.5, low=1.0, high=100),
+            webhook_backoff_max_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 43200.0, low=0.01, high=7 * 86400),
             visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=60, high=7 * 86400),
             result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
             worker_concurrency=concurrency,
@@ -119,13 +124,16 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def retry_hop_s(self) -> float:
+        """The longest countdown a message may carry: well inside the visibility timeout, so Redis
+        never redelivers a waiting retry (celery #3270, #4400); longer waits take several hops."""
+        return self.visibility_timeout_s / 3
+
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
-        if self.webhook_backoff_max_s + self.webhook_timeout_s >= self.visibility_timeout_s:
-            raise ConfigError(
-                "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S must stay below SMARTSUPPORT_VISIBILITY_TIMEOUT_S, "
-                "or Redis redelivers a waiting retry and the webhook fires twice"
-            )
+        if self.webhook_timeout_s * 2 >= self.retry_hop_s:
+            raise ConfigError("SMARTSUPPORT_WEBHOOK_TIMEOUT_S must be far below SMARTSUPPORT_VISIBILITY_TIMEOUT_S")
 
 
 def load_or_create_secret(data_dir: Path, name: str, factory: Callable[[], str]) -> str:

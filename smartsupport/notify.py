@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +19,18 @@ EVENT_TYPE = "ticket.urgent"
 def event_id_for(ticket_id: str) -> str:
     """The event id of a ticket's urgent event: the same for every retry and redelivery."""
     return f"evt_{ticket_id}"
+
+
+def compute_backoff(attempt: int, *, base_s: float, factor: float, max_s: float, jitter: float = 0.2,
+                    rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): ``base * factor**(attempt-1)``,
+    capped at ``max_s``, then spread by +/- ``jitter`` so that many failing events do not retry in step.
+
+    With the defaults (30 s, x3.5, 8 attempts) the retries span about 21 hours.
+    """
+    delay = min(base_s * factor ** max(attempt - 1, 0), max_s)
+    spread = (rng or random).uniform(-jitter, jitter)
+    return max(0.0, delay * (1.0 + spread))
 
 
 def should_notify(urgency_score: float, *, threshold: float) -> bool:

@@ -6,6 +6,9 @@ Layout (all keys under ``ss:``):
   ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
   ss:tickets:created         zset: id -> created_at
   ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+  ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
+  ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
+  ss:webhooks:dead           hash: "<ticket id> <url>" -> event whose attempts ran out
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
 """
@@ -13,6 +16,7 @@ Layout (all keys under ``ss:``):
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from typing import Any, Iterable
@@ -26,6 +30,9 @@ PREFIX = "ss:"
 CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"
 CREATED = PREFIX + "tickets:created"
+DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
+DEAD_LETTER = PREFIX + "webhooks:dead"
+ENDPOINT_LOG_SIZE = 500
 BY_URGENCY = PREFIX + "tickets:urgency"
 #: Stage timings reported in the API: name -> (start event, end event).
 STAGES = {
@@ -39,6 +46,10 @@ STAGES = {
 
 def _key(ticket_id: str) -> str:
     return f"{PREFIX}ticket:{ticket_id}"
+
+
+def _endpoint_key(url: str) -> str:
+    return f"{PREFIX}endpoint:{hashlib.sha256(url.encode()).hexdigest()[:16]}:log"
 
 
 def _guarded(method):
@@ -174,8 +185,9 @@ class TicketStore:
         """Make a delivery pending again (an operator's redeliver), keeping its attempt count."""
         key = _key(ticket_id) + ":deliveries"
         state = json.loads(self.r.hget(key, url) or "{}")
-        state.update(url=url, event_id=event_id, status=WebhookStatus.PENDING.value)
         state.setdefault("attempts", 0)
+        # A new round of attempts: the retry budget counts from here.
+        state.update(url=url, event_id=event_id, status=WebhookStatus.PENDING.value, round_start=state["attempts"])
         self.r.hset(key, url, json.dumps(state))
 
     @_guarded
@@ -184,16 +196,57 @@ class TicketStore:
         return None if raw is None else json.loads(raw)["status"]
 
     @_guarded
-    def record_attempt(self, ticket_id: str, url: str, attempt: dict[str, Any], *, status: str) -> None:
-        """Append one attempt to the delivery log and update the endpoint's state."""
+    def delivery(self, ticket_id: str, url: str) -> dict[str, Any] | None:
+        raw = self.r.hget(_key(ticket_id) + ":deliveries", url)
+        return None if raw is None else json.loads(raw)
+
+    @_guarded
+    def record_attempt(self, ticket_id: str, url: str, attempt: dict[str, Any], *, status: str) -> int:
+        """Append one attempt to the ticket's and the endpoint's logs; return the attempt number."""
         key = _key(ticket_id) + ":deliveries"
         state = json.loads(self.r.hget(key, url) or "{}") or {"url": url}
-        state.update(status=status, attempts=int(state.get("attempts", 0)) + 1,
+        number = int(state.get("attempts", 0)) + 1
+        state.update(status=status, attempts=number,
                      last_status_code=attempt.get("status_code"), last_error=attempt.get("error"))
+        entry = json.dumps({"url": url, "ticket_id": ticket_id, "attempt": number, **attempt})
+        log = _endpoint_key(url)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, url, json.dumps(state))
-        pipe.rpush(_key(ticket_id) + ":attempts", json.dumps({"url": url, **attempt}))
+        pipe.rpush(_key(ticket_id) + ":attempts", entry)
+        pipe.lpush(log, entry)
+        pipe.ltrim(log, 0, ENDPOINT_LOG_SIZE - 1)
         pipe.execute()
+        return number
+
+    @_guarded
+    def endpoint_log(self, url: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.r.lrange(_endpoint_key(url), 0, limit - 1)]
+
+    @_guarded
+    def disable_endpoint(self, url: str, reason: str) -> None:
+        self.r.hset(DISABLED_ENDPOINTS, url, json.dumps({"reason": reason, "at": time.time()}))
+
+    @_guarded
+    def enable_endpoint(self, url: str) -> bool:
+        return bool(self.r.hdel(DISABLED_ENDPOINTS, url))
+
+    @_guarded
+    def disabled_endpoints(self) -> dict[str, dict[str, Any]]:
+        return {url: json.loads(v) for url, v in self.r.hgetall(DISABLED_ENDPOINTS).items()}
+
+    @_guarded
+    def bury(self, ticket_id: str, url: str, event_id: str, error: str | None) -> None:
+        """Put an event whose attempts ran out on the dead-letter list."""
+        entry = {"ticket_id": ticket_id, "url": url, "event_id": event_id, "error": error, "at": time.time()}
+        self.r.hset(DEAD_LETTER, f"{ticket_id} {url}", json.dumps(entry))
+
+    @_guarded
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return sorted((json.loads(v) for v in self.r.hvals(DEAD_LETTER)), key=lambda e: e["at"])
+
+    @_guarded
+    def unbury(self, ticket_id: str, url: str) -> bool:
+        return bool(self.r.hdel(DEAD_LETTER, f"{ticket_id} {url}"))
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from smartsupport.stats import latency_stats
 from smartsupport.ticket import Ticket
 from workers.tasks import redeliver, route_ticket
 
-from .schemas import CategoryIn, ListQuery, StatsQuery, TicketIn
+from .schemas import CategoryIn, EndpointIn, ListQuery, ReplayIn, StatsQuery, TicketIn
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -90,6 +90,43 @@ def redeliver_webhook(ticket_id: str):
                             status=409)
     redeliver(services.store, ticket_id, urls)
     return {"id": ticket_id, "endpoints": list(urls), "status": "pending"}, 202
+
+
+@api.get("/webhooks")
+def webhooks():
+    """Each configured endpoint with its state and latest attempts, and the dead-letter count."""
+    _operator_only()
+    store = _services().store
+    disabled = store.disabled_endpoints()
+    endpoints = [{"url": url, "disabled": url in disabled, "disabled_reason": disabled.get(url, {}).get("reason"),
+                  "recent": store.endpoint_log(url)} for url in _services().settings.webhook_urls]
+    return {"endpoints": endpoints, "dead_letter": len(store.dead_letters())}
+
+
+@api.post("/webhooks/endpoints/enable")
+def enable_endpoint():
+    _operator_only()
+    payload = _validated(EndpointIn, _json_object())
+    if not _services().store.enable_endpoint(payload.url):
+        raise InvalidTicket(f"{payload.url} is not disabled", code="not_disabled", status=409)
+    return {"url": payload.url, "disabled": False}
+
+
+@api.get("/webhooks/dead")
+def dead_letters():
+    _operator_only()
+    return {"events": _services().store.dead_letters()}
+
+
+@api.post("/webhooks/dead/replay")
+def replay_dead_letters():
+    _operator_only()
+    payload = _validated(ReplayIn, _json_object() if request.get_data() else {})
+    services = _services()
+    events = [e for e in services.store.dead_letters() if payload.ticket_id in (None, e["ticket_id"])]
+    for event in events:
+        redeliver(services.store, event["ticket_id"], [event["url"]])
+    return {"replayed": len(events)}, 202
 
 
 @api.get("/meta")

@@ -49,6 +49,20 @@ class CategoryIn(BaseModel):
     label: str = Field(min_length=1, max_length=200)
 
 
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000)
+
+
+class ReplayIn(BaseModel):
+    """Which dead-lettered events to send again: all, or one ticket's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: str | None = Field(None, max_length=200)
+
+
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

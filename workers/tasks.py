@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from functools import lru_cache
+from typing import Iterable
 
 from celery import Task, chain
 from celery.signals import worker_process_init
@@ -132,30 +134,45 @@ def notify_team(ticket_id: str) -> str:
     return ticket_id
 
 
-@app.task(bind=True, autoretry_for=(WebhookFailed, StoreUnavailable), retry_backoff=True, retry_jitter=True,
-          retry_backoff_max=settings().webhook_backoff_max_s, max_retries=settings().webhook_max_retries)
-def deliver_webhook(self: Task, ticket_id: str, url: str) -> str:
+@app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
+def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | None = None) -> str:
+    """POST one ticket's event to one endpoint; on a retryable failure, schedule the next attempt."""
     s, cfg = store(), settings()
-    if s.delivery_status(ticket_id, url) != "pending":
+    if not_before is not None and not_before - time.time() > 0.05:
+        # Waiting for the next attempt in hops shorter than the visibility timeout, so Redis never
+        # hands a waiting message to a second worker (celery #3270, #4400). A hop is no attempt.
+        hop = min(not_before - time.time(), cfg.retry_hop_s)
+        self.signature_from_request(countdown=hop).apply_async()
+        return ticket_id
+    state = s.delivery(ticket_id, url)
+    if state is None or state["status"] != "pending":
         return ticket_id  # delivered or given up already: a redelivered message
+    if url in s.disabled_endpoints():
+        s.record_attempt(ticket_id, url, {"at": time.time(), "status_code": None,
+                                          "error": "endpoint disabled (it answered 410 Gone)"}, status="failed")
+        return ticket_id
     view = s.get(ticket_id)
-    payload = notify.build_payload({k: v for k, v in view.items() if k != "webhook"},
-                                   event_id=notify.event_id_for(ticket_id))
-    attempt_no = {"attempt": self.request.retries + 1}
+    payload = notify.build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=state["event_id"])
     try:
         attempt = notify.post_webhook(url, payload, secret=cfg.webhook_secret, timeout_s=cfg.webhook_timeout_s)
-    except WebhookFailed as exc:
-        last = self.request.retries >= cfg.webhook_max_retries
-        s.record_attempt(ticket_id, url, {**exc.attempt, **attempt_no}, status="failed" if last else "pending")
-        if last:
-            return ticket_id
-        if exc.retry_after_s is not None:
-            raise self.retry(exc=exc, countdown=min(exc.retry_after_s, cfg.webhook_backoff_max_s))
-        raise
     except WebhookRejected as exc:
-        s.record_attempt(ticket_id, url, {**exc.attempt, **attempt_no}, status="failed")
+        s.record_attempt(ticket_id, url, exc.attempt, status="failed")
+        if exc.attempt["status_code"] == 410:
+            s.disable_endpoint(url, f"410 Gone for event {state['event_id']}")
         return ticket_id
-    s.record_attempt(ticket_id, url, {**attempt, **attempt_no}, status="delivered")
+    except WebhookFailed as exc:
+        number = int(state.get("attempts", 0)) + 1 - int(state.get("round_start", 0))
+        last = number >= cfg.webhook_max_attempts
+        s.record_attempt(ticket_id, url, exc.attempt, status="failed" if last else "pending")
+        if last:
+            s.bury(ticket_id, url, state["event_id"], exc.attempt.get("error"))
+            return ticket_id
+        delay = exc.retry_after_s if exc.retry_after_s is not None else notify.compute_backoff(
+            number, base_s=cfg.webhook_backoff_base_s, factor=cfg.webhook_backoff_factor,
+            max_s=cfg.webhook_backoff_max_s)
+        raise self.retry(exc=exc, countdown=min(delay, cfg.retry_hop_s),
+                         kwargs={**self.request.kwargs, "not_before": time.time() + delay})
+    s.record_attempt(ticket_id, url, attempt, status="delivered")
     return ticket_id
 
 
@@ -164,8 +181,9 @@ def route_ticket(ticket_id: str) -> str:
     return classify_ticket.delay(ticket_id).id
 
 
-def redeliver(ticket_store: TicketStore, ticket_id: str, urls: tuple[str, ...]) -> None:
-    """Send a ticket's event again to ``urls``, with the same event id."""
+def redeliver(ticket_store: TicketStore, ticket_id: str, urls: Iterable[str]) -> None:
+    """Send a ticket's event again to ``urls``, with the same event id and a fresh retry budget."""
     for url in urls:
         ticket_store.reopen_delivery(ticket_id, url, notify.event_id_for(ticket_id))
+        ticket_store.unbury(ticket_id, url)
         deliver_webhook.delay(ticket_id, url)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 
@@ -19,7 +20,11 @@ from web import create_app
 
 
 class Receiver:
-    """Webhook endpoint on loopback; a ticket body containing ``[respond 503 503 200]`` scripts its answers."""
+    """Webhook endpoint on loopback; a ticket body containing ``[respond 503 503 200]`` scripts its answers.
+
+    Each word is a status code, ``429:N`` answers 429 with ``Retry-After: N``, and ``sleep`` answers
+    200 only after the sender's timeout has passed. The last word repeats.
+    """
 
     def __init__(self) -> None:
         self.server = HTTPServer(host="127.0.0.1", port=free_port())
@@ -33,8 +38,13 @@ class Receiver:
             calls = self.calls[event["data"]["id"]]
             calls.append(request)
             script = body.split("[respond ", 1)[1].split("]", 1)[0].split() if "[respond " in body else ["200"]
-            status = int(script[min(len(calls), len(script)) - 1])
-        return Response("ok" if status < 300 else "nope", status=status)
+            word = script[min(len(calls), len(script)) - 1]
+        if word == "sleep":
+            time.sleep(1.5)
+            return Response("late", status=200)
+        status, _, retry_after = word.partition(":")
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        return Response("ok" if int(status) < 300 else "nope", status=int(status), headers=headers)
 
     @property
     def url(self) -> str:
@@ -59,8 +69,11 @@ def worker_env(redis_server, receiver, tmp_path_factory):
         "SMARTSUPPORT_DATA_DIR": str(tmp_path_factory.mktemp("worker-data")),
         "SMARTSUPPORT_WEBHOOK_URLS": receiver.url,
         "SMARTSUPPORT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S": "2",
-        "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "5",
+        "SMARTSUPPORT_WEBHOOK_BACKOFF_BASE_S": "0.2",
+        "SMARTSUPPORT_WEBHOOK_BACKOFF_FACTOR": "2",
+        "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S": "1",
+        "SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS": "4",
+        "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "1",
         "SMARTSUPPORT_WORKER_CONCURRENCY": "1",
         "SMARTSUPPORT_TORCH_THREADS": "2",
         "PYTHONUNBUFFERED": "1",
@@ -98,5 +111,6 @@ def worker(worker_env, tmp_path_factory):
 @pytest.fixture
 def client(worker, worker_env, tmp_path):
     clear_tickets(worker_env["REDIS_URL"])
-    app = create_app(settings_for(worker_env["REDIS_URL"], tmp_path))
+    app = create_app(settings_for(worker_env["REDIS_URL"], tmp_path,
+                                  SMARTSUPPORT_WEBHOOK_URLS=worker_env["SMARTSUPPORT_WEBHOOK_URLS"]))
     yield app.test_client()

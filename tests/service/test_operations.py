@@ -1,6 +1,10 @@
 """Operator endpoints: corrections, redelivery, labels, stats (real Redis, no worker)."""
 
+import base64
 import json
+import os
+import time
+from datetime import datetime
 
 from tests.conftest import settings_for
 from web import create_app
@@ -58,7 +62,6 @@ def test_meta_lists_the_labels_and_follows_the_labels_file_without_restart(api_r
     assert client.get("/api/meta", headers=operator).get_json()["labels"] == ["Sales", "Support"]
 
     path.write_text(json.dumps({"labels": [{"name": "Sales"}, {"name": "Support"}, {"name": "Legal"}]}))
-    import os
     os.utime(path, (1, 1))  # a different mtime even within the same clock tick
 
     assert client.get("/api/meta", headers=operator).get_json()["labels"] == ["Sales", "Support", "Legal"]
@@ -78,3 +81,21 @@ def test_stats_summarise_latency_of_done_tickets(client, operator, store):
     assert abs(stats["stages"]["total"]["p50"] - 200) < 1 and stats["stages"]["classify"]["n"] == 3
     assert stats["throughput_per_s"] > 0
     assert client.get("/api/stats?last=0", headers=operator).status_code == 400
+
+
+def test_a_retry_due_later_than_the_visibility_timeout_waits_in_hops(app, store):
+    # Given a delivery whose next attempt is due in ten hours
+    from workers.tasks import deliver_webhook, settings
+
+    due = time.time() + 10 * 3600
+    store.r.delete("webhooks")
+
+    # When its message runs now
+    deliver_webhook.apply(args=("t1", "http://127.0.0.1:9/hook"), kwargs={"not_before": due})
+
+    # Then nothing is attempted; the same message is queued again, due within one hop
+    (raw,) = store.r.lrange("webhooks", 0, -1)
+    message = json.loads(raw)
+    wait = datetime.fromisoformat(message["headers"]["eta"]).timestamp() - time.time()
+    assert 0 < wait <= settings().retry_hop_s < settings().visibility_timeout_s
+    assert json.loads(base64.b64decode(message["body"]))[1]["not_before"] == due

@@ -38,7 +38,10 @@ def test_a_bad_value_raises_config_error_naming_the_variable(tmp_path, name, val
         Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), name: value})
 
 
-def test_backoff_longer_than_the_visibility_timeout_is_refused(tmp_path):
+def test_retry_countdowns_stay_inside_the_visibility_timeout(tmp_path):
+    s = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600"})
+    assert s.retry_hop_s < s.visibility_timeout_s < s.webhook_backoff_max_s
+
     with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT"):
-        Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S": "3600",
-                           "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "1800"})
+        Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "200",
+                           "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600"})

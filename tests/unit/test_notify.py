@@ -5,7 +5,10 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
 from smartsupport.errors import WebhookFailed, WebhookRejected
-from smartsupport.notify import build_payload, event_id_for, post_webhook, should_notify
+import random
+
+from smartsupport.config import Settings
+from smartsupport.notify import build_payload, compute_backoff, event_id_for, post_webhook, should_notify
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -59,3 +62,19 @@ def test_unreachable_endpoint_is_retryable():
 def test_payload_is_the_documented_envelope():
     payload = build_payload({"id": "t"}, event_id="evt_t")
     assert json.loads(json.dumps(payload)) == {"type": "ticket.urgent", "id": "evt_t", "data": {"id": "t"}}
+
+
+def test_default_schedule_makes_eight_attempts_over_about_a_day():
+    s = Settings()
+    waits = [compute_backoff(n, base_s=s.webhook_backoff_base_s, factor=s.webhook_backoff_factor,
+                             max_s=s.webhook_backoff_max_s, jitter=0) for n in range(1, s.webhook_max_attempts)]
+
+    assert len(waits) + 1 == 8 and waits == sorted(waits)
+    assert 18 * 3600 < sum(waits) < 26 * 3600
+
+
+def test_backoff_is_capped_and_jittered_within_bounds():
+    rng = random.Random(1)
+    waits = {compute_backoff(10, base_s=1, factor=2, max_s=60, jitter=0.2, rng=rng) for _ in range(50)}
+
+    assert all(48 <= w <= 72 for w in waits) and len(waits) > 1

@@ -1,0 +1,86 @@
+"""Webhook delivery against a real HTTP server on loopback, through a real worker.
+
+The worker runs with a fast schedule (base 0.2 s, x2, capped at 1 s, 4 attempts, 1 s timeout).
+"""
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import WEBHOOK_SECRET, wait_for
+from tests.integration.test_pipeline import AUTH, finished, submit
+
+pytestmark = pytest.mark.integration
+OUTAGE = "Total outage: the site is down for everyone"
+
+
+def verified_ids(calls) -> set[str]:
+    return {Webhook(WEBHOOK_SECRET).verify(c.get_data(as_text=True), dict(c.headers))["id"] for c in calls}
+
+
+def test_retries_back_off_and_keep_one_event_id(client, receiver):
+    ticket_id = submit(client, OUTAGE + " [respond 500 502 503 200]")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    assert view["webhook"]["status"] == "delivered" and view["webhook"]["attempts"] == 4
+    times = [a["at"] for a in view["webhook"]["log"]]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # 0.2 s, 0.4 s, 0.8 s, each +/-20%: the waits double
+    assert gaps[0] >= 0.15 and gaps[1] >= 0.3 and gaps[2] >= 0.6
+    assert gaps == sorted(gaps)
+    assert verified_ids(receiver.calls[ticket_id]) == {f"evt_{ticket_id}"}
+
+
+def test_429_is_retried_after_the_time_the_endpoint_asked_for(client, receiver):
+    ticket_id = submit(client, OUTAGE + " [respond 429:2 200]")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    first, second = view["webhook"]["log"]
+    assert (first["status_code"], second["status_code"]) == (429, 200)
+    assert second["at"] - first["at"] >= 1.9
+
+
+def test_a_timeout_is_retried(client, receiver):
+    ticket_id = submit(client, OUTAGE + " [respond sleep 200]")
+
+    view = finished(client, ticket_id, webhook=True)
+
+    first, second = view["webhook"]["log"]
+    assert "timeout" in first["error"] and second["status_code"] == 200
+    assert view["webhook"]["status"] == "delivered"
+
+
+def test_an_event_whose_attempts_run_out_is_dead_lettered_and_can_be_replayed(client, receiver):
+    ticket_id = submit(client, OUTAGE + " [respond 503]")
+    view = finished(client, ticket_id, webhook=True)
+    assert view["webhook"]["status"] == "failed" and view["webhook"]["attempts"] == 4
+
+    dead = client.get("/api/webhooks/dead", headers=AUTH).get_json()["events"]
+    assert [e["ticket_id"] for e in dead] == [ticket_id] and dead[0]["event_id"] == f"evt_{ticket_id}"
+
+    # When an operator replays it, it is attempted again (a fresh budget of 4) with the same id
+    assert client.post("/api/webhooks/dead/replay", json={"ticket_id": ticket_id}, headers=AUTH).status_code == 202
+    wait_for(lambda: len(receiver.calls[ticket_id]) == 8, timeout_s=30, what="the replayed attempts")
+    assert verified_ids(receiver.calls[ticket_id]) == {f"evt_{ticket_id}"}
+
+
+def test_410_gone_disables_the_endpoint_until_an_operator_enables_it(client, receiver):
+    ticket_id = submit(client, OUTAGE + " [respond 410]")
+    view = finished(client, ticket_id, webhook=True)
+    assert view["webhook"]["status"] == "failed" and view["webhook"]["attempts"] == 1
+    endpoint = client.get("/api/webhooks", headers=AUTH).get_json()["endpoints"][0]
+    assert endpoint["disabled"] is True and endpoint["recent"][0]["status_code"] == 410
+
+    # While disabled, a new urgent ticket is not sent to it
+    skipped = finished(client, submit(client, OUTAGE), webhook=True)
+    assert skipped["webhook"]["status"] == "failed" and "disabled" in skipped["webhook"]["log"][0]["error"]
+    assert receiver.calls[skipped["id"]] == []
+
+    # Once enabled again, the operator's redeliver reaches it
+    url = endpoint["url"]
+    assert client.post("/api/webhooks/endpoints/enable", json={"url": url}, headers=AUTH).status_code == 200
+    assert client.post(f"/api/tickets/{skipped['id']}/webhooks/redeliver", headers=AUTH).status_code == 202
+    delivered = wait_for(lambda: (v := client.get(f"/api/tickets/{skipped['id']}", headers=AUTH).get_json())
+                         ["webhook"]["status"] == "delivered" and v, timeout_s=30, what="the redelivery")
+    assert delivered["webhook"]["event_id"] == f"evt_{skipped['id']}"
