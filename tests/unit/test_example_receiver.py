@@ -14,7 +14,8 @@ def signed(event: dict, secret: str = SECRET):
 def test_the_example_receiver_accepts_a_signed_event_once():
     app = create_app(SECRET)
     client = app.test_client()
-    event = build_payload({"id": "t1", "urgency": {"score": 0.9}, "category": {"label": "Technical"}}, event_id="evt_t1")
+    ticket = {"id": "t1", "urgency": {"score": 0.9}, "category": {"label": "Technical"}}
+    event = build_payload(ticket, event_id="evt_t1")
 
     first = client.post("/hooks/smartsupport", **signed(event))
     again = client.post("/hooks/smartsupport", **signed(event))
