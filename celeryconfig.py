@@ -9,7 +9,13 @@ result_backend = _settings.broker_url
 broker_connection_retry_on_startup = True
 # Redis redelivers a message not acked within the visibility timeout: it must exceed the longest
 # task and the longest retry countdown (celery #3270, #4400), see Settings.validate().
-broker_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+# Priorities: 0 is served first; each step is its own Redis list ("model", "model:3", ...).
+broker_transport_options = {
+    "visibility_timeout": _settings.visibility_timeout_s,
+    "priority_steps": [0, 3, 6, 9],
+    "sep": ":",
+    "queue_order_strategy": "priority",
+}
 result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
 result_expires = _settings.result_expires_s
 

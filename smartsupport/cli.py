@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def commands(settings: Settings) -> dict[str, str]:
                                      "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h"])
     procs["web"] = wait + shlex.join([
         str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",
-        "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10", "web:create_app()",
+        "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10",
+        "--config", "python:web.gunicorn_conf", "web:create_app()",
     ])
     procs["flower"] = wait + shlex.join([
         str(BIN / "celery"), "-A", "workers", "flower", f"--address={settings.host}",
@@ -64,10 +66,15 @@ def banner(settings: Settings) -> str:
 def run(settings: Settings) -> int:
     from honcho.manager import Manager
 
+    metrics_dir = settings.data_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # per-process files of an earlier run
+    metrics_dir.mkdir(parents=True)
     env = {**os.environ, "SMARTSUPPORT_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     manager = Manager()
     for name, cmd in commands(settings).items():
-        manager.add_process(name, cmd, env=env)
+        # Only the gunicorn processes share request metrics through files.
+        extra = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if name == "web" else {}
+        manager.add_process(name, cmd, env={**env, **extra})
     print(banner(settings), flush=True)
     manager.loop()
     return manager.returncode or 0

@@ -6,6 +6,9 @@ Layout (all keys under ``ss:``):
   ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
   ss:tickets:created         zset: id -> created_at
   ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+  ss:tickets:status:<s>      set: ids of the tickets in status s
+  ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count (all processes)
+  ss:metrics:webhooks        hash: attempt outcome -> count
   ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
   ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
   ss:webhooks:dead           hash: "<ticket id> <url>" -> event whose attempts ran out
@@ -30,6 +33,10 @@ PREFIX = "ss:"
 CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"
 CREATED = PREFIX + "tickets:created"
+STAGE_METRICS = PREFIX + "metrics:stage:"
+WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
+#: Upper bounds (ms) of the stage-latency histogram buckets kept in Redis for /metrics.
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
 DEAD_LETTER = PREFIX + "webhooks:dead"
 ENDPOINT_LOG_SIZE = 500
@@ -46,6 +53,19 @@ STAGES = {
 
 def _key(ticket_id: str) -> str:
     return f"{PREFIX}ticket:{ticket_id}"
+
+
+def _status_key(status: str) -> str:
+    return f"{PREFIX}tickets:status:{status}"
+
+
+def _set_status(pipe, ticket_id: str, status: str) -> None:
+    assert status in STATUSES, status
+    pipe.hset(_key(ticket_id), "status", status)
+    for other in STATUSES:
+        if other != status:
+            pipe.srem(_status_key(other), ticket_id)
+    pipe.sadd(_status_key(status), ticket_id)
 
 
 def _endpoint_key(url: str) -> str:
@@ -86,6 +106,7 @@ class TicketStore:
         })
         pipe.zadd(CREATED, {ticket.id: ticket.created_at})
         pipe.zadd(BY_URGENCY, {ticket.id: -1})
+        pipe.sadd(_status_key("queued"), ticket.id)
         pipe.execute()
 
     @_guarded
@@ -94,6 +115,8 @@ class TicketStore:
         pipe.delete(_key(ticket_id), _key(ticket_id) + ":deliveries", _key(ticket_id) + ":attempts")
         pipe.zrem(CREATED, ticket_id)
         pipe.zrem(BY_URGENCY, ticket_id)
+        for status in STATUSES:
+            pipe.srem(_status_key(status), ticket_id)
         pipe.execute()
 
     @_guarded
@@ -108,14 +131,17 @@ class TicketStore:
         return bool(self.r.exists(_key(ticket_id)))
 
     @_guarded
-    def mark(self, ticket_id: str, event: str, *, status: str | None = None, now: float | None = None) -> None:
-        """Record that ``event`` happened now (first time wins), optionally moving the status."""
+    def mark(self, ticket_id: str, event: str, *, status: str | None = None, now: float | None = None,
+             worker: str | None = None) -> None:
+        """Record that ``event`` happened now (first time wins), optionally moving the status and
+        naming the worker that did it."""
         key = _key(ticket_id)
         pipe = self.r.pipeline(transaction=True)
         pipe.hsetnx(key, f"t:{event}", repr(time.time() if now is None else now))
+        if worker:
+            pipe.hset(key, f"w:{event.rsplit('_', 1)[0]}", worker)
         if status:
-            assert status in STATUSES, status
-            pipe.hset(key, "status", status)
+            _set_status(pipe, ticket_id, status)
         pipe.execute()
 
     @_guarded
@@ -139,9 +165,49 @@ class TicketStore:
         if not self.r.exists(_key(ticket_id)):
             return  # deleted meanwhile: nothing to mark
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(_key(ticket_id), mapping={"status": "failed", "error": reason[:2000]})
+        pipe.hset(_key(ticket_id), "error", reason[:2000])
+        _set_status(pipe, ticket_id, "failed")
         pipe.hsetnx(_key(ticket_id), "t:failed", repr(time.time()))
         pipe.execute()
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    @_guarded
+    def record_stage_metrics(self, ticket_id: str) -> None:
+        """Add a done ticket's stage timings to the shared histograms, once per ticket."""
+        if not self.r.hsetnx(_key(ticket_id), "metrics_recorded", "1"):
+            return
+        stamps = {k[2:]: float(v) for k, v in self.r.hgetall(_key(ticket_id)).items() if k.startswith("t:")}
+        pipe = self.r.pipeline(transaction=False)
+        for stage, (start, end) in STAGES.items():
+            if start in stamps and end in stamps:
+                ms = (stamps[end] - stamps[start]) * 1000.0
+                bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
+                pipe.hincrby(STAGE_METRICS + stage, bucket, 1)
+                pipe.hincrby(STAGE_METRICS + stage, "count", 1)
+                pipe.hincrbyfloat(STAGE_METRICS + stage, "sum", ms)
+        pipe.execute()
+
+    @_guarded
+    def metrics_snapshot(self, queues: Iterable[str]) -> dict[str, Any]:
+        """Everything /metrics reports from Redis, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.scard(_status_key(status))
+        for stage in STAGES:
+            pipe.hgetall(STAGE_METRICS + stage)
+        pipe.hgetall(WEBHOOK_METRICS)
+        queues = list(queues)
+        for queue in queues:
+            pipe.llen(queue)
+        raw = pipe.execute()
+        n, m = len(STATUSES), len(STAGES)
+        return {
+            "statuses": dict(zip(STATUSES, raw[:n])),
+            "stages": dict(zip(STAGES, raw[n:n + m])),
+            "webhooks": {k: int(v) for k, v in raw[n + m].items()},
+            "queues": dict(zip(queues, raw[n + m + 1:])),
+        }
 
     # -- corrections --------------------------------------------------------------------------
 
@@ -215,6 +281,8 @@ class TicketStore:
         pipe.rpush(_key(ticket_id) + ":attempts", entry)
         pipe.lpush(log, entry)
         pipe.ltrim(log, 0, ENDPOINT_LOG_SIZE - 1)
+        outcome = "delivered" if status == "delivered" else "retrying" if status == "pending" else "failed"
+        pipe.hincrby(WEBHOOK_METRICS, outcome, 1)
         pipe.execute()
         return number
 
@@ -317,6 +385,7 @@ def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]
         "webhook": _webhook_summary(raw, states, [json.loads(a) for a in attempts]),
         "timestamps": stamps,
         "timings_ms": timings,
+        "workers": {k[2:]: v for k, v in raw.items() if k.startswith("w:")},
     }
 
 

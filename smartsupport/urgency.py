@@ -114,6 +114,16 @@ def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None
     return Urgency(score=s, level=rules.level_for(s), signals=tuple(signals) + tuple(extra), sentiment=compound)
 
 
+def triage_priority(text: str, *, threshold: float, rules: Rules | None = None) -> int:
+    """A broker priority (0 first) from the severity signals alone, before any model has run:
+    under a backlog, tickets that look urgent are classified first."""
+    rules = rules or load_rules()
+    estimate = score(Ticket(id="", body=text), rules=rules, sentiment=0.0).score
+    if estimate >= threshold:
+        return 0
+    return 3 if estimate >= dict(rules.levels)[UrgencyLevel.MEDIUM] else 6
+
+
 @lru_cache(maxsize=1)
 def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from workers.celery import app as celery_app, use_broker
 
     from .api import api, handle_error
+    from .metrics import init_metrics
     from .openapi import build_spec
 
     settings = settings or Settings.from_env()
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
     app.register_blueprint(api)
+    init_metrics(app, app.extensions["smartsupport"].store)
     app.register_error_handler(Exception, handle_error)
 
     @app.get("/openapi.json")

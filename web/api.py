@@ -42,7 +42,7 @@ def submit_ticket():
     store = _services().store
     store.create(ticket)
     try:
-        route_ticket(ticket.id)
+        route_ticket(ticket)
     except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
         store.delete(ticket.id)
         raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc

@@ -23,6 +23,7 @@ from smartsupport.classify import Classifier
 from smartsupport.config import Settings
 from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.store import TicketStore
+from smartsupport.ticket import Ticket
 
 from .celery import app
 
@@ -90,11 +91,12 @@ class TicketTask(Task):
 def classify_ticket(requests) -> None:
     s = store()
     ids = [r.args[0] for r in requests if s.exists(r.args[0])]
+    worker = requests[0].hostname if requests else None
     todo = [tid for tid in ids if s.field(tid, "category") is None]
     try:
         if todo:
             for tid in todo:
-                s.mark(tid, "classify_started", status="processing")
+                s.mark(tid, "classify_started", status="processing", worker=worker)
             categories = _Model.current().classify_texts([s.load(tid).text for tid in todo])
             for tid, category in zip(todo, categories):
                 s.save_category(tid, category)
@@ -114,7 +116,7 @@ def classify_ticket(requests) -> None:
 def score_ticket(ticket_id: str) -> str:
     s = store()
     if s.field(ticket_id, "urgency") is None:
-        s.mark(ticket_id, "score_started")
+        s.mark(ticket_id, "score_started", worker=score_ticket.request.hostname)
         s.save_urgency(ticket_id, urgency.score(s.load(ticket_id)))
         s.mark(ticket_id, "score_finished")
     return ticket_id
@@ -123,7 +125,7 @@ def score_ticket(ticket_id: str) -> str:
 @app.task(base=TicketTask)
 def notify_team(ticket_id: str) -> str:
     s, cfg = store(), settings()
-    s.mark(ticket_id, "notify_started")
+    s.mark(ticket_id, "notify_started", worker=notify_team.request.hostname)
     if notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
         event_id = notify.event_id_for(ticket_id)
         for url in cfg.webhook_urls:
@@ -131,6 +133,7 @@ def notify_team(ticket_id: str) -> str:
                 deliver_webhook.delay(ticket_id, url)
     s.mark(ticket_id, "notify_finished")
     s.mark(ticket_id, "done", status="done")
+    s.record_stage_metrics(ticket_id)
     return ticket_id
 
 
@@ -176,9 +179,10 @@ def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | No
     return ticket_id
 
 
-def route_ticket(ticket_id: str) -> str:
-    """Start the pipeline for a stored ticket: classify (batched), then score → notify."""
-    return classify_ticket.delay(ticket_id).id
+def route_ticket(ticket: Ticket) -> str:
+    """Start the pipeline for a stored ticket: classify (batched, urgent-looking first), then score → notify."""
+    priority = urgency.triage_priority(ticket.text, threshold=settings().urgency_threshold)
+    return classify_ticket.apply_async((ticket.id,), priority=priority).id
 
 
 def redeliver(ticket_store: TicketStore, ticket_id: str, urls: Iterable[str]) -> None:

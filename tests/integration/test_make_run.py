@@ -60,6 +60,11 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     assert view["category"]["label"] == "Technical" and view["urgency"]["level"] == "critical"
     assert time.monotonic() - started < 30
 
+    # Prometheus metrics cover the API processes and the pipeline stages
+    metrics = requests.get(base + "/metrics", timeout=5).text
+    assert 'smartsupport_stage_duration_milliseconds_count{stage="total"} 1.0' in metrics
+    assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket"' in metrics
+
     # Flower answers behind basic auth
     flower = f"http://127.0.0.1:{ports['FLOWER_PORT']}/"
     assert requests.get(flower, timeout=5).status_code == 401

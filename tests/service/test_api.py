@@ -1,3 +1,6 @@
+import base64
+import json
+
 import pytest
 
 from tests.conftest import OPERATOR_KEY
@@ -102,3 +105,17 @@ def test_store_down_gives_503_not_500(tmp_path):
     response = app.test_client().post("/api/tickets", json={"body": "x"},
                                       headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "unavailable"
+
+
+def test_tickets_that_look_urgent_are_queued_for_the_model_first(client, operator, store):
+    # Given a backlog-free broker
+    store.r.delete("model", "model:3", "model:6", "model:9")
+
+    urgent = client.post("/api/tickets", json={"body": "Outage! The site is down, fix ASAP"}, headers=operator)
+    calm = client.post("/api/tickets", json={"body": "How do I change my avatar?"}, headers=operator)
+
+    # Then the urgent one waits on the highest-priority list, the calm one on a lower one
+    def queued_ids(key):
+        return {json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in store.r.lrange(key, 0, -1)}
+    assert queued_ids("model") == {urgent.get_json()["id"]}
+    assert queued_ids("model:6") == {calm.get_json()["id"]}

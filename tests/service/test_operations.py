@@ -99,3 +99,15 @@ def test_a_retry_due_later_than_the_visibility_timeout_waits_in_hops(app, store)
     wait = datetime.fromisoformat(message["headers"]["eta"]).timestamp() - time.time()
     assert 0 < wait <= settings().retry_hop_s < settings().visibility_timeout_s
     assert json.loads(base64.b64decode(message["body"]))[1]["not_before"] == due
+
+
+def test_metrics_report_requests_tickets_by_status_and_queue_depth(client, operator, store):
+    submit(client, operator)
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'smartsupport_tickets{status="queued"} 1.0' in text
+    assert 'smartsupport_queue_depth{queue="model"}' in text
+    assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket",method="POST",' \
+           'status="202"}' in text
+    assert 'smartsupport_stage_duration_milliseconds_bucket{le="+Inf",stage="total"}' in text

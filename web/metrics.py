@@ -1,0 +1,83 @@
+"""Prometheus metrics at /metrics.
+
+Request latency is measured in each API process (prometheus_client's multiprocess mode when
+PROMETHEUS_MULTIPROC_DIR is set, as `make run` does for gunicorn). Pipeline metrics come from Redis,
+where every worker process adds to them: tickets by status, stage-latency histograms, webhook
+attempts by outcome and queue depth, so one scrape sees the whole system.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from smartsupport.store import LATENCY_BUCKETS_MS, TicketStore
+
+#: Redis lists behind each Celery queue, one per priority step (see celeryconfig).
+QUEUES = {name: [name] + [f"{name}:{step}" for step in (3, 6, 9)] for name in ("model", "tickets", "webhooks")}
+REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API request latency",
+                            ["method", "endpoint", "status"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+
+class PipelineCollector:
+    """Reads the pipeline's shared metrics from Redis at scrape time."""
+
+    def __init__(self, store: TicketStore) -> None:
+        self.store = store
+
+    def collect(self):
+        snap = self.store.metrics_snapshot([key for keys in QUEUES.values() for key in keys])
+        tickets = GaugeMetricFamily("smartsupport_tickets", "Tickets by status", labels=["status"])
+        for status, count in snap["statuses"].items():
+            tickets.add_metric([status], count)
+        yield tickets
+        stages = HistogramMetricFamily("smartsupport_stage_duration_milliseconds",
+                                       "Per-ticket stage latency", labels=["stage"])
+        for stage, raw in snap["stages"].items():
+            running, buckets = 0, []
+            for bound in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
+                running += int(raw.get(bound, 0))
+                buckets.append((bound, running))
+            stages.add_metric([stage], buckets, sum_value=float(raw.get("sum", 0)))
+        yield stages
+        attempts = CounterMetricFamily("smartsupport_webhook_attempts", "Webhook attempts by outcome",
+                                       labels=["outcome"])
+        for outcome, count in snap["webhooks"].items():
+            attempts.add_metric([outcome], count)
+        yield attempts
+        depth = GaugeMetricFamily("smartsupport_queue_depth", "Messages waiting per Celery queue", labels=["queue"])
+        for queue, keys in QUEUES.items():
+            depth.add_metric([queue], sum(snap["queues"][key] for key in keys))
+        yield depth
+
+
+def init_metrics(app: Flask, store: TicketStore) -> None:
+    pipeline = CollectorRegistry(auto_describe=False)
+    pipeline.register(PipelineCollector(store))
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        if "started" in g and request.endpoint != "metrics":
+            REQUEST_LATENCY.labels(request.method, request.endpoint or "unknown",
+                                   str(response.status_code)).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            own = CollectorRegistry()
+            MultiProcessCollector(own)
+        else:
+            own = REGISTRY
+        body = generate_latest(own) + generate_latest(pipeline)
+        return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
