@@ -45,3 +45,12 @@ worker_concurrency = _settings.worker_concurrency
 # Flower needs task events.
 worker_send_task_events = True
 task_send_sent_event = True
+
+# The sweeper re-queues tickets whose message was lost (see workers.tasks.sweep_stuck_tickets);
+# beat runs embedded in the I/O worker of `make run`, and a Redis lock keeps one sweep at a time.
+beat_schedule = {
+    "sweep-stuck-tickets": {
+        "task": "workers.tasks.sweep_stuck_tickets",
+        "schedule": min(60.0, _settings.stuck_after_s / 4),
+    },
+}

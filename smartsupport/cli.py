@@ -33,7 +33,8 @@ def commands(settings: Settings) -> dict[str, str]:
     procs["model"] = wait + shlex.join([*celery, *MODEL_WORKER_ARGS, "--concurrency", str(settings.worker_concurrency),
                                         "--hostname", "model@%h"])
     procs["io"] = wait + shlex.join([*celery, "--queues", "tickets,webhooks", "--pool", "threads",
-                                     "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h"])
+                                     "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h",
+                                     "--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")])
     procs["web"] = wait + shlex.join([
         str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",
         "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10",

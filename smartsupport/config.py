@@ -48,6 +48,10 @@ class Settings:
     #: Redis redelivers a message not acked in this time. Longer waits are split into hops below it.
     visibility_timeout_s: int = 1800
     result_expires_s: int = 86400
+    #: A ticket still queued or processing this long after it arrived is re-queued by the sweeper.
+    stuck_after_s: int = 2400
+    #: Requests per key (flask-limiter syntax, e.g. "100/second;5000/minute").
+    rate_limit: str = "100/second"
     #: Processes of the model worker (one model copy each) and torch threads per process.
     worker_concurrency: int = 1
     torch_threads: int = 2
@@ -114,7 +118,9 @@ class Settings:
             webhook_backoff_base_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_BASE_S", 30.0, low=0.01, high=86400),
             webhook_backoff_factor=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_FACTOR", 3.5, low=1.0, high=100),
             webhook_backoff_max_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 43200.0, low=0.01, high=7 * 86400),
-            visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=60, high=7 * 86400),
+            visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=5, high=7 * 86400),
+            stuck_after_s=_int(env, "SMARTSUPPORT_STUCK_AFTER_S", 2400, low=5, high=7 * 86400),
+            rate_limit=env.get("SMARTSUPPORT_RATE_LIMIT") or "100/second",
             result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
             worker_concurrency=concurrency,
             torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", max(1, (os.cpu_count() or 1) // concurrency),
@@ -132,6 +138,9 @@ class Settings:
 
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
+        if self.stuck_after_s <= self.visibility_timeout_s:
+            raise ConfigError("SMARTSUPPORT_STUCK_AFTER_S must exceed SMARTSUPPORT_VISIBILITY_TIMEOUT_S: before that, "
+                              "Redis itself redelivers the work of a worker that died")
         if self.webhook_timeout_s * 2 >= self.retry_hop_s:
             raise ConfigError("SMARTSUPPORT_WEBHOOK_TIMEOUT_S must be far below SMARTSUPPORT_VISIBILITY_TIMEOUT_S")
 

@@ -12,6 +12,7 @@ Layout (all keys under ``ss:``):
   ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
   ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
   ss:webhooks:dead           hash: "<ticket id> <url>" -> event whose attempts ran out
+  ss:idem:<scope>:<key>      string: {"ticket_id", "body"} for an Idempotency-Key, 24 h
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
 """
@@ -38,6 +39,8 @@ WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
 #: Upper bounds (ms) of the stage-latency histogram buckets kept in Redis for /metrics.
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
+SWEEP_LOCK = PREFIX + "sweeper:lock"
+IDEMPOTENCY_TTL_S = 24 * 3600
 DEAD_LETTER = PREFIX + "webhooks:dead"
 ENDPOINT_LOG_SIZE = 500
 BY_URGENCY = PREFIX + "tickets:urgency"
@@ -108,6 +111,20 @@ class TicketStore:
         pipe.zadd(BY_URGENCY, {ticket.id: -1})
         pipe.sadd(_status_key("queued"), ticket.id)
         pipe.execute()
+
+    @_guarded
+    def claim_idempotency_key(self, scope: str, key: str, *, body_hash: str, ticket_id: str) -> tuple[str, str]:
+        """Bind ``key`` to ``ticket_id`` unless it is bound already; return the bound (ticket id, body hash)."""
+        name = f"{PREFIX}idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
+        record = json.dumps({"ticket_id": ticket_id, "body": body_hash})
+        if self.r.set(name, record, nx=True, ex=IDEMPOTENCY_TTL_S):
+            return ticket_id, body_hash
+        bound = json.loads(self.r.get(name) or record)
+        return bound["ticket_id"], bound["body"]
+
+    @_guarded
+    def release_idempotency_key(self, scope: str, key: str) -> None:
+        self.r.delete(f"{PREFIX}idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()}")
 
     @_guarded
     def delete(self, ticket_id: str) -> None:
@@ -208,6 +225,42 @@ class TicketStore:
             "webhooks": {k: int(v) for k, v in raw[n + m].items()},
             "queues": dict(zip(queues, raw[n + m + 1:])),
         }
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    @_guarded
+    def reset_for_retry(self, ticket_id: str) -> None:
+        """A failed ticket goes back to ``queued``; stages that succeeded keep their results."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(_key(ticket_id), "error", "t:failed", "t:done", "metrics_recorded")
+        _set_status(pipe, ticket_id, "queued")
+        pipe.hincrby(_key(ticket_id), "retries", 1)
+        pipe.execute()
+
+    @_guarded
+    def stuck(self, *, older_than_s: float, now: float | None = None) -> list[str]:
+        """Tickets queued or processing for longer than ``older_than_s`` since they arrived or were
+        last re-queued by the sweeper."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        ids = list(self.r.sunion(_status_key("queued"), _status_key("processing")))
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.hmget(_key(tid), ["t:received", "swept_at"])
+        return [tid for tid, stamps in zip(ids, pipe.execute())
+                if stamps[0] and max(float(v) for v in stamps if v) < cutoff]
+
+    @_guarded
+    def count_sweep(self, ticket_id: str, *, now: float | None = None) -> int:
+        """Note that the sweeper re-queued the ticket now; return how often it did."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hincrby(_key(ticket_id), "sweeps", 1)
+        pipe.hset(_key(ticket_id), "swept_at", repr(time.time() if now is None else now))
+        return int(pipe.execute()[0])
+
+    @_guarded
+    def sweep_lock(self, *, ttl_s: int) -> bool:
+        """True for the one sweeper that may run now (across every worker host)."""
+        return bool(self.r.set(SWEEP_LOCK, "1", nx=True, ex=ttl_s))
 
     # -- corrections --------------------------------------------------------------------------
 

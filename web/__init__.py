@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
-from flask import Flask, abort, send_from_directory
+from flask import Flask, Response, abort, request, send_from_directory
 from flask_cors import CORS
+from flask_limiter import Limiter
 
 from smartsupport.config import Settings
 from smartsupport.labels import load_labels
 from smartsupport.store import TicketStore
 
-from .auth import KeyRing
+from .auth import KeyRing, digest
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 256 * 1024
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 @dataclass
@@ -59,9 +62,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.cors_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    limiter = Limiter(key_func=_rate_limit_key, app=app, storage_uri=settings.broker_url, headers_enabled=True,
+                      storage_options={"socket_connect_timeout": 2}, swallow_errors=True)
+    limiter.limit(settings.rate_limit, exempt_when=lambda: request.endpoint == "api.health")(api)
     app.register_blueprint(api)
     init_metrics(app, app.extensions["smartsupport"].store)
-    app.register_error_handler(Exception, handle_error)
+    app.after_request(_secure_headers)
 
     @app.get("/openapi.json")
     def openapi():
@@ -79,5 +85,21 @@ def create_app(settings: Settings | None = None) -> Flask:
                     200, {"Content-Type": "text/plain"})
         return send_from_directory(STATIC_DIR, "index.html")
 
+    app.register_error_handler(Exception, handle_error)
+
     logging.getLogger("smartsupport").setLevel(logging.INFO)
     return app
+
+
+def _rate_limit_key() -> str:
+    """Limits apply per API key (its fingerprint), or per address without one."""
+    header = request.headers.get("Authorization", "")
+    return digest(header)[:16] if header else request.remote_addr or "unknown"
+
+
+def _secure_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from flask import Blueprint, current_app, g, request, url_for
@@ -40,15 +41,34 @@ def submit_ticket():
     ticket = Ticket.new(body=payload.body, subject=payload.subject, customer=payload.customer,
                         metadata=payload.metadata, submitter=g.principal.fingerprint)
     store = _services().store
-    store.create(ticket)
+    key = request.headers.get("Idempotency-Key", "").strip()[:200]
+    if key:
+        body_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
+        bound_id, bound_hash = store.claim_idempotency_key(g.principal.fingerprint, key, body_hash=body_hash,
+                                                           ticket_id=ticket.id)
+        if bound_hash != body_hash:
+            raise InvalidTicket("this Idempotency-Key was used with a different body", code="idempotency_conflict",
+                                status=409)
+        if bound_id != ticket.id:
+            return _accepted(bound_id, replayed=True)
     try:
+        store.create(ticket)
         route_ticket(ticket)
     except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
         store.delete(ticket.id)
+        if key:
+            store.release_idempotency_key(g.principal.fingerprint, key)
+        if isinstance(exc, StoreUnavailable):
+            raise
         raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc
     store.mark(ticket.id, "queued")
-    status_url = url_for("api.get_ticket", ticket_id=ticket.id)
-    return {"id": ticket.id, "status": "queued", "status_url": status_url}, 202, {"Location": status_url}
+    return _accepted(ticket.id)
+
+
+def _accepted(ticket_id: str, *, replayed: bool = False):
+    status_url = url_for("api.get_ticket", ticket_id=ticket_id)
+    headers = {"Location": status_url, **({"Idempotent-Replayed": "true"} if replayed else {})}
+    return {"id": ticket_id, "status": "queued", "status_url": status_url}, 202, headers
 
 
 @api.get("/tickets/<ticket_id>")
@@ -77,6 +97,18 @@ def correct_category(ticket_id: str):
         raise InvalidTicket(f"unknown label {payload.label!r}; labels are {', '.join(names)}", code="unknown_label")
     services.store.correct(ticket_id, payload.label)
     return services.store.get(ticket_id)
+
+
+@api.post("/tickets/<ticket_id>/retry")
+def retry_ticket(ticket_id: str):
+    """Send a failed ticket through the pipeline again (stages that succeeded are not redone)."""
+    _operator_only()
+    store = _services().store
+    if store.get(ticket_id)["status"] != "failed":
+        raise InvalidTicket("only a failed ticket can be retried", code="not_failed", status=409)
+    store.reset_for_retry(ticket_id)
+    route_ticket(store.load(ticket_id))
+    return _accepted(ticket_id)
 
 
 @api.post("/tickets/<ticket_id>/webhooks/redeliver")

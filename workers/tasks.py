@@ -179,6 +179,27 @@ def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | No
     return ticket_id
 
 
+#: After this many re-queues a stuck ticket is failed, with the reason, for an operator to look at.
+MAX_SWEEPS = 3
+
+
+@app.task
+def sweep_stuck_tickets() -> int:
+    """Re-queue tickets stuck in queued/processing (their message was lost); returns how many."""
+    s, cfg = store(), settings()
+    if not s.sweep_lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
+        return 0  # another worker swept a moment ago
+    requeued = 0
+    for ticket_id in s.stuck(older_than_s=cfg.stuck_after_s):
+        if s.count_sweep(ticket_id) > MAX_SWEEPS:
+            s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
+            continue
+        log.warning("re-queueing stuck ticket %s", ticket_id)
+        route_ticket(s.load(ticket_id))
+        requeued += 1
+    return requeued
+
+
 def route_ticket(ticket: Ticket) -> str:
     """Start the pipeline for a stored ticket: classify (batched, urgent-looking first), then score → notify."""
     priority = urgency.triage_priority(ticket.text, threshold=settings().urgency_threshold)

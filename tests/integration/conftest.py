@@ -87,7 +87,7 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None) -> s
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
          "model,tickets,webhooks", "--prefetch-multiplier", "32", "--hostname", f"{name}@%h",
          "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,130 @@
+"""Kill real processes mid-load: no accepted ticket is lost or processed into two outcomes.
+
+Each test has its own Redis (append-only file on) and its own worker, with a short visibility
+timeout (10 s) so that Redis hands a dead worker's messages to the next one quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from smartsupport import embedded_redis
+from tests.conftest import OPERATOR_KEY, free_port, settings_for, wait_for
+from tests.integration.conftest import start_worker
+from web import create_app
+
+pytestmark = pytest.mark.integration
+AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+TEXTS = ["Our API is down for all users, fix ASAP", "Please send the March invoice with our VAT number",
+         "I want my personal data deleted under GDPR", "The export fails with an error"]
+
+
+@pytest.fixture
+def system(tmp_path, worker_env, receiver):
+    """An own Redis, an own worker (restartable) and an API client against them."""
+    port, data = free_port(), tmp_path / "redis"
+    redis_proc = embedded_redis.start(port=port, data_dir=data)
+    url = f"redis://127.0.0.1:{port}/0"
+    env = {**worker_env, "REDIS_URL": url, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "10",
+           "SMARTSUPPORT_STUCK_AFTER_S": "30"}
+    state = {"redis": redis_proc, "workers": []}
+
+    def new_worker():
+        proc = start_worker(env, tmp_path / "worker.log", name=f"crash{len(state['workers'])}")
+        state["workers"].append(proc)
+        return proc
+
+    def restart_redis():
+        state["redis"] = embedded_redis.start(port=port, data_dir=data)
+
+    client = create_app(settings_for(url, tmp_path / "api", SMARTSUPPORT_WEBHOOK_URLS=receiver.url,
+                                     SMARTSUPPORT_RATE_LIMIT="10000/second")).test_client()
+    yield client, new_worker, state, restart_redis, tmp_path
+    for proc in state["workers"]:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    state["redis"].kill()
+    state["redis"].wait(timeout=10)
+
+
+def all_done(client, ids, timeout_s):
+    def check():
+        views = [client.get(f"/api/tickets/{i}", headers=AUTH).get_json() for i in ids]
+        unsettled = [v for v in views if v["status"] != "done" or v["webhook"]["status"] == "pending"]
+        return views if not unsettled else None
+    return wait_for(check, timeout_s=timeout_s, interval_s=0.5, what="every accepted ticket to finish")
+
+
+def assert_one_outcome_each(views, receiver):
+    for view in views:
+        assert view["category"]["label"] and view["urgency"]["level"], view["id"]
+        assert len(verified_event_ids(receiver.calls[view["id"]])) <= 1
+
+
+def verified_event_ids(calls):
+    return {c.headers["webhook-id"] for c in calls}
+
+
+def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver):
+    client, new_worker, state, _, tmp_path = system
+    worker = new_worker()
+    ids = [client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"}, headers=AUTH).get_json()["id"]
+           for i in range(80)]
+
+    # When some tickets are done, the worker's main process and its children are SIGKILLed
+    wait_for(lambda: client.get("/api/tickets?status=done&limit=500", headers=AUTH).get_json()["tickets"],
+             timeout_s=120, what="the first tickets to be done")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    killed_at = time.monotonic()
+    new_worker()
+
+    # Then every accepted ticket reaches done, with one category, one urgency and one event id
+    views = all_done(client, ids, timeout_s=180)
+    assert_one_outcome_each(views, receiver)
+    print(f"\n{len(ids)} tickets, worker killed (main + children), 0 lost, "
+          f"recovered {time.monotonic() - killed_at:.1f} s after the kill")
+
+
+def test_killing_redis_mid_load_loses_no_accepted_ticket_and_the_api_says_503(system, receiver):
+    client, new_worker, state, restart_redis, _ = system
+    new_worker()
+    accepted, statuses, slowest = [], [], [0.0]
+    stop = threading.Event()
+
+    def submit_continuously():
+        i = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            response = client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} [{i}]"}, headers=AUTH)
+            slowest[0] = max(slowest[0], time.monotonic() - started)
+            statuses.append(response.status_code)
+            if response.status_code == 202:
+                accepted.append(response.get_json()["id"])
+            i += 1
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=submit_continuously)
+    thread.start()
+    try:
+        wait_for(lambda: len(accepted) >= 30, timeout_s=60, what="load before the crash")
+        state["redis"].send_signal(signal.SIGKILL)  # kill -9: no shutdown save
+        state["redis"].wait(timeout=10)
+        wait_for(lambda: statuses.count(503) >= 5, timeout_s=30, what="503s while Redis is away")
+        restart_redis()  # from its append-only file
+        count = len(accepted)
+        wait_for(lambda: len(accepted) >= count + 30, timeout_s=60, what="load after the restart")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    # Then the API said 503 (never 500, never hung) while Redis was away, and every 202 finishes
+    assert set(statuses) <= {202, 503} and slowest[0] < 10
+    views = all_done(client, accepted, timeout_s=240)
+    assert_one_outcome_each(views, receiver)
+    print(f"\n{len(accepted)} tickets accepted around a Redis kill -9, {statuses.count(503)} answered 503, 0 lost")

@@ -1,0 +1,76 @@
+"""Idempotency, retries of failed tickets, the sweeper's view, rate limits and headers (real Redis)."""
+
+import time
+
+from tests.conftest import settings_for
+from web import create_app
+
+
+def post(client, headers, body, key=None):
+    extra = {"Idempotency-Key": key} if key else {}
+    return client.post("/api/tickets", json={"body": body}, headers={**headers, **extra})
+
+
+def test_the_same_idempotency_key_and_body_return_the_same_ticket(client, operator, store):
+    first = post(client, operator, "Refund please", key="order-42")
+    again = post(client, operator, "Refund please", key="order-42")
+
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["id"] == again.get_json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert store.r.zcard("ss:tickets:created") == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_conflict(client, operator, store):
+    post(client, operator, "Refund please", key="order-43")
+
+    response = post(client, operator, "Cancel my plan", key="order-43")
+
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "idempotency_conflict"
+    assert store.r.zcard("ss:tickets:created") == 1
+
+
+def test_idempotency_keys_belong_to_the_key_holder(client, operator, submitter):
+    mine = post(client, submitter, "Refund please", key="k").get_json()["id"]
+    theirs = post(client, operator, "Refund please", key="k").get_json()["id"]
+    assert mine != theirs
+
+
+def test_only_a_failed_ticket_can_be_retried_and_it_goes_back_to_the_queue(client, operator, store):
+    ticket_id = post(client, operator, "It broke").get_json()["id"]
+    assert client.post(f"/api/tickets/{ticket_id}/retry", headers=operator).status_code == 409
+
+    store.fail(ticket_id, "classify: RuntimeError: model exploded")
+    assert client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()["error"].startswith("classify")
+
+    response = client.post(f"/api/tickets/{ticket_id}/retry", headers=operator)
+
+    view = client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()
+    assert response.status_code == 202 and view["status"] == "queued" and view["error"] is None
+
+
+def test_tickets_unfinished_for_too_long_are_found_once_per_period(client, operator, store):
+    ticket_id = post(client, operator, "Stuck?").get_json()["id"]
+    assert store.stuck(older_than_s=60) == []
+
+    later = time.time() + 120
+    assert store.stuck(older_than_s=60, now=later) == [ticket_id]
+    assert store.count_sweep(ticket_id, now=later) == 1
+    assert store.stuck(older_than_s=60, now=later + 30) == []  # re-queued just now: give it time
+    assert store.stuck(older_than_s=60, now=later + 61) == [ticket_id]
+
+
+def test_too_many_requests_get_429_with_retry_after(api_redis_url, tmp_path, operator):
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_RATE_LIMIT="3/minute")).test_client()
+    statuses = [client.get("/api/tickets", headers=operator).status_code for _ in range(4)]
+
+    limited = client.get("/api/tickets", headers=operator)
+
+    assert statuses == [200, 200, 200, 429]
+    assert limited.get_json()["error"]["code"] == "too_many_requests" and int(limited.headers["Retry-After"]) > 0
+    assert client.get("/api/health").status_code in (200, 503)  # health is never limited
+
+
+def test_responses_carry_security_headers(client):
+    response = client.get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
