@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        return build_spec()
+        return build_spec(tuple(app.extensions["smartsupport"].label_names()))
 
     @app.get("/", defaults={"path": ""})
     @app.get("/<path:path>")

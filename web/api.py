@@ -41,7 +41,10 @@ def submit_ticket():
     ticket = Ticket.new(body=payload.body, subject=payload.subject, customer=payload.customer,
                         metadata=payload.metadata, submitter=g.principal.fingerprint)
     store = _services().store
-    key = request.headers.get("Idempotency-Key", "").strip()[:200]
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise InvalidTicket("Idempotency-Key must be at most 200 characters", code="invalid_idempotency_key",
+                            status=400)
     if key:
         body_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         bound_id, bound_hash = store.claim_idempotency_key(g.principal.fingerprint, key, body_hash=body_hash,

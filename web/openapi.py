@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the API, with request schemas taken from the pydantic models."""
+"""The OpenAPI 3.1 description of the API; request bodies come from the pydantic models that
+validate them, so the spec and the checks cannot drift apart."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 from smartsupport import __version__
 
-from .schemas import TicketIn
+from .schemas import CategoryIn, EndpointIn, ReplayIn, TicketIn
 
+STATUSES = ["queued", "processing", "done", "failed"]
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -22,7 +24,7 @@ _TICKET = {
     "required": ["id", "status", "subject", "body", "created_at", "category", "urgency", "webhook", "timings_ms"],
     "properties": {
         "id": {"type": "string"},
-        "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+        "status": {"type": "string", "enum": STATUSES},
         "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "subject": {"type": "string"},
         "body": {"type": "string"},
@@ -35,81 +37,112 @@ _TICKET = {
             "status": {"type": "string", "enum": ["not_needed", "pending", "delivered", "failed"]},
             "attempts": {"type": "integer"}}},
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+        "workers": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
+_ACCEPTED = {"type": "object", "required": ["id", "status", "status_url"], "properties": {
+    "id": {"type": "string"}, "status": {"type": "string"}, "status_url": {"type": "string"}}}
+_ERRORS = {
+    400: "Malformed JSON or query", 401: "No or unknown API key", 403: "Needs an operator key",
+    404: "Unknown ticket", 409: "Conflicts with the current state", 413: "Request too large",
+    415: "Not JSON", 422: "Invalid body", 429: "Rate limit exceeded (see Retry-After)",
+    503: "Redis unavailable (see Retry-After)",
+}
+_TICKET_ID = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Error"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
 
 
-@lru_cache(maxsize=1)
-def build_spec() -> dict[str, Any]:
-    ticket_in = TicketIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    auth = [{"bearer": []}]
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *, body: str | None = None,
+        params: list[dict[str, Any]] | None = None, auth: bool = True) -> dict[str, Any]:
+    status, schema = ok
+    responses: dict[str, Any] = {str(status): {"description": "OK", "content": _json(schema)}}
+    for code in (*errors, *((401, 429, 503) if auth else ())):
+        responses[str(code)] = {"description": _ERRORS[code], "content": _json(_ref("Error"))}
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if auth:
+        op["security"] = [{"bearer": []}]
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": _json(_ref(body))}
+    return op
+
+
+@lru_cache(maxsize=4)
+def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
+    """The spec for the current label set (a correction's label must be one of them)."""
+    schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
+               for model in (TicketIn, CategoryIn, EndpointIn, ReplayIn)}
+    schemas["CategoryIn"]["properties"]["label"]["enum"] = list(labels)
+    list_params = [
+        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": STATUSES}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ]
+    idempotency = [{"name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string", "maxLength": 200}}]
+    obj = {"type": "object"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "SmartSupport API", "version": __version__},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"TicketIn": ticket_in, "Ticket": _TICKET, "Error": _ERROR},
+            "schemas": {**schemas, "Ticket": _TICKET, "Error": _ERROR},
         },
         "paths": {
             "/api/tickets": {
-                "post": {
-                    "summary": "Submit a ticket; it is classified, scored and routed in the background.",
-                    "security": auth,
-                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                    "schema": {"type": "string", "maxLength": 200}}],
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/TicketIn"}}}},
-                    "responses": {
-                        "202": {"description": "Accepted", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["id", "status", "status_url"], "properties": {
-                                "id": {"type": "string"}, "status": {"type": "string"},
-                                "status_url": {"type": "string"}}}}}},
-                        "400": _error("Malformed JSON"), "401": _error("No or unknown API key"),
-                        "413": _error("Request too large"), "415": _error("Not JSON"),
-                        "422": _error("Invalid ticket"), "503": _error("Store unavailable"),
-                    },
-                },
-                "get": {
-                    "summary": "List tickets, most urgent (or newest) first.",
-                    "security": auth,
-                    "parameters": [
-                        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
-                        {"name": "status", "in": "query", "schema": {
-                            "type": "string", "enum": ["queued", "processing", "done", "failed"]}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                    ],
-                    "responses": {
-                        "200": {"description": "Tickets", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["tickets"], "properties": {
-                                "tickets": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}}}}}},
-                        "400": _error("Bad query"), "401": _error("No or unknown API key"),
-                        "503": _error("Store unavailable"),
-                    },
-                },
+                "post": _op("Submit a ticket; it is classified, scored and routed in the background.",
+                            (202, _ACCEPTED), (400, 409, 413, 415, 422), body="TicketIn", params=idempotency),
+                "get": _op("List tickets, most urgent (or newest) first.",
+                           (200, {"type": "object", "required": ["tickets"],
+                                  "properties": {"tickets": {"type": "array", "items": _ref("Ticket")}}}),
+                           (400,), params=list_params),
             },
             "/api/tickets/{ticket_id}": {
-                "get": {
-                    "summary": "One ticket with its category, urgency, webhook state and timings.",
-                    "security": auth,
-                    "parameters": [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {
-                        "200": {"description": "The ticket", "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Ticket"}}}},
-                        "401": _error("No or unknown API key"), "404": _error("Unknown ticket"),
-                        "503": _error("Store unavailable"),
-                    },
-                },
+                "get": _op("One ticket with its category, urgency, webhook state and timings.",
+                           (200, _ref("Ticket")), (404,), params=[_TICKET_ID]),
+            },
+            "/api/tickets/{ticket_id}/category": {
+                "post": _op("Correct a ticket's category; it becomes an example for that label.",
+                            (200, _ref("Ticket")), (400, 403, 404, 413, 415, 422), body="CategoryIn",
+                            params=[_TICKET_ID]),
+            },
+            "/api/tickets/{ticket_id}/retry": {
+                "post": _op("Send a failed ticket through the pipeline again.", (202, _ACCEPTED), (403, 404, 409),
+                            params=[_TICKET_ID]),
+            },
+            "/api/tickets/{ticket_id}/webhooks/redeliver": {
+                "post": _op("Deliver the ticket's event again (same event id).", (202, obj), (403, 404, 409),
+                            params=[_TICKET_ID]),
+            },
+            "/api/webhooks": {"get": _op("Endpoints, their state and latest attempts.", (200, obj), (403,))},
+            "/api/webhooks/endpoints/enable": {
+                "post": _op("Enable an endpoint disabled by a 410.", (200, obj), (400, 403, 409, 413, 415, 422),
+                            body="EndpointIn"),
+            },
+            "/api/webhooks/dead": {"get": _op("Events whose attempts ran out.", (200, obj), (403,))},
+            "/api/webhooks/dead/replay": {
+                "post": _op("Deliver dead-lettered events again.", (202, obj), (400, 403, 413, 415, 422),
+                            body="ReplayIn"),
+            },
+            "/api/meta": {"get": _op("Labels, urgency threshold and the Flower URL.", (200, obj), ())},
+            "/api/stats": {
+                "get": _op("Latency percentiles per stage and throughput over the last done tickets.",
+                           (200, obj), (400, 403),
+                           params=[{"name": "last", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 2000}}]),
             },
             "/api/health": {
-                "get": {
-                    "summary": "200 when Redis and at least one worker answer.",
-                    "responses": {"200": {"description": "Healthy"}, "503": {"description": "Unhealthy"}},
-                },
+                "get": {"summary": "200 when Redis and at least one worker answer.",
+                        "responses": {"200": {"description": "Healthy", "content": _json(obj)},
+                                      "503": {"description": "Unhealthy", "content": _json(obj)}}},
             },
         },
     }
