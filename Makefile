@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build run worker test test-unit test-integration test-browser lint eval bench clean
+.PHONY: help install build chromium run worker test test-unit test-integration test-browser lint eval bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,8 +32,14 @@ run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ct
 worker: install  ## start one more worker (all queues) against the configured REDIS_URL
 	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 32
 
-test: build lint  ## lint, then every test: unit, API, integration (real Redis + real worker)
+chromium:  ## install Debian's Chromium for the browser tests (once; sudo only when not root)
+	bash scripts/install-chromium.sh
+
+test: build lint chromium  ## lint, then every test: unit, API, integration (real Redis + worker), browser
 	$(PY) -m pytest
+
+test-browser: build chromium  ## the dashboard journey in headless Chromium against the real stack
+	$(PY) -m pytest -m browser
 
 test-unit: install  ## domain tests only: no Redis, no Celery
 	$(PY) -m pytest tests/unit

@@ -1,0 +1,109 @@
+"""The operator dashboard in headless Chromium against the real stack: the journey of one ticket."""
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+TEXT = "Our production API is down and every checkout fails, fix ASAP"
+SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
+
+
+def sign_in(page: Page, key: str) -> None:
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_an_operator_watches_a_ticket_get_routed_and_corrects_its_category(stack, page):
+    # Given an operator signed in with the key the stack generated, and an empty queue
+    page.goto(stack.base)
+    sign_in(page, stack.key)
+    expect(page.get_by_text("No tickets yet — submit one")).to_be_visible()
+
+    # When they submit a ticket
+    page.get_by_label("Message").fill(TEXT)
+    page.get_by_role("button", name="Submit ticket").click()
+    expect(page.get_by_role("status")).to_contain_text("Queued as ticket")
+
+    # Then the queue shows it done, Technical and critical, with its webhook delivered, without a reload
+    row = page.get_by_role("row").filter(has_text=TEXT)
+    expect(row).to_contain_text("done", timeout=60_000)
+    expect(row.locator(".category")).to_contain_text("Technical")
+    expect(row.locator(".urgency")).to_contain_text("critical")
+    expect(row).to_contain_text("delivered")
+    row.locator(".urgency").hover()
+    expect(row.get_by_role("tooltip")).to_contain_text("is down")
+
+    # When they open it and correct the category to Legal
+    row.locator(".ticket-text").click()
+    detail = page.get_by_role("complementary", name="Ticket detail")
+    expect(detail).to_contain_text(TEXT)
+    expect(detail.locator(".log tbody tr")).to_have_count(1)
+    detail.get_by_label("Correct the category").select_option("Legal")
+    detail.get_by_role("button", name="Save").click()
+
+    # Then the detail and the queue show Legal, marked corrected, and the API kept it
+    expect(detail.locator(".category")).to_contain_text("Legal")
+    expect(detail).to_contain_text("the model said Technical")
+    expect(row.locator(".category")).to_contain_text("Legal")
+    expect(row.locator(".category")).to_contain_text("corrected")
+    [ticket] = requests.get(f"{stack.base}/api/tickets", headers={"Authorization": f"Bearer {stack.key}"},
+                            timeout=5).json()["tickets"]
+    assert ticket["category"]["label"] == "Legal" and ticket["category"]["corrected"] is True
+
+    # And Redeliver sends the webhook once more, logged as a second attempt
+    detail.get_by_role("button", name="Redeliver").click()
+    expect(detail.get_by_role("status")).to_contain_text("Queued for 1 endpoint")
+    expect(detail.locator(".log tbody tr")).to_have_count(2)
+    expect(row).to_contain_text("2 attempts")
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOT, full_page=True)
+
+
+def test_a_wrong_key_is_rejected_at_sign_in_and_when_it_stops_working(stack, page):
+    # When an operator signs in with a key the API does not know
+    page.goto(stack.base)
+    sign_in(page, "ssk_not-a-real-key")
+
+    # Then they are told, and stay at sign-in
+    expect(page.get_by_text("Key rejected")).to_be_visible()
+    expect(page.get_by_label("API key")).to_be_visible()
+
+    # And a kept key that the API no longer accepts sends them back to sign-in, saying why
+    page.evaluate("() => sessionStorage.setItem('smartsupport.apiKey', 'ssk_revoked')")
+    page.reload()
+    expect(page.get_by_text("Key rejected")).to_be_visible()
+    expect(page.get_by_label("API key")).to_be_visible()
+
+
+def test_the_dashboard_says_what_is_wrong_when_the_api_or_its_parts_are_down(stack, page):
+    # Given a signed-in operator; from here on the browser's network answers in the API's place
+    page.goto(stack.base)
+    sign_in(page, stack.key)
+    expect(page.get_by_text("Live queue")).to_be_visible()
+    banner = page.locator(".banner")
+
+    def health(redis: str, workers: int) -> None:
+        page.route("**/api/health", lambda route: route.fulfill(
+            status=503, json={"status": "unavailable", "redis": redis, "workers": workers}))
+
+    # When no worker answers the health check, then the banner says tickets will wait
+    health("ok", 0)
+    expect(banner).to_have_text("No worker is running: tickets will wait in the queue")
+
+    # When Redis is down, then the banner and the queue (answered 503) say so
+    health("down", 0)
+    page.route(re.compile(r"/api/tickets\?"), lambda route: route.fulfill(
+        status=503, json={"error": {"code": "unavailable", "message": "the ticket store is unavailable"}}))
+    expect(banner).to_contain_text("Redis is unavailable")
+    expect(page.locator(".queue")).to_contain_text("Redis is unavailable")
+
+    # When the API cannot be reached at all, then the banner says that
+    page.route("**/api/**", lambda route: route.abort())
+    expect(banner).to_have_text("Cannot reach the SmartSupport API")

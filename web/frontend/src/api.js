@@ -1,0 +1,77 @@
+// The one module that talks to the SmartSupport API: the operator key, fetch, and errors a person can read.
+
+const KEY_STORAGE = "smartsupport.apiKey";
+const rejectionListeners = new Set();
+
+// Whatever the API said, these situations read better in the operator's words.
+const MESSAGES = {
+  unreachable: "Cannot reach the SmartSupport API",
+  401: "Key rejected: the API does not accept this key",
+  413: "The ticket is too big: the API accepts at most 256 KiB",
+  503: "Redis is unavailable: the API cannot reach its ticket store, try again shortly",
+};
+
+/** An API call that failed; `status` is 0 when the API could not be reached at all. */
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "unreachable", details = [] } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const storedKey = () => sessionStorage.getItem(KEY_STORAGE);
+
+export function signOut() {
+  sessionStorage.removeItem(KEY_STORAGE);
+}
+
+/** Check `key` against the API and keep it for this tab; throws ApiError ("Key rejected") when refused. */
+export async function signIn(key) {
+  await request("/api/meta", { key });
+  sessionStorage.setItem(KEY_STORAGE, key);
+}
+
+/** Call `listener` when the API refuses the key this tab signed in with; returns the unsubscribe function. */
+export function onKeyRejected(listener) {
+  rejectionListeners.add(listener);
+  return () => rejectionListeners.delete(listener);
+}
+
+export const listTickets = (sort) => request(`/api/tickets?sort=${sort}`).then((data) => data.tickets);
+export const getTicket = (id) => request(`/api/tickets/${encodeURIComponent(id)}`);
+export const submitTicket = (ticket) => request("/api/tickets", { method: "POST", body: ticket });
+export const correctCategory = (id, label) =>
+  request(`/api/tickets/${encodeURIComponent(id)}/category`, { method: "POST", body: { label } });
+export const redeliverWebhook = (id) =>
+  request(`/api/tickets/${encodeURIComponent(id)}/webhooks/redeliver`, { method: "POST" });
+export const getMeta = () => request("/api/meta");
+export const getStats = () => request("/api/stats?last=200");
+// Health needs no key, and its 503 is an answer ({redis, workers}), not a failure.
+export const getHealth = () => request("/api/health", { key: null, answers: [503] });
+
+async function request(path, { method = "GET", body, key = storedKey(), answers = [] } = {}) {
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(MESSAGES.unreachable);
+  }
+  const data = await response.json().catch(() => null);
+  if (response.ok || (answers.includes(response.status) && data)) return data;
+  if (response.status === 401 && key && key === storedKey()) {
+    signOut();
+    rejectionListeners.forEach((listener) => listener());
+  }
+  const error = data?.error ?? {};
+  throw new ApiError(MESSAGES[response.status] ?? error.message ?? `The API answered ${response.status}`, {
+    status: response.status,
+    code: error.code ?? "http_error",
+    details: error.details ?? [],
+  });
+}

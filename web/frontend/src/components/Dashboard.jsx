@@ -1,0 +1,40 @@
+import { useQuery } from "@tanstack/react-query";
+import { lazy, Suspense, useState } from "react";
+
+import * as api from "../api.js";
+import Queue from "./Queue.jsx";
+import SubmitForm from "./SubmitForm.jsx";
+import TicketDetail from "./TicketDetail.jsx";
+
+// The chart library is most of the bundle: the queue need not wait for it.
+const LatencyView = lazy(() => import("./LatencyView.jsx"));
+
+/** The signed-in page: the live queue, the submit form, latency, and the selected ticket. */
+export default function Dashboard({ onSignOut }) {
+  const [selectedId, setSelectedId] = useState(null);
+  const meta = useQuery({ queryKey: ["meta"], queryFn: api.getMeta, staleTime: 60_000 });
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <h1>
+          SmartSupport <span className="muted">operator dashboard</span>
+        </h1>
+        <button type="button" onClick={onSignOut}>Sign out</button>
+      </header>
+      <main className="layout">
+        <Queue selectedId={selectedId} onSelect={setSelectedId} />
+        <div className="side">
+          <SubmitForm />
+          <Suspense fallback={<section className="card muted">Loading the latency view…</section>}>
+            <LatencyView flowerUrl={meta.data?.flower_url} />
+          </Suspense>
+        </div>
+      </main>
+      {selectedId && (
+        <TicketDetail key={selectedId} id={selectedId} labels={meta.data?.labels ?? []}
+                      onClose={() => setSelectedId(null)} />
+      )}
+    </div>
+  );
+}

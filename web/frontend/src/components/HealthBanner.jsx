@@ -1,0 +1,18 @@
+import { useQuery } from "@tanstack/react-query";
+
+import * as api from "../api.js";
+
+/** A banner for what stops tickets from moving: no API, no Redis, or no worker. */
+export default function HealthBanner() {
+  const health = useQuery({ queryKey: ["health"], queryFn: api.getHealth, refetchInterval: 5000 });
+  const problem = describe(health);
+  return problem && <div className="banner" role="alert">{problem}</div>;
+}
+
+function describe({ data, error }) {
+  if (error) return error.message;
+  if (!data) return null;
+  if (data.redis !== "ok") return "Redis is unavailable: tickets can be neither submitted nor read";
+  if (data.workers === 0) return "No worker is running: tickets will wait in the queue";
+  return null;
+}

@@ -1,0 +1,114 @@
+import { useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
+
+import * as api from "../api.js";
+import { clock, ms, percent, STAGE_NAMES, STAGES } from "../format.js";
+import { CategoryBadge, StatusBadge } from "./Badges.jsx";
+import CategoryCorrection from "./CategoryCorrection.jsx";
+import { SignalList, UrgencyBadge } from "./Urgency.jsx";
+import WebhookLog from "./WebhookLog.jsx";
+
+/** One ticket in full, kept live while open; Escape or × closes it. */
+export default function TicketDetail({ id, labels, onClose }) {
+  const ticket = useQuery({ queryKey: ["ticket", id], queryFn: () => api.getTicket(id), refetchInterval: 2000 });
+
+  useEffect(() => {
+    const closeOnEscape = (event) => event.key === "Escape" && onClose();
+    window.addEventListener("keydown", closeOnEscape);
+    return () => window.removeEventListener("keydown", closeOnEscape);
+  }, [onClose]);
+
+  return (
+    <aside className="drawer" aria-label="Ticket detail">
+      <div className="card-head">
+        <h2>Ticket detail</h2>
+        <button type="button" className="close" aria-label="Close" onClick={onClose}>×</button>
+      </div>
+      {ticket.data ? (
+        <DetailBody ticket={ticket.data} labels={labels} />
+      ) : (
+        <p className={ticket.isError ? "error" : "muted"}>{ticket.error?.message ?? "Loading the ticket…"}</p>
+      )}
+    </aside>
+  );
+}
+
+function DetailBody({ ticket, labels }) {
+  const { category, urgency } = ticket;
+  return (
+    <>
+      <section>
+        <h3>Message</h3>
+        {ticket.subject && <p className="subject">{ticket.subject}</p>}
+        <p className="muted small">
+          {ticket.id} · received {clock(ticket.created_at)} · <StatusBadge status={ticket.status} />
+        </p>
+        <p className="fulltext">{ticket.body}</p>
+        {ticket.error && <p className="error">{ticket.error}</p>}
+      </section>
+      <section>
+        <h3>Category</h3>
+        <p><CategoryBadge category={category} /></p>
+        {category?.corrected && category.original_label && (
+          <p className="muted small">Corrected by an operator; the model said {category.original_label}.</p>
+        )}
+        {category && <ScoreBars scores={category.scores} chosen={category.label} />}
+        <CategoryCorrection ticket={ticket} labels={labels} />
+      </section>
+      <section>
+        <h3>Urgency</h3>
+        {urgency ? (
+          <>
+            <p>
+              <UrgencyBadge urgency={urgency} />{" "}
+              <span className="muted small">sentiment {urgency.sentiment.toFixed(2)}</span>
+            </p>
+            <SignalList signals={urgency.signals} />
+          </>
+        ) : (
+          <p className="muted">Not scored yet.</p>
+        )}
+      </section>
+      <section>
+        <h3>Timings</h3>
+        <Timings timings={ticket.timings_ms} />
+      </section>
+      <section>
+        <h3>Webhook</h3>
+        <WebhookLog ticket={ticket} />
+      </section>
+    </>
+  );
+}
+
+/** The model's probability for every label, most likely first. */
+function ScoreBars({ scores, chosen }) {
+  const ranked = Object.entries(scores).sort(([, a], [, b]) => b - a);
+  return (
+    <ul className="bars">
+      {ranked.map(([label, p]) => (
+        <li key={label} className={label === chosen ? "chosen" : undefined}>
+          <span className="bar-label">{label}</span>
+          <span className="bar"><span style={{ width: percent(p) }} /></span>
+          <span className="bar-value">{percent(p)}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Time spent in each stage, as a share of the total. */
+function Timings({ timings }) {
+  if (timings.total == null) return <p className="muted">Not finished yet.</p>;
+  return (
+    <ul className="bars">
+      {STAGES.map((stage) => (
+        <li key={stage} className={stage === "total" ? "chosen" : undefined}>
+          <span className="bar-label">{STAGE_NAMES[stage]}</span>
+          <span className="bar"><span style={{ width: percent((timings[stage] ?? 0) / timings.total) }} /></span>
+          <span className="bar-value">{ms(timings[stage])}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
