@@ -18,6 +18,9 @@ broker_transport_options = {
 }
 result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
 result_expires = _settings.result_expires_s
+# Ticket state lives in SmartSupport's own Redis records, never in task results: storing them (and
+# subscribing to them on every publish) would cost a round trip per task for nothing.
+task_ignore_result = True
 
 task_serializer = "json"
 result_serializer = "json"

@@ -1,5 +1,7 @@
 """The Celery application: ``celery -A workers worker`` finds ``app`` here."""
 
+import threading
+
 from celery import Celery
 
 app = Celery("smartsupport")
@@ -19,3 +21,4 @@ def use_broker(url: str) -> None:
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
+    app._local = threading.local()  # the cached result backend
