@@ -101,6 +101,10 @@ class Classifier:
     def classify_texts(self, texts: Sequence[str]) -> list[Category]:
         return [self._category(row) for row in self.probabilities(texts)]
 
+    def classify_vectors(self, vectors: np.ndarray) -> list[Category]:
+        """Categories for texts the caller already embedded with ``self.encoder``."""
+        return [self._category(row) for row in softmax(self.similarities(vectors) / self.temperature)]
+
     def _category(self, probs: np.ndarray) -> Category:
         order = np.argsort(-probs)
         top = float(probs[order[0]])

@@ -36,7 +36,7 @@ class Settings:
     model_precision: str = "fp32"
     review_threshold: float = 0.5
     review_margin: float = 0.1
-    urgency_threshold: float = 0.55
+    urgency_threshold: float = 0.5
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = ""
     webhook_timeout_s: float = 10.0
@@ -110,7 +110,7 @@ class Settings:
             model_precision=_choice(env, "SMARTSUPPORT_MODEL_PRECISION", "fp32", ("fp32", "int8")),
             review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
             review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
-            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.55, low=0.0, high=1.0),
+            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.5, low=0.0, high=1.0),
             webhook_urls=_urls(env, "SMARTSUPPORT_WEBHOOK_URLS"),
             webhook_secret=webhook_secret,
             webhook_timeout_s=_float(env, "SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=300.0),

@@ -167,8 +167,12 @@ class TicketStore:
         return None if raw is None else json.loads(raw)
 
     @_guarded
-    def save_category(self, ticket_id: str, category: Category) -> None:
-        self.r.hset(_key(ticket_id), "category", json.dumps(category.to_dict()))
+    def save_category(self, ticket_id: str, category: Category, *, severity: float | None = None) -> None:
+        """Store the classifier's answer (and the model's semantic severity estimate, if any)."""
+        fields = {"category": json.dumps(category.to_dict())}
+        if severity is not None:
+            fields["severity"] = json.dumps(float(severity))
+        self.r.hset(_key(ticket_id), mapping=fields)
 
     @_guarded
     def save_urgency(self, ticket_id: str, urgency: Urgency) -> None:

@@ -1,9 +1,10 @@
-"""Urgency: a score S in [0,1] from severity signals and sentiment, with its explanation.
+"""Urgency: a score S in [0,1] from severity signals, sentiment and meaning, with its explanation.
 
 Signals come in tiers (critical > urgent > moderate), each with a weight. Fired weights combine
-as a noisy-OR, ``S = 1 - prod(1 - w)``, so S stays in [0,1], one critical signal outweighs any
-number of moderate ones only in the way an operator expects, and adding a signal never lowers S.
-Negative sentiment and shouting are weak extra terms; hedges ("no rush") damp the total.
+as a noisy-OR, ``R = 1 - prod(1 - w)``, so R stays in [0,1] and adding a signal never lowers it.
+Negative sentiment and shouting are weak extra terms. When the model worker has estimated the
+ticket's *semantic severity* (how much it reads like each tier's descriptions, 0 = low .. 1 =
+critical), ``S = a * severity + (1 - a) * R``; else ``S = R``. Hedges ("no rush") damp the total.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from .ticket import Signal, Ticket, Urgency, UrgencyLevel
 
@@ -33,6 +36,10 @@ class Rules:
     baseline: float
     levels: tuple[tuple[UrgencyLevel, float], ...]
     patterns: tuple[tuple[str, float, str, re.Pattern[str]], ...]
+    semantic_weight: float = 0.0
+    semantic_temperature: float = 0.05
+    #: Descriptions of each level, low to critical, for the semantic severity.
+    anchors: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_SIGNALS_FILE) -> "Rules":
@@ -44,7 +51,11 @@ class Rules:
             for tier, weight, phrases in tiers for phrase in phrases
         )
         levels = sorted(((UrgencyLevel(k), float(v)) for k, v in raw["levels"].items()), key=lambda kv: -kv[1])
+        semantic = raw.get("semantic", {})
         return cls(
+            semantic_weight=float(semantic.get("weight", 0.0)),
+            semantic_temperature=float(semantic.get("temperature", 0.05)),
+            anchors=tuple(tuple(semantic.get("anchors", {}).get(level.value, ())) for level in UrgencyLevel),
             tiers=tiers,
             negations=frozenset(w.lower() for w in raw["negations"]),
             hedges=tuple(h.lower() for h in raw["hedges"]),
@@ -86,8 +97,10 @@ def find_signals(text: str, rules: Rules) -> list[Signal]:
     return sorted(fired.values(), key=lambda s: -s.weight)
 
 
-def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None = None) -> Urgency:
-    """Urgency of ``ticket``; ``sentiment`` (VADER compound, -1..1) is computed when not given."""
+def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None = None,
+          severity: float | None = None) -> Urgency:
+    """Urgency of ``ticket``; ``sentiment`` (VADER compound, -1..1) is computed when not given;
+    ``severity`` (0..1) is the model worker's semantic estimate, if it made one."""
     rules = rules or load_rules()
     text = ticket.text
     signals = find_signals(text, rules)
@@ -105,6 +118,13 @@ def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None
     for w in weights:
         value *= 1.0 - min(max(w, 0.0), 1.0)
     s = 1.0 - value
+    if severity is not None and rules.semantic_weight > 0:
+        a = rules.semantic_weight
+        contribution = round(a * severity, 4)
+        s = contribution + (1.0 - a) * s
+        nearest = list(UrgencyLevel)[min(3, int(round(severity * 3)))].value
+        extra.append(Signal(tier="semantic", phrase=f"reads like a {nearest} ticket ({severity:.2f})",
+                            weight=contribution))
     lowered = text.lower()
     hedges = [h for h in rules.hedges if h in lowered]
     if hedges:
@@ -112,6 +132,25 @@ def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None
         extra.append(Signal(tier="hedge", phrase=hedges[0], weight=round(rules.hedge_factor - 1.0, 4)))
     s = round(min(max(s, 0.0), 1.0), 4)
     return Urgency(score=s, level=rules.level_for(s), signals=tuple(signals) + tuple(extra), sentiment=compound)
+
+
+class SemanticSeverity:
+    """How much texts read like each level's descriptions: the expected level, 0 (low) to 1 (critical).
+
+    ``encoder`` is anything with ``embed(texts) -> L2-normalised vectors`` (the classifier's model).
+    """
+
+    def __init__(self, encoder, rules: Rules | None = None) -> None:
+        self.rules = rules or load_rules()
+        self.encoder = encoder
+        self.anchors = [encoder.embed(list(texts)) for texts in self.rules.anchors]
+
+    def of_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        sims = np.stack([0.5 * (vectors @ a.T).max(axis=1) + 0.5 * (vectors @ a.T).mean(axis=1)
+                         for a in self.anchors], axis=1)
+        z = (sims - sims.max(axis=1, keepdims=True)) / self.rules.semantic_temperature
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        return np.round(p @ np.linspace(0.0, 1.0, len(self.anchors)), 4)
 
 
 def triage_priority(text: str, *, threshold: float, rules: Rules | None = None) -> int:

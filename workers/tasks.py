@@ -43,9 +43,11 @@ def store() -> TicketStore:
 
 
 class _Model:
-    """This process's classifier, rebuilt when the labels file changes and refreshed with corrections."""
+    """This process's classifier, rebuilt when the labels file changes and refreshed with corrections,
+    and the semantic severity estimator that shares its embedding model."""
 
     classifier: Classifier | None = None
+    severity: urgency.SemanticSeverity | None = None
     labels_mtime: float | None = None
     corrections_version = -1
 
@@ -55,11 +57,22 @@ class _Model:
         mtime = os.stat(cfg.labels_file).st_mtime if cfg.labels_file else None
         if cls.classifier is None or mtime != cls.labels_mtime:
             cls.classifier, cls.labels_mtime, cls.corrections_version = Classifier.from_settings(cfg), mtime, -1
+            encoder = getattr(cls.classifier, "encoder", None)  # the nli backend has none
+            cls.severity = urgency.SemanticSeverity(encoder) if encoder else None
         version = store().corrections_version()
         if version != cls.corrections_version:
             cls.classifier.set_corrections(store().corrections())
             cls.corrections_version = version
         return cls.classifier
+
+    @classmethod
+    def classify(cls, texts: list[str]) -> tuple[list, list[float | None]]:
+        """Categories and semantic severities, from one forward pass over the batch."""
+        classifier = cls.current()
+        if cls.severity is None:
+            return classifier.classify_texts(texts), [None] * len(texts)
+        vectors = classifier.encoder.embed(texts)
+        return classifier.classify_vectors(vectors), [float(v) for v in cls.severity.of_vectors(vectors)]
 
 
 @worker_process_init.connect
@@ -97,9 +110,9 @@ def classify_ticket(requests) -> None:
         if todo:
             for tid in todo:
                 s.mark(tid, "classify_started", status="processing", worker=worker)
-            categories = _Model.current().classify_texts([s.load(tid).text for tid in todo])
-            for tid, category in zip(todo, categories):
-                s.save_category(tid, category)
+            categories, severities = _Model.classify([s.load(tid).text for tid in todo])
+            for tid, category, severity in zip(todo, categories, severities):
+                s.save_category(tid, category, severity=severity)
                 s.mark(tid, "classify_finished")
     except StoreUnavailable:
         raise  # not acked: Redis redelivers the batch once it is back
@@ -117,7 +130,7 @@ def score_ticket(ticket_id: str) -> str:
     s = store()
     if s.field(ticket_id, "urgency") is None:
         s.mark(ticket_id, "score_started", worker=score_ticket.request.hostname)
-        s.save_urgency(ticket_id, urgency.score(s.load(ticket_id)))
+        s.save_urgency(ticket_id, urgency.score(s.load(ticket_id), severity=s.field(ticket_id, "severity")))
         s.mark(ticket_id, "score_finished")
     return ticket_id
 

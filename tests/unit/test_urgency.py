@@ -6,6 +6,7 @@ from smartsupport.urgency import find_signals, load_rules, score
 RULES = load_rules()
 CRITICAL = [p for tier, _, phrases in RULES.tiers if tier == "critical" for p in phrases]
 words = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd", "Zs")), max_size=200)
+severities = st.one_of(st.none(), st.floats(0, 1))
 
 
 def urgency(text: str, **kwargs):
@@ -56,25 +57,25 @@ def test_shouting_about_a_typo_is_not_critical():
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=words, sentiment=st.floats(-1, 1))
-def test_score_stays_between_zero_and_one(text, sentiment):
-    assert 0.0 <= urgency(text, sentiment=sentiment).score <= 1.0
+@given(text=words, sentiment=st.floats(-1, 1), severity=severities)
+def test_score_stays_between_zero_and_one(text, sentiment, severity):
+    assert 0.0 <= urgency(text, sentiment=sentiment, severity=severity).score <= 1.0
 
 
 @settings(max_examples=150, deadline=None)
-@given(text=words, phrase=st.sampled_from(CRITICAL), sentiment=st.floats(-1, 1))
-def test_adding_a_critical_signal_never_lowers_the_score(text, phrase, sentiment):
-    before = urgency(text, sentiment=sentiment).score
-    after = urgency(f"{text}. {phrase}", sentiment=sentiment).score
+@given(text=words, phrase=st.sampled_from(CRITICAL), sentiment=st.floats(-1, 1), severity=severities)
+def test_adding_a_critical_signal_never_lowers_the_score(text, phrase, sentiment, severity):
+    before = urgency(text, sentiment=sentiment, severity=severity).score
+    after = urgency(f"{text}. {phrase}", sentiment=sentiment, severity=severity).score
 
     assert after >= before
 
 
 @settings(max_examples=150, deadline=None)
-@given(text=words, phrase=st.sampled_from(CRITICAL), sentiment=st.floats(-1, 1))
-def test_negating_a_signal_never_raises_the_score(text, phrase, sentiment):
-    plain = urgency(f"{text}. {phrase}", sentiment=sentiment).score
-    negated = urgency(f"{text}. not {phrase}", sentiment=sentiment).score
+@given(text=words, phrase=st.sampled_from(CRITICAL), sentiment=st.floats(-1, 1), severity=severities)
+def test_negating_a_signal_never_raises_the_score(text, phrase, sentiment, severity):
+    plain = urgency(f"{text}. {phrase}", sentiment=sentiment, severity=severity).score
+    negated = urgency(f"{text}. not {phrase}", sentiment=sentiment, severity=severity).score
 
     assert negated <= plain
 
@@ -83,3 +84,19 @@ def test_negating_a_signal_never_raises_the_score(text, phrase, sentiment):
 @given(text=words)
 def test_the_same_text_always_gets_the_same_score(text):
     assert urgency(text) == urgency(text)
+
+
+def test_semantic_severity_reads_an_outage_as_critical_and_a_how_to_as_low():
+    from smartsupport.models import embedding_model
+    from smartsupport.urgency import SemanticSeverity
+
+    encoder = embedding_model(threads=2)
+    outage, howto = SemanticSeverity(encoder).of_vectors(encoder.embed([
+        "Since this morning nobody in our company can open the app, everything is broken",
+        "How do I change the colour of my avatar?"]))
+
+    assert outage > 0.8 and howto < 0.5 and outage - howto > 0.3
+    assert urgency("Since this morning nobody can open the app", severity=float(outage)).level in (
+        UrgencyLevel.HIGH, UrgencyLevel.CRITICAL)
+    semantic = [s for s in urgency("x", severity=0.9).signals if s.tier == "semantic"]
+    assert semantic and semantic[0].weight > 0
