@@ -12,6 +12,12 @@ broker_connection_retry_on_startup = True
 # Priorities: 0 is served first; each step is its own Redis list ("model", "model:3", ...).
 broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout_s,
+    # Give a dead worker's messages to the others soon after the visibility timeout: kombu's
+    # defaults sweep only every ~100 s and restore 10 messages per sweep.
+    "unacked_restore_interval": max(1, min(10, _settings.visibility_timeout_s // 4)),
+    "unacked_restore_throttle": 1,
+    "unacked_restore_limit": 1000,
+    "unacked_mutex_expire": 60,
     "priority_steps": [0, 3, 6, 9],
     "sep": ":",
     "queue_order_strategy": "priority",

@@ -67,7 +67,9 @@ class Classifier:
         for i, label in enumerate(self.labels):
             rows = [vectors[j] for j, (name, _) in enumerate(corrections) if name == label.name]
             base = self._anchors(label.examples)
-            examples.append(np.concatenate([base, np.stack(rows)]) if rows else base)
+            if rows:
+                base = np.concatenate([base, np.stack(rows)]) if len(base) else np.stack(rows)
+            examples.append(base)
         self._examples = examples
         self._corrections = corrections
 

@@ -83,3 +83,17 @@ def test_nli_backend_runs_the_zero_shot_pipeline_on_a_tiny_model_built_here(tmp_
         assert set(category.scores) == {"Billing", "Technical", "Legal"}
         assert sum(category.scores.values()) == pytest.approx(1.0, abs=1e-3)
         assert category.label in category.scores and category.model == str(tmp_path)
+
+
+def test_a_correction_becomes_an_example_even_for_labels_without_any(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"labels": [{"name": "Shipping", "description": "Parcels and delivery."},
+                                           {"name": "Returns", "description": "Sending items back."}]}))
+    classifier = Classifier(load_labels(path))
+    text = "My order arrived damaged, can I get a replacement?"
+    before = classifier.classify_texts([text])[0].label
+    other = "Returns" if before == "Shipping" else "Shipping"
+
+    classifier.set_corrections([(other, "The order came broken, I want a replacement")])
+
+    assert classifier.classify_texts([text])[0].label == other
