@@ -21,8 +21,12 @@ from .config import Settings
 from .labels import Label, LabelSet, load_label_set
 from .ticket import Category, Ticket
 
-#: Weight of the description score when a label also has examples.
-DESCRIPTION_WEIGHT = 0.3
+
+def description_weight(examples: int) -> float:
+    """How much a label's description counts next to its ``examples``: all of it with none, and
+    less with every example, since examples are closer to real tickets (1 / (1 + n), chosen on
+    Banking77 train.csv, never on its test set)."""
+    return 1.0 / (1.0 + examples)
 
 
 class Classifier:
@@ -86,8 +90,8 @@ class Classifier:
         for desc, examples in zip(self._descriptions, self._examples):
             score = _nearest_and_prototype(vectors, desc)
             if len(examples):
-                nearest = _nearest_and_prototype(vectors, examples)
-                score = DESCRIPTION_WEIGHT * score + (1 - DESCRIPTION_WEIGHT) * nearest
+                w = description_weight(len(examples))
+                score = w * score + (1 - w) * _nearest_and_prototype(vectors, examples)
             columns.append(score)
         return np.stack(columns, axis=1)
 
