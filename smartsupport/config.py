@@ -52,9 +52,11 @@ class Settings:
     stuck_after_s: int = 2400
     #: Requests per key (flask-limiter syntax, e.g. "100/second;5000/minute").
     rate_limit: str = "100/second"
-    #: Processes of the model worker (one model copy each) and torch threads per process.
+    #: Processes of the model worker (one model copy each) and torch threads per process. One
+    #: thread: on a machine shared with the API and the I/O worker, torch's spinning threads cost
+    #: far more than they give (measured: 5.5 tickets/s with 2 threads, 40 with 1, under backlog).
     worker_concurrency: int = 1
-    torch_threads: int = 2
+    torch_threads: int = 1
     #: Threads of the I/O worker (score, notify, webhooks).
     io_concurrency: int = 16
 
@@ -123,8 +125,7 @@ class Settings:
             rate_limit=env.get("SMARTSUPPORT_RATE_LIMIT") or "100/second",
             result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
             worker_concurrency=concurrency,
-            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", max(1, (os.cpu_count() or 1) // concurrency),
-                               low=1, high=64),
+            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", 1, low=1, high=64),
             io_concurrency=_int(env, "SMARTSUPPORT_IO_CONCURRENCY", 16, low=1, high=512),
         )
         settings.validate()
