@@ -29,7 +29,7 @@ def stack(tmp_path):
         assert proc.poll() is None, (tmp_path / "run.log").read_text()[-4000:]
         try:
             return requests.get(base + "/api/health", timeout=3).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
             return False
 
     try:
