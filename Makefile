@@ -30,7 +30,7 @@ run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ct
 	$(PY) -m smartsupport.cli run
 
 worker: install  ## start one more worker (all queues) against the configured REDIS_URL
-	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 32
+	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 64
 
 chromium:  ## install Debian's Chromium for the browser tests (once; sudo only when not root)
 	bash scripts/install-chromium.sh

@@ -34,9 +34,9 @@ accept_content = ["json"]
 timezone = "UTC"
 
 # A queue that must not lose work: ack after the task ran, requeue if the worker process dies,
-# and take one message at a time. The model worker is started with --prefetch-multiplier equal to
-# its batch size (see smartsupport/cli.py): it must hold a batch's messages, each still acked only
-# after its batch ran.
+# and take one message at a time. The model worker is started with --prefetch-multiplier of twice
+# its batch size (see smartsupport/cli.py): it holds the running batch and the next one, each
+# message still acked only after its batch ran.
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1

@@ -17,8 +17,8 @@ from .config import Settings
 from .embedded_redis import server_args, wait_until_ready
 
 BIN = Path(sys.executable).parent
-#: The model worker holds a whole batch of messages (see workers.tasks.BATCH_SIZE).
-MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "32"]
+#: The model worker holds a running batch and the next one (see workers.tasks.BATCH_SIZE).
+MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "64"]
 
 
 def commands(settings: Settings) -> dict[str, str]:

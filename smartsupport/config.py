@@ -32,8 +32,8 @@ class Settings:
     labels_file: Path | None = None
     classifier: str = "embedding"
     model: str | None = None
-    #: ``fp32`` or ``int8`` (dynamic quantisation on CPU): see the README's measured trade-off.
-    model_precision: str = "fp32"
+    #: ``int8`` (dynamic quantisation, CPU) or ``fp32``: see the README's measured trade-off.
+    model_precision: str = "int8"
     review_threshold: float = 0.5
     review_margin: float = 0.1
     urgency_threshold: float = 0.5
@@ -109,7 +109,7 @@ class Settings:
             labels_file=Path(labels).resolve() if labels else None,
             classifier=classifier,
             model=env.get("SMARTSUPPORT_MODEL") or None,
-            model_precision=_choice(env, "SMARTSUPPORT_MODEL_PRECISION", "fp32", ("fp32", "int8")),
+            model_precision=_choice(env, "SMARTSUPPORT_MODEL_PRECISION", "int8", ("fp32", "int8")),
             review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
             review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
             urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.5, low=0.0, high=1.0),

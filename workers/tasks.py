@@ -16,7 +16,6 @@ from typing import Iterable
 
 from celery import Task, chain
 from celery.signals import worker_process_init
-from celery_batches import Batches
 
 from smartsupport import notify, urgency
 from smartsupport.classify import Classifier
@@ -25,6 +24,7 @@ from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.store import TicketStore
 from smartsupport.ticket import Ticket
 
+from .batching import GreedyBatches
 from .celery import app
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class TicketTask(Task):
             log.exception("could not mark ticket %s failed", args[0])
 
 
-@app.task(base=Batches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
+@app.task(base=GreedyBatches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
 def classify_ticket(requests) -> None:
     s = store()
     ids = [r.args[0] for r in requests if s.exists(r.args[0])]
@@ -110,7 +110,9 @@ def classify_ticket(requests) -> None:
         if todo:
             for tid in todo:
                 s.mark(tid, "classify_started", status="processing", worker=worker)
+            started = time.perf_counter()
             categories, severities = _Model.classify([s.load(tid).text for tid in todo])
+            log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
             for tid, category, severity in zip(todo, categories, severities):
                 s.save_category(tid, category, severity=severity)
                 s.mark(tid, "classify_finished")

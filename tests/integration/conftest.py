@@ -85,7 +85,7 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None) -> s
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
-         "model,tickets,webhooks", "--prefetch-multiplier", "32", "--hostname", f"{name}@%h",
+         "model,tickets,webhooks", "--prefetch-multiplier", "64", "--hostname", f"{name}@%h",
          "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

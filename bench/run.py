@@ -1,0 +1,275 @@
+"""``make bench``: where the milliseconds go, on this machine, in one run of under six minutes.
+
+1. starts the whole system as ``make run`` does (free ports, a fresh data dir) and warms it up;
+2. measures a bare Celery a → b → c chain on the same Redis (stack idle), for the pipeline/bare ratio;
+3. loads the system: 50 tickets/s for 20 s, 200 tickets/s for 10 s (open loop), then as fast as
+   possible for 20 s; per phase POST latency, submit→done and per-stage latency, sustained
+   tickets/s, lost/failed tickets, and CPU%/RSS per process of the stack;
+4. stops the stack, then times the default classifier against a bart-large-mnli-shaped model;
+5. prints a summary and writes it, with every figure, to bench/last-run.json.
+
+The machine is shared: each phase also reports the CPU that processes not ours took meanwhile.
+
+Every process it starts is stopped on the way out, Ctrl-C and errors included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import baseline, classifiers, load
+from .procs import OwnedProcess, Sampler
+from .report import phase_figures, phase_text, pcts
+from .stack import RATE_LIMIT, Stack
+
+#: The whole run stays under six minutes: waits are cut short to fit this.
+BUDGET_S = 345
+#: Seconds kept for what follows the load phases: stopping the stack and the classifier timings.
+RESERVE_S = 130
+#: Seconds the bart stand-in needs besides its timed tickets: building, saving, loading, a warm-up pass.
+BART_SETUP_S = 45
+#: Tickets the API reads back per second, roughly, to budget the final read of a phase's tickets.
+READ_PER_S = 250
+BARE_CHAINS = 1000
+#: name, kind, rate (tickets/s, open loop only), seconds of load, client threads, longest wait for
+#: the pipeline to finish afterwards (saturation is measured under its backlog, not drained).
+PHASES = (
+    ("a: 50/s", "open", 50, 20, 16, 35),
+    ("b: 200/s", "open", 200, 10, 64, 50),
+    ("c: saturation", "closed", None, 20, 24, 20),
+)
+OUT = Path(__file__).resolve().parent / "last-run.json"
+
+
+class Clock:
+    """Elapsed time since the start, for progress lines and the overall time budget."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def left(self) -> float:
+        """Seconds left of BUDGET_S."""
+        return BUDGET_S - (time.monotonic() - self.t0)
+
+    def say(self, text: str) -> None:
+        """A progress line, stamped with the elapsed seconds."""
+        print(f"[{time.monotonic() - self.t0:5.0f}s] {text}", flush=True)
+
+
+def _stop_quietly(proc: OwnedProcess, clock: Clock) -> None:
+    """Stop a process group; a second Ctrl-C does not interrupt the clean-up."""
+    if proc.stopped:
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        clock.say(f"stopping the {proc.name}")
+        proc.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def start_stack(tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> tuple[Stack, load.Api]:
+    """Start the system, wait for health, warm it up with 20 tickets (the model loads meanwhile)."""
+    clock.say("starting the stack (python -m smartsupport.cli run)")
+    system = Stack.start(tmp / "data")
+    cleanup.callback(_stop_quietly, system.proc, clock)
+    clock.say(f"healthy after {system.wait_healthy():.1f}s at {system.base_url}; warming up with 20 tickets")
+    api = load.Api(system.base_url, system.api_key)
+    warm = load.open_loop(api, "warm-up", 20, 1, 4, load.ticket_texts())
+    load.wait_drained(api, 120, "warm-up")
+    views = load.fetch(api, warm.accepted_ids(), 30)
+    if len(views) < 20 or any(v["status"] != "done" for v in views.values()):
+        raise RuntimeError(f"warm-up: {len(views)}/20 tickets finished\n{system.proc.log_tail()}")
+    clock.say(f"warm-up done, submit→done p50 {pcts(v['timings_ms']['total'] for v in views.values())['p50']} ms")
+    return system, api
+
+
+def run_bare(system: Stack, tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> dict:
+    """The bare-Celery baseline on the stack's Redis (database 1) with its own worker, run while the
+    stack is idle; the worker is stopped before the load phases."""
+    bare_url = system.redis_url + "/1"
+    clock.say(f"bare Celery baseline: {BARE_CHAINS} chains a → b → c, worker -P prefork -c 2")
+    worker = baseline.start_worker(system.env, bare_url, tmp)
+    cleanup.callback(_stop_quietly, worker, clock)
+    result = baseline.run_bare(system.env, bare_url, worker, BARE_CHAINS, timeout_s=60)
+    _stop_quietly(worker, clock)
+    clock.say(f"bare: {result['chains_per_s']} chains/s ({result['completed']}/{BARE_CHAINS} in {result['seconds']}s, "
+              f"published at {result['publish_per_s']}/s)")
+    return result
+
+
+def _wait_budget(index: int, accepted: int, clock: Clock) -> tuple[float, float]:
+    """Seconds phase ``index`` may wait for the pipeline, and may spend reading its tickets back,
+    leaving time for the later phases and for RESERVE_S."""
+    later = sum(seconds + wait + 10 for _, _, _, seconds, _, wait in PHASES[index + 1:])
+    read_s = 10 + accepted / READ_PER_S
+    wait_s = min(PHASES[index][5], clock.left() - RESERVE_S - later - read_s)
+    return max(5.0, wait_s), read_s
+
+
+def run_phase(api: load.Api, sampler: Sampler, index: int, clock: Clock) -> dict:
+    """One load phase: send (sampling the processes meanwhile), wait for the pipeline, read every ticket."""
+    name, kind, rate, seconds, threads, _ = PHASES[index]
+    texts = load.ticket_texts()
+    clock.say(f"phase {name}: {f'{rate} tickets/s' if rate else 'as fast as possible'} for {seconds}s, "
+              f"{threads} client threads")
+    sampler.start()
+    try:
+        sent = (load.open_loop(api, name, rate, seconds, threads, texts) if kind == "open"
+                else load.closed_loop(api, name, seconds, threads, texts))
+        wait_s, read_s = _wait_budget(index, len(sent.accepted_ids()), clock)
+        load.wait_drained(api, wait_s, name)
+    finally:
+        usage = sampler.stop()
+    views = load.fetch(api, sent.accepted_ids(), read_s)
+    figures = phase_figures(sent, views, usage)
+    print(phase_text(name, figures), flush=True)
+    return figures
+
+
+def run_classifiers(tmp: Path, clock: Clock) -> dict:
+    """Default classifier vs the bart-large-mnli stand-in, in this process, with the stack stopped."""
+    texts, sampler = load.ticket_texts(), Sampler([])
+    clock.say("default classifier: batch 32 over 256 tickets, batch 1 over 64 (torch 2 threads)")
+    sampler.start()
+    default = classifiers.default_classifier(texts, max_s=min(35.0, max(5.0, 0.25 * clock.left())))
+    default["other_cpu_pct"] = sampler.stop().other_cpu_pct
+    b32, b1 = default["batch32"], default["batch1"]
+    clock.say(f"default: {b32['per_s']} tickets/s at batch 32 (fastest batch {b32['best_per_s']}), {b1['per_s']} at "
+              f"batch 1 (fastest {b1['best_per_s']}); processes not ours meanwhile: {default['other_cpu_pct']}% "
+              "of a core")
+    clock.say("bart-large-mnli stand-in (random weights): building, then up to 12 tickets × 3 labels")
+    sampler.start()
+    bart = classifiers.bart_nli(texts, tmp / "bart-large-mnli-random",
+                                max_s=min(40.0, max(5.0, clock.left() - BART_SETUP_S)))
+    bart["other_cpu_pct"] = sampler.stop().other_cpu_pct
+    clock.say(f"bart: {bart['per_s']} tickets/s over {bart['tickets']} tickets (fastest {bart['best_per_s']}; "
+              f"{bart['params_m']}M parameters, prepared in {bart['prepare_s']}s; processes not ours meanwhile: "
+              f"{bart['other_cpu_pct']}% of a core)")
+    return {"default": default, "bart_large_mnli_random": bart}
+
+
+def summarise(result: dict) -> dict:
+    """The figures an engineer would quote."""
+    a, b, c = (result["phases"][name] for name, *_ in PHASES)
+    per_phase = {name.split(":")[0]: p["tickets_per_s"] or 0.0 for name, p in result["phases"].items()}
+    sustained = max(per_phase.values())
+    default, bart = result["classifiers"]["default"], result["classifiers"]["bart_large_mnli_random"]
+    return {
+        "post_p99_ms_at_200_per_s": b["post_ms"]["p99"],
+        "post_p99_from_schedule_ms_at_200_per_s": b["post_from_schedule_ms"]["p99"],
+        "sustained_tickets_per_s": sustained,
+        "sustained_tickets_per_s_by_phase": per_phase,
+        "other_cpu_pct_by_phase": {name.split(":")[0]: p["other_cpu_pct"] for name, p in result["phases"].items()},
+        "saturation_post_per_s": c["send_rate_per_s"],
+        "submit_to_done_p95_ms_at_50_per_s": a["stages_ms"]["total"]["p95"],
+        "lost_or_failed": sum(p["lost"] + p["failed"] for p in (a, b, c)),
+        "unfinished_after_wait": {name: p["unfinished"] + p["unchecked"] for name, p in result["phases"].items()},
+        "rejected_posts": sum(sum(p["rejected"].values()) for p in (a, b, c)),
+        "bare_chains_per_s": result["bare"]["chains_per_s"],
+        "pipeline_over_bare": round(sustained / result["bare"]["chains_per_s"], 3),
+        "classifier_batch32_per_s": default["batch32"]["per_s"],
+        "classifier_batch1_per_s": default["batch1"]["per_s"],
+        "bart_large_mnli_per_s": bart["per_s"],
+        "classifier_over_bart_batch32": round(default["batch32"]["per_s"] / bart["per_s"], 1),
+        "classifier_over_bart_batch1": round(default["batch1"]["per_s"] / bart["per_s"], 1),
+        "classifier_over_bart_fastest_batch32": round(default["batch32"]["best_per_s"] / bart["best_per_s"], 1),
+        "rss_mib_at_saturation": _rss_by_label(c["processes"]),
+    }
+
+
+def _rss_by_label(rows: list[dict]) -> dict[str, float]:
+    """Peak RSS per kind of process, the largest where a kind has several ("gunicorn child ×2")."""
+    out: dict[str, float] = {}
+    for lbl in dict.fromkeys(r["label"] for r in rows):
+        same = [r["rss_mib"] for r in rows if r["label"] == lbl]
+        out[lbl + (f" ×{len(same)}" if len(same) > 1 else "")] = max(same)
+    return out
+
+
+def summary_text(s: dict) -> str:
+    """The summary block printed at the end."""
+    rss = ", ".join(f"{k} {v}" for k, v in s["rss_mib_at_saturation"].items())
+    unfinished = _by_phase({k.split(":")[0]: v for k, v in s["unfinished_after_wait"].items()})
+    return "\n".join([
+        "══ summary ══",
+        f"  POST p99 at 200/s           : {s['post_p99_ms_at_200_per_s']} ms "
+        f"(from its schedule: {s['post_p99_from_schedule_ms_at_200_per_s']} ms)",
+        f"  sustained end to end        : {s['sustained_tickets_per_s']} tickets/s, the best phase "
+        f"({_by_phase(s['sustained_tickets_per_s_by_phase'])}; saturation offered {s['saturation_post_per_s']} POST/s)",
+        f"  submit→done p95 at 50/s     : {s['submit_to_done_p95_ms_at_50_per_s']} ms",
+        f"  lost or failed / rejected   : {s['lost_or_failed']} / {s['rejected_posts']} POSTs "
+        f"(still open when the wait ended: {unfinished})",
+        f"  pipeline / bare Celery      : {s['pipeline_over_bare']} "
+        f"({s['sustained_tickets_per_s']} tickets/s vs {s['bare_chains_per_s']} chains/s)",
+        f"  classifier / bart-large-mnli: {s['classifier_over_bart_batch32']}× at batch 32, "
+        f"{s['classifier_over_bart_batch1']}× at batch 1 ({s['classifier_batch32_per_s']}, "
+        f"{s['classifier_batch1_per_s']} vs {s['bart_large_mnli_per_s']} tickets/s; fastest batches only: "
+        f"{s['classifier_over_bart_fastest_batch32']}× at batch 32)",
+        f"  RSS MiB (saturation)        : {rss}",
+        f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
+    ])
+
+
+def _by_phase(values: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in values.items())
+
+
+def run_all(clock: Clock) -> dict:
+    """Every measurement, in order; the stack is stopped before the classifiers run."""
+    result: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "phases": {}}
+    with tempfile.TemporaryDirectory(prefix="smartsupport-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with contextlib.ExitStack() as cleanup:
+            system, api = start_stack(tmp, cleanup, clock)
+            result["bare"] = run_bare(system, tmp, cleanup, clock)
+            sampler = Sampler([system.proc])
+            for index, (name, *_) in enumerate(PHASES):
+                result["phases"][name] = run_phase(api, sampler, index, clock)
+        result["classifiers"] = run_classifiers(tmp, clock)
+    result["seconds"] = round(time.monotonic() - clock.t0, 1)
+    result["summary"] = summarise(result)
+    return result
+
+
+def _machine() -> dict:
+    settings = {k: v for k, v in os.environ.items() if k.startswith("SMARTSUPPORT_") and "KEY" not in k
+                and "SECRET" not in k}
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "rate_limit": RATE_LIMIT, "settings_from_env": settings}
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run everything; 0 when done, 130 when interrupted (every started process stopped either way)."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where the JSON goes (default {OUT})")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+    clock = Clock()
+    try:
+        result = run_all(clock)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process the benchmark started has been stopped", file=sys.stderr)
+        return 130
+    print(summary_text(result["summary"]), flush=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    clock.say(f"done; everything is in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
