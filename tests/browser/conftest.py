@@ -66,7 +66,7 @@ def stack(tmp_path_factory, webhook_receiver):
         assert proc.poll() is None, log_path.read_text()[-4000:]
         try:
             return requests.get(base + "/api/health", timeout=3).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
             return False
 
     try:
