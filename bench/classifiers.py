@@ -39,10 +39,12 @@ def default_classifier(texts: Sequence[str], *, max_s: float, n_batched: int = 2
     """The product's default (embedding) classifier, at batch 32 and at batch 1, in about ``max_s``
     seconds of timed work at most (split 4:3)."""
     from smartsupport.classify import Classifier
+    from smartsupport.config import Settings
     from smartsupport.labels import load_label_set
 
     start = time.perf_counter()
-    clf = Classifier(load_label_set(), threads=THREADS)
+    # The product's default precision (Settings), on the same threads as the baseline below.
+    clf = Classifier(load_label_set(), threads=THREADS, precision=Settings().model_precision)
     load_s = time.perf_counter() - start
     clf.classify_texts(list(texts[:32]))  # warm-up
     return {"model": clf.model_name, "load_s": round(load_s, 1),
