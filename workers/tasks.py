@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from celery import Task, chain
+from kombu.exceptions import OperationalError
 from celery.signals import worker_process_init
 
 from smartsupport import notify, urgency
@@ -87,7 +88,8 @@ def _warm_up(**_: object) -> None:
 class TicketTask(Task):
     """A pipeline stage: retried while Redis is away, and failing the ticket when it gives up."""
 
-    autoretry_for = (StoreUnavailable,)
+    # Redis away: our store says StoreUnavailable, publishing the next step says OperationalError.
+    autoretry_for = (StoreUnavailable, OperationalError)
     retry_backoff = True
     retry_backoff_max = 60
     retry_jitter = True
@@ -144,7 +146,8 @@ def notify_team(ticket_id: str) -> str:
     if notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
         event_id = notify.event_id_for(ticket_id)
         for url in cfg.webhook_urls:
-            if s.open_delivery(ticket_id, url, event_id):
+            # Opened now, or opened by a run of this task that died before the delivery started.
+            if s.open_delivery(ticket_id, url, event_id) or (s.delivery(ticket_id, url) or {}).get("attempts") == 0:
                 deliver_webhook.delay(ticket_id, url)
     s.mark(ticket_id, "notify_finished")
     s.mark(ticket_id, "done", status="done")

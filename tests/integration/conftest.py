@@ -80,13 +80,15 @@ def worker_env(redis_server, receiver, tmp_path_factory):
     }
 
 
-def start_worker(env: dict[str, str], log_path, *, name: str | None = None) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log_path, *, name: str | None = None, beat: bool = False) -> subprocess.Popen:
+    """A real worker for every queue; with ``beat``, it also runs the sweeper's schedule."""
     name = name or f"test-{uuid.uuid4().hex[:6]}"
     log = open(log_path, "ab")
+    extra = ["--beat", "--schedule", str(log_path.with_suffix(f".{name}.beat"))] if beat else []
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
          "model,tickets,webhooks", "--prefetch-multiplier", "64", "--hostname", f"{name}@%h",
-         "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"]],
+         "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"], *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
