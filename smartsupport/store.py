@@ -40,6 +40,8 @@ WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
 SWEEP_LOCK = PREFIX + "sweeper:lock"
+#: zset "<ticket id> <url>" -> when the pending delivery should next show progress
+PENDING_DELIVERIES = PREFIX + "webhooks:pending"
 IDEMPOTENCY_TTL_S = 24 * 3600
 DEAD_LETTER = PREFIX + "webhooks:dead"
 ENDPOINT_LOG_SIZE = 500
@@ -301,7 +303,21 @@ class TicketStore:
     def open_delivery(self, ticket_id: str, url: str, event_id: str) -> bool:
         """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
         state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
-        return bool(self.r.hsetnx(_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+        opened = bool(self.r.hsetnx(_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+        if opened:
+            self.expect_delivery(ticket_id, url, at=time.time())
+        return opened
+
+    @_guarded
+    def expect_delivery(self, ticket_id: str, url: str, *, at: float) -> None:
+        """Note when a pending delivery should next make progress (the sweeper checks)."""
+        self.r.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": at})
+
+    @_guarded
+    def overdue_deliveries(self, *, older_than_s: float) -> list[tuple[str, str]]:
+        """Pending deliveries that made no progress for ``older_than_s`` past their due time."""
+        members = self.r.zrangebyscore(PENDING_DELIVERIES, 0, time.time() - older_than_s)
+        return [tuple(m.split(" ", 1)) for m in members]
 
     @_guarded
     def reopen_delivery(self, ticket_id: str, url: str, event_id: str) -> None:
@@ -312,6 +328,7 @@ class TicketStore:
         # A new round of attempts: the retry budget counts from here.
         state.update(url=url, event_id=event_id, status=WebhookStatus.PENDING.value, round_start=state["attempts"])
         self.r.hset(key, url, json.dumps(state))
+        self.expect_delivery(ticket_id, url, at=time.time())
 
     @_guarded
     def delivery_status(self, ticket_id: str, url: str) -> str | None:
@@ -338,6 +355,10 @@ class TicketStore:
         pipe.rpush(_key(ticket_id) + ":attempts", entry)
         pipe.lpush(log, entry)
         pipe.ltrim(log, 0, ENDPOINT_LOG_SIZE - 1)
+        if status == WebhookStatus.PENDING.value:
+            pipe.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": time.time()})
+        else:
+            pipe.zrem(PENDING_DELIVERIES, f"{ticket_id} {url}")
         outcome = "delivered" if status == "delivered" else "retrying" if status == "pending" else "failed"
         pipe.hincrby(WEBHOOK_METRICS, outcome, 1)
         pipe.execute()

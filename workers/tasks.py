@@ -191,6 +191,7 @@ def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | No
         delay = exc.retry_after_s if exc.retry_after_s is not None else notify.compute_backoff(
             number, base_s=cfg.webhook_backoff_base_s, factor=cfg.webhook_backoff_factor,
             max_s=cfg.webhook_backoff_max_s)
+        s.expect_delivery(ticket_id, url, at=time.time() + delay)
         raise self.retry(exc=exc, countdown=min(delay, cfg.retry_hop_s),
                          kwargs={**self.request.kwargs, "not_before": time.time() + delay})
     s.record_attempt(ticket_id, url, attempt, status="delivered")
@@ -203,7 +204,8 @@ MAX_SWEEPS = 3
 
 @app.task
 def sweep_stuck_tickets() -> int:
-    """Re-queue tickets stuck in queued/processing (their message was lost); returns how many."""
+    """Re-queue tickets stuck in queued/processing and overdue webhook deliveries (their message
+    was lost); returns how many."""
     s, cfg = store(), settings()
     if not s.sweep_lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
         return 0  # another worker swept a moment ago
@@ -214,6 +216,12 @@ def sweep_stuck_tickets() -> int:
             continue
         log.warning("re-queueing stuck ticket %s", ticket_id)
         route_ticket(s.load(ticket_id))
+        requeued += 1
+    # A delivery whose message was lost (a worker killed between taking it and recording it).
+    for ticket_id, url in s.overdue_deliveries(older_than_s=cfg.stuck_after_s):
+        log.warning("re-queueing the overdue delivery of ticket %s to %s", ticket_id, url)
+        s.expect_delivery(ticket_id, url, at=time.time())
+        deliver_webhook.delay(ticket_id, url)
         requeued += 1
     return requeued
 
