@@ -107,3 +107,28 @@ def test_the_dashboard_says_what_is_wrong_when_the_api_or_its_parts_are_down(sta
     # When the API cannot be reached at all, then the banner says that
     page.route("**/api/**", lambda route: route.abort())
     expect(banner).to_have_text("Cannot reach the SmartSupport API")
+
+
+def test_three_submitted_tickets_appear_ordered_by_urgency_without_a_reload(stack, page):
+    # Given a signed-in operator
+    page.goto(stack.base)
+    sign_in(page, stack.key)
+    texts = ["How do I change my avatar? No rush.",
+             "The CSV export is slow and sometimes fails with an error",
+             "Our whole site is down for every customer, outage since 9am, fix ASAP"]
+
+    # When three tickets are submitted through the form
+    for text in texts:
+        page.get_by_label("Message").fill(text)
+        page.get_by_role("button", name="Submit ticket").click()
+        expect(page.get_by_role("status")).to_contain_text("Queued as ticket")
+
+    # Then, without a reload, all three are done, each with a category and a latency, most urgent first
+    rows = [page.get_by_role("row").filter(has_text=text) for text in texts]
+    for row in rows:
+        expect(row).to_contain_text("done", timeout=60_000)
+        expect(row.locator(".category")).to_contain_text(re.compile("Billing|Technical|Legal"))
+        expect(row).to_contain_text(re.compile(r"\d+(\.\d+)? ?(ms|s)\b"))
+    order = page.locator("tbody tr .ticket-text").all_inner_texts()
+    positions = [next(i for i, shown in enumerate(order) if text[:30] in shown) for text in texts]
+    assert positions[2] < positions[1] < positions[0], order
