@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,3 +77,33 @@ def clear_tickets(redis_url: str) -> None:
     keys = list(client.scan_iter("ss:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+def start_stack(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str, dict[str, int]]:
+    """`python -m smartsupport.cli run` (what `make run` starts) on free ports and a fresh data dir
+    under ``tmp_path``, in its own process group; returns once /api/health answers 200."""
+    import requests
+
+    ports = {"SMARTSUPPORT_PORT": free_port(), "FLOWER_PORT": free_port(), "SMARTSUPPORT_REDIS_PORT": free_port()}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTSUPPORT_", "REDIS_URL"))}
+    full_env.update({k: str(v) for k, v in ports.items()}, SMARTSUPPORT_DATA_DIR=str(tmp_path / "data"),
+                    SMARTSUPPORT_WORKER_CONCURRENCY="1", SMARTSUPPORT_TORCH_THREADS="2", **env)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "smartsupport.cli", "run"], cwd=ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}"
+
+    def healthy() -> bool:
+        assert proc.poll() is None, log_path.read_text()[-4000:]
+        try:
+            return requests.get(base + "/api/health", timeout=3).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
+            return False
+
+    try:
+        wait_for(healthy, timeout_s=120, interval_s=0.5, what="the stack to become healthy")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, base, ports

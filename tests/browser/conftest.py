@@ -6,15 +6,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
-import requests
 from playwright.sync_api import expect, sync_playwright
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import ROOT, free_port, start_stack
 
 # Playwright's own browser download cannot run here: scripts/install-chromium.sh installs Debian's.
 CHROMIUM = "/usr/bin/chromium"
@@ -51,26 +49,8 @@ def stack(tmp_path_factory, webhook_receiver):
     if not DASHBOARD.is_file():
         _missing("the dashboard is not built: run `make build`")
     tmp_path = tmp_path_factory.mktemp("stack")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTSUPPORT_", "REDIS_URL"))}
-    env.update(SMARTSUPPORT_PORT=str(port), FLOWER_PORT=str(free_port()), SMARTSUPPORT_REDIS_PORT=str(free_port()),
-               SMARTSUPPORT_DATA_DIR=str(tmp_path / "data"), SMARTSUPPORT_WEBHOOK_URLS=webhook_receiver,
-               SMARTSUPPORT_WORKER_CONCURRENCY="1", SMARTSUPPORT_TORCH_THREADS="2")
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "smartsupport.cli", "run"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert proc.poll() is None, log_path.read_text()[-4000:]
-        try:
-            return requests.get(base + "/api/health", timeout=3).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
-            return False
-
+    proc, base, _ = start_stack(tmp_path, SMARTSUPPORT_WEBHOOK_URLS=webhook_receiver)
     try:
-        wait_for(healthy, timeout_s=120, interval_s=0.5, what="the stack to become healthy")
         yield Stack(base=base, key=(tmp_path / "data" / "api_key").read_text().strip())
     finally:
         os.killpg(proc.pid, signal.SIGINT)

@@ -2,38 +2,20 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import start_stack, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def stack(tmp_path):
-    ports = {"SMARTSUPPORT_PORT": free_port(), "FLOWER_PORT": free_port(), "SMARTSUPPORT_REDIS_PORT": free_port()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTSUPPORT_", "REDIS_URL"))}
-    env.update({k: str(v) for k, v in ports.items()}, SMARTSUPPORT_DATA_DIR=str(tmp_path / "data"),
-               SMARTSUPPORT_WORKER_CONCURRENCY="1", SMARTSUPPORT_TORCH_THREADS="2")
-    log = open(tmp_path / "run.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "smartsupport.cli", "run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}"
-
-    def healthy():
-        assert proc.poll() is None, (tmp_path / "run.log").read_text()[-4000:]
-        try:
-            return requests.get(base + "/api/health", timeout=3).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
-            return False
-
+    proc, base, ports = start_stack(tmp_path)
     try:
-        wait_for(healthy, timeout_s=120, interval_s=0.5, what="make run's stack to become healthy")
         yield proc, base, ports, tmp_path
     finally:
         if proc.poll() is None:
