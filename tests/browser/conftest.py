@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -43,13 +44,13 @@ def webhook_receiver():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, webhook_receiver):
-    """`python -m smartsupport.cli run` on free ports and a fresh data dir, healthy."""
+@contextmanager
+def running_stack(tmp_path_factory, **env: str):
+    """`python -m smartsupport.cli run` on free ports and a fresh data dir, healthy; stopped with Ctrl-C after."""
     if not DASHBOARD.is_file():
         _missing("the dashboard is not built: run `make build`")
     tmp_path = tmp_path_factory.mktemp("stack")
-    proc, base, _ = start_stack(tmp_path, SMARTSUPPORT_WEBHOOK_URLS=webhook_receiver)
+    proc, base, _ = start_stack(tmp_path, **env)
     try:
         yield Stack(base=base, key=(tmp_path / "data" / "api_key").read_text().strip())
     finally:
@@ -58,6 +59,12 @@ def stack(tmp_path_factory, webhook_receiver):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, webhook_receiver):
+    with running_stack(tmp_path_factory, SMARTSUPPORT_WEBHOOK_URLS=webhook_receiver) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,12 @@ export const correctCategory = (id, label) =>
   request(`/api/tickets/${encodeURIComponent(id)}/category`, { method: "POST", body: { label } });
 export const redeliverWebhook = (id) =>
   request(`/api/tickets/${encodeURIComponent(id)}/webhooks/redeliver`, { method: "POST" });
+export const retryTicket = (id) => request(`/api/tickets/${encodeURIComponent(id)}/retry`, { method: "POST" });
+export const getWebhooks = () => request("/api/webhooks");
+export const getDeadLetters = () => request("/api/webhooks/dead").then((data) => data.events);
+export const replayDeadLetters = (ticketId) =>
+  request("/api/webhooks/dead/replay", { method: "POST", body: ticketId ? { ticket_id: ticketId } : {} });
+export const enableEndpoint = (url) => request("/api/webhooks/endpoints/enable", { method: "POST", body: { url } });
 export const getMeta = () => request("/api/meta");
 export const getStats = () => request("/api/stats?last=200");
 // Health needs no key, and its 503 is an answer ({redis, workers}), not a failure.

@@ -5,11 +5,12 @@ import * as api from "../api.js";
 import Queue from "./Queue.jsx";
 import SubmitForm from "./SubmitForm.jsx";
 import TicketDetail from "./TicketDetail.jsx";
+import WebhooksPanel from "./WebhooksPanel.jsx";
 
 // The chart library is most of the bundle: the queue need not wait for it.
 const LatencyView = lazy(() => import("./LatencyView.jsx"));
 
-/** The signed-in page: the live queue, the submit form, latency, and the selected ticket. */
+/** The signed-in page: the live queue, the submit form, latency, webhooks, and the selected ticket. */
 export default function Dashboard({ onSignOut }) {
   const [selectedId, setSelectedId] = useState(null);
   const meta = useQuery({ queryKey: ["meta"], queryFn: api.getMeta, staleTime: 60_000 });
@@ -29,6 +30,7 @@ export default function Dashboard({ onSignOut }) {
           <Suspense fallback={<section className="card muted">Loading the latency view…</section>}>
             <LatencyView flowerUrl={meta.data?.flower_url} />
           </Suspense>
+          <WebhooksPanel />
         </div>
       </main>
       {selectedId && (

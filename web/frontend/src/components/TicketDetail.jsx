@@ -1,4 +1,4 @@
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 
 import * as api from "../api.js";
@@ -45,6 +45,7 @@ function DetailBody({ ticket, labels }) {
         </p>
         <p className="fulltext">{ticket.body}</p>
         {ticket.error && <p className="error">{ticket.error}</p>}
+        {ticket.status === "failed" && <RetryButton id={ticket.id} />}
       </section>
       <section>
         <h3>Category</h3>
@@ -110,5 +111,20 @@ function Timings({ timings }) {
         </li>
       ))}
     </ul>
+  );
+}
+
+/** Send a failed ticket through the pipeline again; the stages that succeeded are kept. */
+function RetryButton({ id }) {
+  const queryClient = useQueryClient();
+  const retry = useMutation({
+    mutationFn: () => api.retryTicket(id),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["ticket", id] }),
+  });
+  return (
+    <div className="inline-form">
+      <button type="button" onClick={() => retry.mutate()} disabled={retry.isPending}>Retry</button>
+      {retry.isError && <span className="error" role="alert">{retry.error.message}</span>}
+    </div>
   );
 }
