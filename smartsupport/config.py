@@ -59,6 +59,16 @@ class Settings:
     torch_threads: int = 1
     #: Threads of the I/O worker (score, notify, webhooks).
     io_concurrency: int = 16
+    #: Incidents: ``incident_min_tickets`` tickets within ``incident_window_s`` whose embeddings have
+    #: cosine similarity >= ``incident_similarity`` open one; later tickets that close to it join.
+    incidents: bool = True
+    incident_similarity: float = 0.6
+    incident_min_tickets: int = 5
+    incident_window_s: int = 3600
+    #: The most recent tickets kept for comparison (a bound on memory and per-ticket cost).
+    incident_recent_max: int = 10_000
+    #: Members of an incident fire no webhook of their own: the incident's events stand for them.
+    incident_covers_webhooks: bool = True
 
     @property
     def broker_url(self) -> str:
@@ -127,6 +137,13 @@ class Settings:
             worker_concurrency=concurrency,
             torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", 1, low=1, high=64),
             io_concurrency=_int(env, "SMARTSUPPORT_IO_CONCURRENCY", 16, low=1, high=512),
+            incidents=_choice(env, "SMARTSUPPORT_INCIDENTS", "on", ("on", "off")) == "on",
+            incident_similarity=_float(env, "SMARTSUPPORT_INCIDENT_SIMILARITY", 0.6, low=0.0, high=1.0),
+            incident_min_tickets=_int(env, "SMARTSUPPORT_INCIDENT_MIN_TICKETS", 5, low=2, high=10_000),
+            incident_window_s=_int(env, "SMARTSUPPORT_INCIDENT_WINDOW_S", 3600, low=10, high=30 * 86400),
+            incident_recent_max=_int(env, "SMARTSUPPORT_INCIDENT_RECENT_MAX", 10_000, low=10, high=1_000_000),
+            incident_covers_webhooks=_choice(env, "SMARTSUPPORT_INCIDENT_COVERS_WEBHOOKS", "on",
+                                             ("on", "off")) == "on",
         )
         settings.validate()
         return settings

@@ -22,6 +22,10 @@ class TicketNotFound(SmartSupportError):
     """Raised when no ticket exists with the requested id."""
 
 
+class IncidentNotFound(SmartSupportError):
+    """Raised when no incident exists with the requested id."""
+
+
 class StoreUnavailable(SmartSupportError):
     """Raised when the ticket store (Redis) cannot be reached."""
 

@@ -16,9 +16,13 @@ from .errors import WebhookFailed, WebhookRejected
 EVENT_TYPE = "ticket.urgent"
 
 
-def event_id_for(ticket_id: str) -> str:
-    """The event id of a ticket's urgent event: the same for every retry and redelivery."""
-    return f"evt_{ticket_id}"
+def event_id_for(subject: str) -> str:
+    """The event id of a ticket's urgent event, or of an incident event: the same for every retry
+    and redelivery."""
+    if subject.startswith("incident:"):
+        from .incidents import event_id_for as incident_event_id
+        return incident_event_id(subject)
+    return f"evt_{subject}"
 
 
 def compute_backoff(attempt: int, *, base_s: float, factor: float, max_s: float, jitter: float = 0.2,
@@ -40,6 +44,14 @@ def should_notify(urgency_score: float, *, threshold: float) -> bool:
 def build_payload(ticket: dict[str, Any], *, event_id: str) -> dict[str, Any]:
     """The event body: ``{"type", "id", "data": <ticket as in GET>}``."""
     return {"type": EVENT_TYPE, "id": event_id, "data": ticket}
+
+
+def payload_for(store, subject: str, *, event_id: str) -> dict[str, Any]:
+    """What to POST for a subject: the ticket as it is now, or the incident event's snapshot."""
+    if subject.startswith("incident:"):
+        return store.event_payload(subject)
+    view = store.get(subject)
+    return build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
 
 
 def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | None = None) -> dict[str, str]:

@@ -11,7 +11,8 @@ Layout (all keys under ``ss:``):
   ss:metrics:webhooks        hash: attempt outcome -> count
   ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
   ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
-  ss:webhooks:dead           hash: "<ticket id> <url>" -> event whose attempts ran out
+  ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out
+  ss:incident...             incidents: see smartsupport/incidents.py
   ss:idem:<scope>:<key>      string: {"ticket_id", "body"} for an Idempotency-Key, 24 h
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
@@ -58,6 +59,11 @@ STAGES = {
 
 def _key(ticket_id: str) -> str:
     return f"{PREFIX}ticket:{ticket_id}"
+
+
+def _subject_key(subject: str) -> str:
+    """Where a webhook subject's deliveries live: under its ticket, or under its incident event."""
+    return PREFIX + subject if subject.startswith("incident:") else _key(subject)
 
 
 def _status_key(status: str) -> str:
@@ -184,6 +190,15 @@ class TicketStore:
         pipe.execute()
 
     @_guarded
+    def cover_by_incident(self, ticket_id: str) -> str | None:
+        """If the ticket belongs to an incident, note that the incident's events stand for its own
+        webhook, and return the incident's id."""
+        incident_id = self.r.hget(_key(ticket_id), "incident")
+        if incident_id:
+            self.r.hset(_key(ticket_id), "webhook_covered", incident_id)
+        return incident_id
+
+    @_guarded
     def fail(self, ticket_id: str, reason: str) -> None:
         if not self.r.exists(_key(ticket_id)):
             return  # deleted meanwhile: nothing to mark
@@ -299,14 +314,43 @@ class TicketStore:
 
     # -- webhook deliveries -------------------------------------------------------------------
 
+    # A delivery belongs to a *subject*: a ticket id (its ticket.urgent event) or an incident event
+    # ("incident:<id>:event:<name>"); every method below takes either.
+
     @_guarded
     def open_delivery(self, ticket_id: str, url: str, event_id: str) -> bool:
         """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
         state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
-        opened = bool(self.r.hsetnx(_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+        opened = bool(self.r.hsetnx(_subject_key(ticket_id) + ":deliveries", url, json.dumps(state)))
         if opened:
             self.expect_delivery(ticket_id, url, at=time.time())
         return opened
+
+    @staticmethod
+    def stage_event(pipe, subject: str, event_id: str, payload: dict[str, Any], urls: Iterable[str]) -> None:
+        """Within a caller's MULTI: keep an event's payload and open its deliveries, so that the event
+        exists exactly when the change it reports does (the sweeper sends what nobody enqueued)."""
+        key = _subject_key(subject)
+        pipe.hset(key, "payload", json.dumps(payload))
+        for url in urls:
+            state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
+            pipe.hsetnx(key + ":deliveries", url, json.dumps(state))
+            pipe.zadd(PENDING_DELIVERIES, {f"{subject} {url}": time.time()})
+
+    @_guarded
+    def event_payload(self, subject: str) -> dict[str, Any] | None:
+        """The payload kept for an incident event (ticket events are built from the ticket)."""
+        raw = self.r.hget(_subject_key(subject), "payload")
+        return None if raw is None else json.loads(raw)
+
+    @_guarded
+    def deliveries(self, subject: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A subject's delivery states and its attempt log."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hvals(_subject_key(subject) + ":deliveries")
+        pipe.lrange(_subject_key(subject) + ":attempts", 0, -1)
+        states, attempts = pipe.execute()
+        return [json.loads(s) for s in states], [json.loads(a) for a in attempts]
 
     @_guarded
     def expect_delivery(self, ticket_id: str, url: str, *, at: float) -> None:
@@ -322,7 +366,7 @@ class TicketStore:
     @_guarded
     def reopen_delivery(self, ticket_id: str, url: str, event_id: str) -> None:
         """Make a delivery pending again (an operator's redeliver), keeping its attempt count."""
-        key = _key(ticket_id) + ":deliveries"
+        key = _subject_key(ticket_id) + ":deliveries"
         state = json.loads(self.r.hget(key, url) or "{}")
         state.setdefault("attempts", 0)
         # A new round of attempts: the retry budget counts from here.
@@ -332,18 +376,18 @@ class TicketStore:
 
     @_guarded
     def delivery_status(self, ticket_id: str, url: str) -> str | None:
-        raw = self.r.hget(_key(ticket_id) + ":deliveries", url)
+        raw = self.r.hget(_subject_key(ticket_id) + ":deliveries", url)
         return None if raw is None else json.loads(raw)["status"]
 
     @_guarded
     def delivery(self, ticket_id: str, url: str) -> dict[str, Any] | None:
-        raw = self.r.hget(_key(ticket_id) + ":deliveries", url)
+        raw = self.r.hget(_subject_key(ticket_id) + ":deliveries", url)
         return None if raw is None else json.loads(raw)
 
     @_guarded
     def record_attempt(self, ticket_id: str, url: str, attempt: dict[str, Any], *, status: str) -> int:
         """Append one attempt to the ticket's and the endpoint's logs; return the attempt number."""
-        key = _key(ticket_id) + ":deliveries"
+        key = _subject_key(ticket_id) + ":deliveries"
         state = json.loads(self.r.hget(key, url) or "{}") or {"url": url}
         number = int(state.get("attempts", 0)) + 1
         state.update(status=status, attempts=number,
@@ -352,7 +396,7 @@ class TicketStore:
         log = _endpoint_key(url)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, url, json.dumps(state))
-        pipe.rpush(_key(ticket_id) + ":attempts", entry)
+        pipe.rpush(_subject_key(ticket_id) + ":attempts", entry)
         pipe.lpush(log, entry)
         pipe.ltrim(log, 0, ENDPOINT_LOG_SIZE - 1)
         if status == WebhookStatus.PENDING.value:
@@ -464,10 +508,15 @@ def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]
         "timestamps": stamps,
         "timings_ms": timings,
         "workers": {k[2:]: v for k, v in raw.items() if k.startswith("w:")},
+        "incident": raw.get("incident"),
     }
 
 
 def _webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict]) -> dict[str, Any]:
+    if not states and "webhook_covered" in raw:
+        # A member of an incident: the incident's events stand for its own.
+        return {"status": WebhookStatus.NOT_NEEDED.value, "attempts": 0, "event_id": None, "endpoints": [],
+                "log": [], "covered_by_incident": raw["webhook_covered"]}
     if not states:
         # Undecided until notify has run; a ticket that failed before it will never need one.
         decided = "t:notify_finished" in raw or raw.get("status") == "failed"

@@ -9,12 +9,13 @@ from flask import Blueprint, current_app, g, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized, UnsupportedMediaType
 
-from smartsupport.errors import InvalidTicket, SmartSupportError, StoreUnavailable, TicketNotFound
+from smartsupport.errors import IncidentNotFound, InvalidTicket, SmartSupportError, StoreUnavailable, TicketNotFound
+from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.ticket import Ticket
 from workers.tasks import redeliver, route_ticket
 
-from .schemas import CategoryIn, EndpointIn, ListQuery, ReplayIn, StatsQuery, TicketIn
+from .schemas import CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -164,6 +165,35 @@ def replay_dead_letters():
     return {"replayed": len(events)}, 202
 
 
+@api.get("/incidents")
+def list_incidents():
+    """Incidents, newest first: open, closed, or merged into another."""
+    _operator_only()
+    query = _validated(IncidentQuery, request.args.to_dict(), status=400)
+    return {"incidents": IncidentRegistry(_services().store).list(status=query.status, limit=query.limit)}
+
+
+@api.get("/incidents/<incident_id>")
+def get_incident(incident_id: str):
+    """One incident with its tickets and the delivery log of its events."""
+    _operator_only()
+    return IncidentRegistry(_services().store).get(incident_id)
+
+
+@api.post("/incidents/<incident_id>/close")
+def close_incident(incident_id: str):
+    _operator_only()
+    return IncidentRegistry(_services().store).close(incident_id)
+
+
+@api.post("/incidents/<incident_id>/merge")
+def merge_incident(incident_id: str):
+    """Move this incident's tickets into another one (``{"into": "<id>"}``); this one ends merged."""
+    _operator_only()
+    payload = _validated(MergeIn, _json_object())
+    return IncidentRegistry(_services().store).merge(incident_id, payload.into)
+
+
 @api.get("/meta")
 def meta():
     services = _services()
@@ -227,7 +257,8 @@ def _validated(model, data: dict, *, status: int = 422):
         raise err from None
 
 
-_STATUS_FOR = {TicketNotFound: (404, "not_found"), StoreUnavailable: (503, "unavailable")}
+_STATUS_FOR = {TicketNotFound: (404, "not_found"), IncidentNotFound: (404, "not_found"),
+               StoreUnavailable: (503, "unavailable")}
 
 
 def handle_error(exc: Exception):
@@ -240,7 +271,7 @@ def handle_error(exc: Exception):
         return {"error": body}, status
     if isinstance(exc, SmartSupportError):
         status, code = _STATUS_FOR.get(type(exc), (500, "internal_error"))
-        message = f"no ticket {exc}" if isinstance(exc, TicketNotFound) else str(exc)
+        message = {TicketNotFound: f"no ticket {exc}", IncidentNotFound: f"no incident {exc}"}.get(type(exc), str(exc))
         if status == 503:
             log.warning("store unavailable: %s", exc)
             message = "the ticket store is unavailable, try again shortly"

@@ -8,7 +8,7 @@ from typing import Any
 
 from smartsupport import __version__
 
-from .schemas import CategoryIn, EndpointIn, ReplayIn, TicketIn
+from .schemas import CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn
 
 STATUSES = ["queued", "processing", "done", "failed"]
 _ERROR = {
@@ -38,17 +38,38 @@ _TICKET = {
             "attempts": {"type": "integer"}}},
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "workers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "incident": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+}
+INCIDENT_STATUSES = ["open", "closed", "merged"]
+_INCIDENT = {
+    "type": "object",
+    "required": ["id", "title", "category", "status", "size", "opened_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "category": {"type": "string"},
+        "status": {"type": "string", "enum": INCIDENT_STATUSES},
+        "size": {"type": "integer", "minimum": 0},
+        "opened_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+        "closed_at": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "merged_into": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "ticket_ids": {"type": "array", "items": {"type": "string"}},
+        "tickets": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}},
+        "events": {"type": "array", "items": {"type": "object"}},
     },
 }
 _ACCEPTED = {"type": "object", "required": ["id", "status", "status_url"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "status_url": {"type": "string"}}}
 _ERRORS = {
     400: "Malformed JSON or query", 401: "No or unknown API key", 403: "Needs an operator key",
-    404: "Unknown ticket", 409: "Conflicts with the current state", 413: "Request too large",
+    404: "Unknown ticket or incident", 409: "Conflicts with the current state", 413: "Request too large",
     415: "Not JSON", 422: "Invalid body", 429: "Rate limit exceeded (see Retry-After)",
     503: "Redis unavailable (see Retry-After)",
 }
 _TICKET_ID = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_INCIDENT_ID = {"name": "incident_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +100,7 @@ def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *
 def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
     """The spec for the current label set (a correction's label must be one of them)."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (TicketIn, CategoryIn, EndpointIn, ReplayIn)}
+               for model in (TicketIn, CategoryIn, EndpointIn, ReplayIn, MergeIn)}
     schemas["CategoryIn"]["properties"]["label"]["enum"] = list(labels)
     list_params = [
         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
@@ -94,7 +115,7 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
         "info": {"title": "SmartSupport API", "version": __version__},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**schemas, "Ticket": _TICKET, "Error": _ERROR},
+            "schemas": {**schemas, "Ticket": _TICKET, "Incident": _INCIDENT, "Error": _ERROR},
         },
         "paths": {
             "/api/tickets": {
@@ -131,6 +152,28 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
             "/api/webhooks/dead/replay": {
                 "post": _op("Deliver dead-lettered events again.", (202, obj), (400, 403, 413, 415, 422),
                             body="ReplayIn"),
+            },
+            "/api/incidents": {
+                "get": _op("Incidents (many tickets about one problem), newest first.",
+                           (200, {"type": "object", "required": ["incidents"],
+                                  "properties": {"incidents": {"type": "array", "items": _ref("Incident")}}}),
+                           (400, 403),
+                           params=[{"name": "status", "in": "query",
+                                    "schema": {"type": "string", "enum": INCIDENT_STATUSES}},
+                                   {"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
+            },
+            "/api/incidents/{incident_id}": {
+                "get": _op("One incident with its tickets and its events' deliveries.", (200, _ref("Incident")),
+                           (403, 404), params=[_INCIDENT_ID]),
+            },
+            "/api/incidents/{incident_id}/close": {
+                "post": _op("Close an open incident: new similar tickets no longer join it.", (200, _ref("Incident")),
+                            (403, 404, 409), params=[_INCIDENT_ID]),
+            },
+            "/api/incidents/{incident_id}/merge": {
+                "post": _op("Merge this incident into another; its tickets move there.", (200, _ref("Incident")),
+                            (400, 403, 404, 409, 413, 415, 422), body="MergeIn", params=[_INCIDENT_ID]),
             },
             "/api/meta": {"get": _op("Labels, urgency threshold and the Flower URL.", (200, obj), ())},
             "/api/stats": {

@@ -73,6 +73,21 @@ class ListQuery(BaseModel):
     limit: int = Field(50, ge=1, le=500)
 
 
+class IncidentQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(None, pattern="^(open|closed|merged)$")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class MergeIn(BaseModel):
+    """Which incident to merge this one into."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    into: str = Field(min_length=1, max_length=200)
+
+
 def _depth(value: Any) -> int:
     """How many levels of objects and arrays ``value`` nests (a scalar is 0)."""
     if isinstance(value, dict):

@@ -14,11 +14,12 @@ import time
 from functools import lru_cache
 from typing import Iterable
 
+import numpy as np
 from celery import Task, chain
 from kombu.exceptions import OperationalError
 from celery.signals import worker_process_init
 
-from smartsupport import notify, urgency
+from smartsupport import incidents, notify, urgency
 from smartsupport.classify import Classifier
 from smartsupport.config import Settings
 from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
@@ -67,13 +68,19 @@ class _Model:
         return cls.classifier
 
     @classmethod
-    def classify(cls, texts: list[str]) -> tuple[list, list[float | None]]:
-        """Categories and semantic severities, from one forward pass over the batch."""
+    def classify(cls, texts: list[str]) -> tuple[list, list[float | None], np.ndarray | None]:
+        """Categories, semantic severities and embeddings, from one forward pass over the batch."""
         classifier = cls.current()
         if cls.severity is None:
-            return classifier.classify_texts(texts), [None] * len(texts)
+            return classifier.classify_texts(texts), [None] * len(texts), None
         vectors = classifier.encoder.embed(texts)
-        return classifier.classify_vectors(vectors), [float(v) for v in cls.severity.of_vectors(vectors)]
+        return classifier.classify_vectors(vectors), [float(v) for v in cls.severity.of_vectors(vectors)], vectors
+
+
+@lru_cache(maxsize=1)
+def incident_tracker() -> incidents.IncidentTracker:
+    cfg = settings()
+    return incidents.IncidentTracker(store(), incidents.Policy.from_settings(cfg), webhook_urls=cfg.webhook_urls)
 
 
 @worker_process_init.connect
@@ -113,8 +120,18 @@ def classify_ticket(requests) -> None:
             for tid in todo:
                 s.mark(tid, "classify_started", status="processing", worker=worker)
             started = time.perf_counter()
-            categories, severities = _Model.classify([s.load(tid).text for tid in todo])
+            tickets = [s.load(tid) for tid in todo]
+            categories, severities, vectors = _Model.classify([t.text for t in tickets])
             log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
+            if vectors is not None and settings().incidents:
+                # Before the categories are saved: a crash in between redoes both, and a decided
+                # ticket is recognised, so no ticket joins twice or is missed.
+                seen = [incidents.Seen(t.id, t.text, v, c.label, t.created_at)
+                        for t, v, c in zip(tickets, vectors, categories)]
+                _, events = incident_tracker().observe(seen)
+                for subject in events:
+                    for url in settings().webhook_urls:
+                        deliver_webhook.delay(subject, url)
             for tid, category, severity in zip(todo, categories, severities):
                 s.save_category(tid, category, severity=severity)
                 s.mark(tid, "classify_finished")
@@ -143,7 +160,8 @@ def score_ticket(ticket_id: str) -> str:
 def notify_team(ticket_id: str) -> str:
     s, cfg = store(), settings()
     s.mark(ticket_id, "notify_started", worker=notify_team.request.hostname)
-    if notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
+    covered = cfg.incident_covers_webhooks and s.cover_by_incident(ticket_id)
+    if not covered and notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
         event_id = notify.event_id_for(ticket_id)
         for url in cfg.webhook_urls:
             # Opened now, or opened by a run of this task that died before the delivery started.
@@ -157,7 +175,8 @@ def notify_team(ticket_id: str) -> str:
 
 @app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
 def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | None = None) -> str:
-    """POST one ticket's event to one endpoint; on a retryable failure, schedule the next attempt."""
+    """POST one event to one endpoint; on a retryable failure, schedule the next attempt. ``ticket_id``
+    is the event's subject: a ticket, or an incident event (``incident:<id>:event:<name>``)."""
     s, cfg = store(), settings()
     if not_before is not None and not_before - time.time() > 0.05:
         # Waiting for the next attempt in hops shorter than the visibility timeout, so Redis never
@@ -172,8 +191,7 @@ def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | No
         s.record_attempt(ticket_id, url, {"at": time.time(), "status_code": None,
                                           "error": "endpoint disabled (it answered 410 Gone)"}, status="failed")
         return ticket_id
-    view = s.get(ticket_id)
-    payload = notify.build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=state["event_id"])
+    payload = notify.payload_for(s, ticket_id, event_id=state["event_id"])
     try:
         attempt = notify.post_webhook(url, payload, secret=cfg.webhook_secret, timeout_s=cfg.webhook_timeout_s)
     except WebhookRejected as exc:
