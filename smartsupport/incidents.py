@@ -165,6 +165,8 @@ class IncidentTracker:
 
     def sync(self) -> None:
         """Replay what other workers logged since our last look, and reload the open incidents."""
+        if self.last_id is not None and not self.r.exists(LOG):
+            self._forget()  # the log was deleted (data wiped): what we remember is gone too
         start = "-" if self.last_id is None else f"({self.last_id}"
         while True:
             entries = self.r.xrange(LOG, min=start, count=5000)

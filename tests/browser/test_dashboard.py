@@ -1,5 +1,6 @@
 """The operator dashboard in headless Chromium against the real stack: the journey of one ticket."""
 
+import json
 import re
 
 import pytest
@@ -132,3 +133,31 @@ def test_three_submitted_tickets_appear_ordered_by_urgency_without_a_reload(stac
     order = page.locator("tbody tr .ticket-text").all_inner_texts()
     positions = [next(i for i, shown in enumerate(order) if text[:30] in shown) for text in texts]
     assert positions[2] < positions[1] < positions[0], order
+
+
+def test_a_burst_of_similar_tickets_shows_as_one_incident_above_the_queue(stack, page):
+    # Given a signed-in operator
+    page.goto(stack.base)
+    sign_in(page, stack.key)
+    expect(page.get_by_text("Live queue")).to_be_visible()
+
+    # When eight customers report the same outage in their own words
+    burst = json.loads((ROOT / "eval" / "data" / "incident_burst.json").read_text())["outage"][:8]
+    for text in burst:
+        response = requests.post(f"{stack.base}/api/tickets", json={"body": text}, timeout=5,
+                                 headers={"Authorization": f"Bearer {stack.key}"})
+        assert response.status_code == 202
+
+    # Then one incident appears above the queue, titled from its tickets, counting them, without a reload
+    strip = page.get_by_role("region", name="Open incidents")
+    incident = strip.get_by_role("article")
+    expect(incident).to_have_count(1, timeout=60_000)
+    expect(incident.locator(".incident-title")).to_contain_text(re.compile("upload|attach", re.IGNORECASE))
+    expect(incident.locator(".incident-size")).to_contain_text(re.compile(r"^[5-8] tickets$"))
+
+    # When the operator closes it, then the strip is empty and the API says closed
+    incident.get_by_role("button", name="Close").click()
+    expect(strip).to_have_count(0)
+    listed = requests.get(f"{stack.base}/api/incidents", headers={"Authorization": f"Bearer {stack.key}"},
+                          timeout=5).json()["incidents"]
+    assert [i["status"] for i in listed] == ["closed"]

@@ -28,7 +28,8 @@ def receiver():
 def failing_stack(tmp_path_factory, receiver):
     """Two endpoints: /gone answers 410, /flaky 503; one attempt each, so the 503 is a dead letter at once."""
     urls = f"{receiver.url_for('/gone')},{receiver.url_for('/flaky')}"
-    with running_stack(tmp_path_factory, SMARTSUPPORT_WEBHOOK_URLS=urls, SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS="1") as stack:
+    env = {"SMARTSUPPORT_WEBHOOK_URLS": urls, "SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS": "1"}
+    with running_stack(tmp_path_factory, **env) as stack:
         yield stack
 
 

@@ -122,3 +122,28 @@ def test_operators_close_and_merge_incidents(store, vectors):
 def test_titles_are_one_line():
     assert title_of("Uploads fail. Since 9am nothing works.\nmore") == "Uploads fail."
     assert len(title_of("x" * 300)) == 90
+
+
+def test_the_incidents_api_lists_reads_closes_and_merges(client, store, operator, submitter, vectors):
+    _tracker(store).observe(_seen(BURST["outage"][:6], vectors))
+    [incident] = client.get("/api/incidents", headers=operator).get_json()["incidents"]
+    assert incident["size"] == 6 and incident["status"] == "open"
+
+    detail = client.get(f"/api/incidents/{incident['id']}", headers=operator).get_json()
+    assert len(detail["ticket_ids"]) == 6
+    [event] = detail["events"]
+    assert event["type"] == "incident.opened" and event["deliveries"][0]["status"] == "pending"
+
+    # Submit-only keys see no incidents; unknown ids are 404; bad input is a 4xx
+    assert client.get("/api/incidents", headers=submitter).status_code == 403
+    assert client.get("/api/incidents/inc_nope", headers=operator).status_code == 404
+    assert client.get("/api/incidents?status=sideways", headers=operator).status_code == 400
+    merge = client.post(f"/api/incidents/{incident['id']}/merge", json={"into": incident["id"]}, headers=operator)
+    assert merge.status_code == 409
+    merge = client.post(f"/api/incidents/{incident['id']}/merge", json={"into": "inc_nope"}, headers=operator)
+    assert merge.status_code == 404 and merge.get_json()["error"]["message"] == "no incident inc_nope"
+    assert client.post(f"/api/incidents/{incident['id']}/merge", json={}, headers=operator).status_code == 422
+
+    closed = client.post(f"/api/incidents/{incident['id']}/close", headers=operator)
+    assert closed.status_code == 200 and closed.get_json()["status"] == "closed"
+    assert client.get("/api/incidents?status=open", headers=operator).get_json()["incidents"] == []

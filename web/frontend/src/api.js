@@ -53,6 +53,10 @@ export const getDeadLetters = () => request("/api/webhooks/dead").then((data) =>
 export const replayDeadLetters = (ticketId) =>
   request("/api/webhooks/dead/replay", { method: "POST", body: ticketId ? { ticket_id: ticketId } : {} });
 export const enableEndpoint = (url) => request("/api/webhooks/endpoints/enable", { method: "POST", body: { url } });
+export const listIncidents = () => request("/api/incidents?status=open").then((data) => data.incidents);
+export const closeIncident = (id) => request(`/api/incidents/${encodeURIComponent(id)}/close`, { method: "POST" });
+export const mergeIncident = (id, into) =>
+  request(`/api/incidents/${encodeURIComponent(id)}/merge`, { method: "POST", body: { into } });
 export const getMeta = () => request("/api/meta");
 export const getStats = () => request("/api/stats?last=200");
 // Health needs no key, and its 503 is an answer ({redis, workers}), not a failure.

@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
 
 import * as api from "../api.js";
+import IncidentsStrip from "./IncidentsStrip.jsx";
 import Queue from "./Queue.jsx";
 import SubmitForm from "./SubmitForm.jsx";
 import TicketDetail from "./TicketDetail.jsx";
@@ -10,7 +11,7 @@ import WebhooksPanel from "./WebhooksPanel.jsx";
 // The chart library is most of the bundle: the queue need not wait for it.
 const LatencyView = lazy(() => import("./LatencyView.jsx"));
 
-/** The signed-in page: the live queue, the submit form, latency, webhooks, and the selected ticket. */
+/** The signed-in page: open incidents, the live queue, the submit form, latency, webhooks, and the selected ticket. */
 export default function Dashboard({ onSignOut }) {
   const [selectedId, setSelectedId] = useState(null);
   const meta = useQuery({ queryKey: ["meta"], queryFn: api.getMeta, staleTime: 60_000 });
@@ -23,6 +24,7 @@ export default function Dashboard({ onSignOut }) {
         </h1>
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
+      <IncidentsStrip />
       <main className="layout">
         <Queue selectedId={selectedId} onSelect={setSelectedId} />
         <div className="side">
