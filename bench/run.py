@@ -6,7 +6,8 @@
    possible for 20 s; per phase POST latency, submit→done and per-stage latency, sustained
    tickets/s, lost/failed tickets, and CPU%/RSS per process of the stack;
 4. stops the stack, then times the default classifier against a bart-large-mnli-shaped model;
-5. prints a summary and writes it, with every figure, to bench/last-run.json.
+5. times incident detection per ticket with 10,000 recent tickets in the window (bench/incidents.py);
+6. prints a summary and writes it, with every figure, to bench/last-run.json.
 
 The machine is shared: each phase also reports the CPU that processes not ours took meanwhile.
 
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, load
+from . import baseline, classifiers, incidents, load
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -184,6 +185,8 @@ def summarise(result: dict) -> dict:
         "classifier_over_bart_batch1": round(default["batch1"]["per_s"] / bart["per_s"], 1),
         "classifier_over_bart_fastest_batch32": round(default["batch32"]["best_per_s"] / bart["best_per_s"], 1),
         "rss_mib_at_saturation": _rss_by_label(c["processes"]),
+        "incident_ms_per_ticket_at_10k_batch1": result["incidents"]["batch1_ms_per_ticket"],
+        "incident_ms_per_ticket_at_10k_batch32": result["incidents"]["batch32_ms_per_ticket"],
     }
 
 
@@ -216,6 +219,9 @@ def summary_text(s: dict) -> str:
         f"{s['classifier_batch1_per_s']} vs {s['bart_large_mnli_per_s']} tickets/s; fastest batches only: "
         f"{s['classifier_over_bart_fastest_batch32']}× at batch 32)",
         f"  RSS MiB (saturation)        : {rss}",
+        f"  incidents, 10k recent       : {s['incident_ms_per_ticket_at_10k_batch1']['p50']} ms per ticket at "
+        f"batch 1 (p95 {s['incident_ms_per_ticket_at_10k_batch1']['p95']}), "
+        f"{s['incident_ms_per_ticket_at_10k_batch32']['p50']} ms at batch 32",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
     ])
 
@@ -236,6 +242,9 @@ def run_all(clock: Clock) -> dict:
             for index, (name, *_) in enumerate(PHASES):
                 result["phases"][name] = run_phase(api, sampler, index, clock)
         result["classifiers"] = run_classifiers(tmp, clock)
+        clock.say("incident detection: per-ticket cost with 10,000 recent tickets in the window")
+        result["incidents"] = incidents.measure()
+        clock.say(incidents.text(result["incidents"]))
     result["seconds"] = round(time.monotonic() - clock.t0, 1)
     result["summary"] = summarise(result)
     return result

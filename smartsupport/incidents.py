@@ -12,6 +12,7 @@ State lives in Redis, so that any number of model workers share it:
   ss:incidents:lock            held while a worker decides (one decision at a time, any host)
   ss:incidents                 zset: incident id -> opened at
   ss:incidents:open            set: ids of the open incidents
+  ss:incidents:version         counter, bumped by every change to an incident
   ss:incident:<id>             hash: id, title, category, status (open|closed|merged), opened_at,
                                updated_at, size, sum (float32 base64: the members' summed vectors),
                                merged_into, closed_at
@@ -39,6 +40,8 @@ LOG = "ss:incidents:log"
 LOCK = "ss:incidents:lock"
 ALL = "ss:incidents"
 OPEN = "ss:incidents:open"
+#: Bumped by every change to an incident: workers reload the open ones only when it moved.
+VERSION = "ss:incidents:version"
 #: Sizes at which an incident.updated event fires (and stragglers are swept in).
 MILESTONES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 TITLE_CHARS = 90
@@ -147,6 +150,14 @@ class RecentWindow:
         return [int(i) for i in np.flatnonzero(sims >= threshold) if self.incident[i] is None]
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The window's ids when a batch began, and which of them were close to each ticket of the batch."""
+
+    ids: list[str]
+    close: np.ndarray  # (window, batch) booleans
+
+
 class IncidentTracker:
     """One worker process's view of the incidents; ``observe`` is the only writer of memberships."""
 
@@ -160,23 +171,34 @@ class IncidentTracker:
         self.centroids: dict[str, np.ndarray] = {}   # open incident -> summed member vectors
         self.sizes: dict[str, int] = {}
         self.meta: dict[str, dict[str, Any]] = {}    # open incident -> title, category, opened_at
+        self.version: str | None = None              # of the incidents, when we last loaded them
 
     # -- reading the shared state -------------------------------------------------------------
 
     def sync(self) -> None:
-        """Replay what other workers logged since our last look, and reload the open incidents."""
-        if self.last_id is not None and not self.r.exists(LOG):
+        """Replay what other workers logged since our last look, and reload the open incidents when
+        they changed (one round trip when nothing did)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.exists(LOG)
+        pipe.get(VERSION)
+        pipe.xrange(LOG, min="-" if self.last_id is None else f"({self.last_id}", count=5000)
+        exists, version, entries = pipe.execute()
+        if self.last_id is not None and not exists:
             self._forget()  # the log was deleted (data wiped): what we remember is gone too
-        start = "-" if self.last_id is None else f"({self.last_id}"
+            entries = self.r.xrange(LOG, min="-", count=5000)
         while True:
-            entries = self.r.xrange(LOG, min=start, count=5000)
             for entry_id, fields in entries:
                 self._apply(fields)
                 self.last_id = entry_id
             if len(entries) < 5000:
                 break
-            start = f"({self.last_id}"
+            entries = self.r.xrange(LOG, min=f"({self.last_id}", count=5000)
         self.recent.prune(self.clock(), self.policy.window_s)
+        if version != self.version or version is None:
+            self._load_open_incidents()
+            self.version = version
+
+    def _load_open_incidents(self) -> None:
         open_ids = self.r.smembers(OPEN)
         pipe = self.r.pipeline(transaction=False)
         for incident_id in open_ids:
@@ -219,23 +241,48 @@ class IncidentTracker:
         self.sync()
         pipe = self.r.pipeline(transaction=True)
         events: list[str] = []
-        for seen in batch:
+        units = np.stack([_unit(seen.vector) for seen in batch])
+        # One matrix product for the whole batch against the window as it is now (the window is read
+        # once, not once per ticket); tickets of this batch are compared with each other as they come.
+        close = (self.recent.vectors @ units.T >= self.policy.similarity) if len(self.recent) else (
+            np.zeros((0, len(batch)), dtype=bool))
+        before = _Snapshot(list(self.recent.ids), close)
+        for b, seen in enumerate(batch):
             if seen.ticket_id in self.recent:  # a redelivered batch: decided already
                 continue
-            vector = _unit(seen.vector)
+            vector = units[b]
             incident_id = self._best_incident(vector)
-            self._log_ticket(pipe, seen, vector, incident_id)
             if incident_id:
+                self._log_ticket(pipe, seen, vector, incident_id)
                 self._join(pipe, incident_id, [seen.ticket_id], [vector], events)
             else:
-                self._maybe_open(pipe, seen, vector, events)
+                neighbours = self._unassigned_neighbours(before, b, batch[:b], units[:b], vector)
+                self._log_ticket(pipe, seen, vector, None)
+                self._maybe_open(pipe, seen, vector, neighbours, events)
         index, incident = self.recent.index, self.recent.incident
         result = {s.ticket_id: incident[index[s.ticket_id]] if s.ticket_id in index else None for s in batch}
         pipe.xtrim(LOG, maxlen=3 * self.policy.recent_max, approximate=True)
-        written = [r for r in pipe.execute() if isinstance(r, str) and _STREAM_ID.match(r)]
+        changed = any(incident is not None for incident in result.values())
+        if changed:
+            pipe.incr(VERSION)
+        replies = pipe.execute()
+        written = [r for r in replies if isinstance(r, str) and _STREAM_ID.match(r)]
         if written:  # nobody else writes while we hold the lock: our entries are the newest
             self.last_id = written[-1]
+        if changed:  # and nobody else changed an incident: what we hold is current
+            self.version = str(replies[-1])
         return result, events
+
+    def _unassigned_neighbours(self, before: "_Snapshot", b: int, earlier: Sequence[Seen],
+                               earlier_units: np.ndarray, vector: np.ndarray) -> list[str]:
+        """The tickets in no incident close to batch ticket ``b``: those that were in the window when
+        the batch began, and the batch's own earlier tickets."""
+        ids = [before.ids[j] for j in np.flatnonzero(before.close[:, b])]
+        if len(earlier):
+            sims = earlier_units @ vector
+            ids += [seen.ticket_id for seen, sim in zip(earlier, sims) if sim >= self.policy.similarity]
+        index, incident = self.recent.index, self.recent.incident
+        return [tid for tid in dict.fromkeys(ids) if tid in index and incident[index[tid]] is None]
 
     def _best_incident(self, vector: np.ndarray) -> str | None:
         best, best_sim = None, self.policy.similarity
@@ -257,9 +304,9 @@ class IncidentTracker:
             pipe.hset(_key(tid), "incident", incident_id)
             self.recent.assign(tid, incident_id)
 
-    def _maybe_open(self, pipe, seen: Seen, vector: np.ndarray, events: list[str]) -> None:
-        neighbours = [i for i in self.recent.unassigned_close_to(vector, self.policy.similarity)
-                      if self.recent.ids[i] != seen.ticket_id]
+    def _maybe_open(self, pipe, seen: Seen, vector: np.ndarray, close: list[str], events: list[str]) -> None:
+        index = self.recent.index  # positions now: adding this ticket may have dropped the oldest
+        neighbours = [index[tid] for tid in close if tid in index and tid != seen.ticket_id]
         if len(neighbours) + 1 < self.policy.min_tickets:
             return
         now = self.clock()
@@ -398,6 +445,7 @@ class IncidentRegistry:
             pipe = self.r.pipeline(transaction=True)
             pipe.hset(_incident_key(incident_id), mapping={"status": "closed", "closed_at": repr(time.time())})
             pipe.srem(OPEN, incident_id)
+            pipe.incr(VERSION)
             pipe.execute()
         return self.get(incident_id, with_tickets=False)
 
@@ -427,6 +475,7 @@ class IncidentRegistry:
             pipe.hset(_incident_key(incident_id), mapping={"status": "merged", "merged_into": into, "size": 0,
                                                            "updated_at": repr(now)})
             pipe.srem(OPEN, incident_id)
+            pipe.incr(VERSION)
             pipe.execute()
         return self.get(into, with_tickets=False)
 
