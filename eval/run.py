@@ -23,6 +23,7 @@ from smartsupport.labels import load_label_set
 from smartsupport.ticket import Ticket
 from smartsupport.urgency import SemanticSeverity, score
 
+from .incidents import incident_quality
 from .metrics import accuracy, expected_calibration_error, fit_temperature, macro_f1, top_confusions
 
 HERE = Path(__file__).resolve().parent
@@ -167,6 +168,7 @@ def main() -> None:
     default = Classifier(load_label_set(), threads=2)
     support_set(default)
     urgency_quality(default)
+    incident_quality(default.encoder)
     precisions = ("fp32",) if args.quick else ("fp32", "int8")
     for precision in precisions:
         banking77(precision=precision, shots=(0, 1, 4, 8), sample=600 if args.quick else None)
