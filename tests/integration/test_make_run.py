@@ -42,9 +42,10 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     assert view["category"]["label"] == "Technical" and view["urgency"]["level"] == "critical"
     assert time.monotonic() - started < 30
 
-    # Prometheus metrics cover the API processes and the pipeline stages
-    metrics = requests.get(base + "/metrics", timeout=5).text
-    assert 'smartsupport_stage_duration_milliseconds_count{stage="total"} 1.0' in metrics
+    # Prometheus metrics cover the API processes and the pipeline stages (recorded just after "done")
+    metrics = wait_for(lambda: (m := requests.get(base + "/metrics", timeout=5).text) and
+                       'smartsupport_stage_duration_milliseconds_count{stage="total"} 1.0' in m and m,
+                       timeout_s=10, what="the stage metrics of the done ticket")
     assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket"' in metrics
 
     # Flower answers behind basic auth
