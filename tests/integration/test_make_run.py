@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -18,8 +19,12 @@ def stack(tmp_path):
     try:
         yield proc, base, ports, tmp_path
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # the test failed before its Ctrl-C: honcho stops its children on SIGINT
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on_ctrl_c(stack):
