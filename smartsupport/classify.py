@@ -7,6 +7,11 @@ score mixes the nearest anchor and the mean anchor (prototype) of each kind; cor
 change the next similar ticket's category at once, with no retraining. Scores become probabilities
 through a softmax whose temperature is calibrated on held-out data (``make eval``).
 
+Once operators have corrected tickets, the comparison happens in a *whitened* space fitted on the
+anchors themselves (``WhitenedSpace``, closed form, milliseconds): directions along which tickets of
+one label vary (wording, length, politeness) are shrunk, those that separate labels are kept.
+With 8 corrections per label this lifts Banking77 from 0.833 to 0.852 (see README).
+
 The ``nli`` backend asks an NLI model whether "This support ticket is about <label>." follows from
 the text, one pass per label (transformers' zero-shot-classification pipeline).
 """
@@ -22,12 +27,45 @@ from .labels import Label, LabelSet, load_label_set
 from .ticket import Category, Ticket
 
 
-def description_weight(examples: int, *, described: bool) -> float:
+#: Shrinkage of the within-label covariance towards a multiple of the identity, in the whitened space.
+WHITENING_SHRINKAGE = 0.6
+#: Scores in the whitened space spread more: its temperature is the labels file's times this
+#: (the ratio of the temperatures fitted on Banking77's calibration rows, 0.048 / 0.036).
+WHITENED_TEMPERATURE_FACTOR = 1.35
+
+
+def description_weight(examples: int, *, described: bool, whitened: bool = False) -> float:
     """How much a label's description counts next to its ``examples``: all of it with none, less
     with every example, and more when it is a real description rather than the name alone.
-    ``1 / (1 + n / k)`` with k = 4 (described) or 1 (name only), both chosen on held-out rows of
-    Banking77's train.csv, never on its test set."""
-    return 1.0 / (1.0 + examples / (4.0 if described else 1.0))
+    ``1 / (1 + n / k)`` with k = 4 (described) or 1 (name only), and k = 8 / 2 in the whitened space,
+    chosen on held-out rows of Banking77's train.csv, never on its test set (name-only labels in the
+    whitened space: not measured, scaled as the described ones)."""
+    k = (4.0 if described else 1.0) * (2.0 if whitened else 1.0)
+    return 1.0 / (1.0 + examples / k)
+
+
+class WhitenedSpace:
+    """``T(z) = normalise((z - m) W)`` with ``W = S^-1/2``, S the shrunk within-label covariance of
+    the anchors (description sentences and examples), m their mean."""
+
+    def __init__(self, anchors: Sequence[np.ndarray], *, shrinkage: float = WHITENING_SHRINKAGE) -> None:
+        groups = [a.astype(np.float64) for a in anchors if len(a)]
+        stacked = np.concatenate(groups)
+        self.mean = stacked.mean(axis=0)
+        residuals = np.concatenate([g - g.mean(axis=0) for g in groups])
+        dim = stacked.shape[1]
+        cov = residuals.T @ residuals / max(len(stacked) - len(groups), 1)
+        trace = float(np.trace(cov))
+        cov = (1 - shrinkage) * cov + shrinkage * (trace / dim) * np.eye(dim) if trace > 0 else np.eye(dim)
+        values, vectors = np.linalg.eigh(cov)
+        self.matrix = ((vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T).astype(np.float32)
+        self.mean = self.mean.astype(np.float32)
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        if not len(vectors):
+            return vectors
+        z = (vectors - self.mean) @ self.matrix
+        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
 
 
 class Classifier:
@@ -44,6 +82,7 @@ class Classifier:
         self.review_margin = review_margin
         self.temperature = temperature or label_set.temperature
         self._corrections: tuple[tuple[str, str], ...] = ()
+        self._whitened: tuple[WhitenedSpace, list[np.ndarray], list[np.ndarray]] | None = None
         if backend == "nli":
             self.nli = models.nli_model(model, threads=threads)
             self.model_name = self.nli.name
@@ -77,6 +116,12 @@ class Classifier:
             examples.append(base)
         self._examples = examples
         self._corrections = corrections
+        self._whitened = None
+        if corrections:
+            # One group per label: its description sentences and its examples together.
+            space = WhitenedSpace([np.concatenate([d, e]) if len(e) else d
+                                   for d, e in zip(self._descriptions, examples)])
+            self._whitened = (space, [space(d) for d in self._descriptions], [space(e) for e in examples])
 
     # -- scoring ----------------------------------------------------------------------------
 
@@ -86,21 +131,30 @@ class Classifier:
         return self.encoder.embed(list(texts))
 
     def similarities(self, vectors: np.ndarray) -> np.ndarray:
-        """Per ticket and label, a cosine-like score in [-1, 1]."""
+        """Per ticket and label, a cosine-like score in [-1, 1] (in the whitened space once there
+        are corrections)."""
+        descriptions, all_examples, whitened = self._descriptions, self._examples, self._whitened is not None
+        if whitened:
+            space, descriptions, all_examples = self._whitened
+            vectors = space(vectors)
         columns = []
-        for label, desc, examples in zip(self.labels, self._descriptions, self._examples):
+        for label, desc, examples in zip(self.labels, descriptions, all_examples):
             score = _nearest_and_prototype(vectors, desc)
             if len(examples):
-                w = description_weight(len(examples), described=bool(label.description))
+                w = description_weight(len(examples), described=bool(label.description), whitened=whitened)
                 score = w * score + (1 - w) * _nearest_and_prototype(vectors, examples)
             columns.append(score)
         return np.stack(columns, axis=1)
+
+    @property
+    def effective_temperature(self) -> float:
+        return self.temperature * (WHITENED_TEMPERATURE_FACTOR if self._whitened is not None else 1.0)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         if self.backend == "nli":
             rows = [[scores[name] for name in self.names] for scores in self.nli.scores(texts, self.names)]
             return np.asarray(rows, dtype=np.float64)
-        return softmax(self.similarities(self.encoder.embed(texts)) / self.temperature)
+        return softmax(self.similarities(self.encoder.embed(texts)) / self.effective_temperature)
 
     def classify(self, ticket: Ticket) -> Category:
         return self.classify_texts([ticket.text])[0]
@@ -110,7 +164,7 @@ class Classifier:
 
     def classify_vectors(self, vectors: np.ndarray) -> list[Category]:
         """Categories for texts the caller already embedded with ``self.encoder``."""
-        return [self._category(row) for row in softmax(self.similarities(vectors) / self.temperature)]
+        return [self._category(row) for row in softmax(self.similarities(vectors) / self.effective_temperature)]
 
     def _category(self, probs: np.ndarray) -> Category:
         order = np.argsort(-probs)

