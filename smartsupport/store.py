@@ -183,6 +183,39 @@ class TicketStore:
         self.r.hset(_key(ticket_id), mapping=fields)
 
     @_guarded
+    def start_classifying(self, ticket_ids: list[str], *, worker: str | None = None) -> tuple[list[str], list[Ticket]]:
+        """For a batch, in two round trips: the ids that still exist, and the tickets among them not
+        classified yet, now marked ``processing`` (classify_started)."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(_key(tid), ["ticket", "category"])
+        rows = pipe.execute()
+        existing = [tid for tid, (raw, _) in zip(ticket_ids, rows) if raw is not None]
+        todo = [Ticket(**json.loads(raw)) for raw, category in rows if raw is not None and category is None]
+        now = repr(time.time())
+        pipe = self.r.pipeline(transaction=True)
+        for ticket in todo:
+            pipe.hsetnx(_key(ticket.id), "t:classify_started", now)
+            if worker:
+                pipe.hset(_key(ticket.id), "w:classify", worker)
+            _set_status(pipe, ticket.id, "processing")
+        pipe.execute()
+        return existing, todo
+
+    @_guarded
+    def save_categories(self, results: Iterable[tuple[str, Category, float | None]]) -> None:
+        """Store a batch's categories (and semantic severities) and mark them classified, in one MULTI."""
+        now = repr(time.time())
+        pipe = self.r.pipeline(transaction=True)
+        for ticket_id, category, severity in results:
+            fields = {"category": json.dumps(category.to_dict())}
+            if severity is not None:
+                fields["severity"] = json.dumps(float(severity))
+            pipe.hset(_key(ticket_id), mapping=fields)
+            pipe.hsetnx(_key(ticket_id), "t:classify_finished", now)
+        pipe.execute()
+
+    @_guarded
     def save_urgency(self, ticket_id: str, urgency: Urgency) -> None:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(_key(ticket_id), "urgency", json.dumps(urgency.to_dict()))

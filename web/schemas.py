@@ -81,9 +81,9 @@ class IncidentQuery(BaseModel):
 
 
 class MergeIn(BaseModel):
-    """Which incident to merge this one into."""
+    """Which incident to merge this one into (an id, taken as given)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     into: str = Field(min_length=1, max_length=200)
 

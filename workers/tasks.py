@@ -112,15 +112,13 @@ class TicketTask(Task):
 @app.task(base=GreedyBatches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
 def classify_ticket(requests) -> None:
     s = store()
-    ids = [r.args[0] for r in requests if s.exists(r.args[0])]
     worker = requests[0].hostname if requests else None
-    todo = [tid for tid in ids if s.field(tid, "category") is None]
+    # A few round trips for the whole batch, not a few per ticket.
+    ids, tickets = s.start_classifying([r.args[0] for r in requests], worker=worker)
+    todo = [t.id for t in tickets]
     try:
-        if todo:
-            for tid in todo:
-                s.mark(tid, "classify_started", status="processing", worker=worker)
+        if tickets:
             started = time.perf_counter()
-            tickets = [s.load(tid) for tid in todo]
             categories, severities, vectors = _Model.classify([t.text for t in tickets])
             log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
             if vectors is not None and settings().incidents:
@@ -132,9 +130,7 @@ def classify_ticket(requests) -> None:
                 for subject in events:
                     for url in settings().webhook_urls:
                         deliver_webhook.delay(subject, url)
-            for tid, category, severity in zip(todo, categories, severities):
-                s.save_category(tid, category, severity=severity)
-                s.mark(tid, "classify_finished")
+            s.save_categories(zip(todo, categories, severities))
     except StoreUnavailable:
         raise  # not acked: Redis redelivers the batch once it is back
     except Exception as exc:  # the model failed: say so on every ticket of the batch
