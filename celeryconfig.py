@@ -51,9 +51,10 @@ task_routes = {
 }
 worker_concurrency = _settings.worker_concurrency
 
-# Flower needs task events.
+# Flower needs task events: the workers send them. "task-sent" events would cost every publisher
+# (the API included) one more Redis publish per task, for a "sent" state Flower can do without.
 worker_send_task_events = True
-task_send_sent_event = True
+task_send_sent_event = False
 
 # The sweeper re-queues tickets whose message was lost (see workers.tasks.sweep_stuck_tickets);
 # beat runs embedded in the I/O worker of `make run`, and a Redis lock keeps one sweep at a time.

@@ -19,6 +19,9 @@ from .embedded_redis import server_args, wait_until_ready
 BIN = Path(sys.executable).parent
 #: The model worker holds a running batch and the next one (see workers.tasks.BATCH_SIZE).
 MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "64"]
+#: Scheduling priorities (nice values): the API and the I/O worker first, then the model, then Flower.
+MODEL_NICE = 5
+FLOWER_NICE = 10
 
 
 def commands(settings: Settings) -> dict[str, str]:
@@ -30,8 +33,10 @@ def commands(settings: Settings) -> dict[str, str]:
         procs["redis"] = "exec " + shlex.join(server_args(port=settings.redis_port, data_dir=settings.data_dir,
                                                           appendfsync=settings.redis_appendfsync))
     celery = [str(BIN / "celery"), "-A", "workers", "worker", "--loglevel", "INFO"]
-    procs["model"] = wait + shlex.join([*celery, *MODEL_WORKER_ARGS, "--concurrency", str(settings.worker_concurrency),
-                                        "--hostname", "model@%h"])
+    # The model worker runs at a lower priority: on a small machine it would otherwise take the CPU
+    # the API needs to answer at once; it still gets every cycle the others leave (NICE below).
+    procs["model"] = wait + shlex.join(["nice", "-n", str(MODEL_NICE), *celery, *MODEL_WORKER_ARGS,
+                                        "--concurrency", str(settings.worker_concurrency), "--hostname", "model@%h"])
     procs["io"] = wait + shlex.join([*celery, "--queues", "tickets,webhooks", "--pool", "threads",
                                      "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h",
                                      "--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")])
@@ -41,7 +46,7 @@ def commands(settings: Settings) -> dict[str, str]:
         "--config", "python:web.gunicorn_conf", "web:create_app()",
     ])
     procs["flower"] = wait + shlex.join([
-        str(BIN / "celery"), "-A", "workers", "flower", f"--address={settings.host}",
+        "nice", "-n", str(FLOWER_NICE), str(BIN / "celery"), "-A", "workers", "flower", f"--address={settings.host}",
         f"--port={settings.flower_port}", f"--basic-auth=operator:{settings.api_keys[0]}",
     ])
     return procs
