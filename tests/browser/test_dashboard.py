@@ -155,6 +155,15 @@ def test_a_burst_of_similar_tickets_shows_as_one_incident_above_the_queue(stack,
     expect(incident.locator(".incident-title")).to_contain_text(re.compile("upload|attach", re.IGNORECASE))
     expect(incident.locator(".incident-size")).to_contain_text(re.compile(r"^[5-8] tickets$"))
 
+    # And a member's detail says which incident it belongs to
+    auth = {"Authorization": f"Bearer {stack.key}"}
+    [listed] = requests.get(f"{stack.base}/api/incidents", headers=auth, timeout=5).json()["incidents"]
+    member = requests.get(f"{stack.base}/api/incidents/{listed['id']}", headers=auth, timeout=5).json()["tickets"][0]
+    page.get_by_role("row").filter(has_text=member["body"][:40]).locator(".ticket-text").click()
+    detail = page.get_by_role("complementary", name="Ticket detail")
+    expect(detail.locator(".incident-member")).to_contain_text(listed["id"])
+    detail.get_by_role("button", name="Close").click()
+
     # When the operator closes it, then the strip is empty and the API says closed
     incident.get_by_role("button", name="Close").click()
     expect(strip).to_have_count(0)

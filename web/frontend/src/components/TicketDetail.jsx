@@ -46,6 +46,11 @@ function DetailBody({ ticket, labels }) {
         <p className="fulltext">{ticket.body}</p>
         {ticket.error && <p className="error">{ticket.error}</p>}
         {ticket.status === "failed" && <RetryButton id={ticket.id} />}
+        {ticket.incident && (
+          <p className="small incident-member">
+            <span className="badge level-critical">incident</span> part of incident {ticket.incident}
+          </p>
+        )}
       </section>
       <section>
         <h3>Category</h3>

@@ -18,6 +18,9 @@ export default function WebhookLog({ ticket }) {
         <strong>{words(webhook.status)}</strong>
         <span className="muted"> · {webhook.attempts} attempt{webhook.attempts === 1 ? "" : "s"}</span>
         {webhook.event_id && <span className="muted small"> · event {webhook.event_id}</span>}
+        {webhook.covered_by_incident && (
+          <span className="muted small"> · covered by its incident's events ({webhook.covered_by_incident})</span>
+        )}
       </p>
       {webhook.log.length > 0 && (
         <table className="log">
