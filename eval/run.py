@@ -61,7 +61,7 @@ def support_set(clf: Classifier) -> None:
     rows = read_csv(SUPPORT_SET)
     texts, gold = [r["text"] for r in rows], [r["category"] for r in rows]
     print(f"\n== Billing/Technical/Legal set ({len(rows)} tickets, {SUPPORT_SET.relative_to(HERE.parent)}) ==")
-    sims = clf.similarities(clf.encoder.embed(texts))
+    sims = clf.similarities(clf.features(texts))
     gold_index = np.array([clf.names.index(g) for g in gold])
     report(f"temperature {clf.temperature:g} (labels file)", clf.names, softmax(sims / clf.temperature), gold, clf)
     # Two-fold cross-fitting: each half is scored with the temperature fitted on the other half.
@@ -94,17 +94,20 @@ def banking77(*, precision: str, shots: tuple[int, ...], sample: int | None) -> 
     calibration = [(name, t) for name, texts in calib_rows.items() for t in texts[:5]]
     pool = {name: texts[5:] for name, texts in calib_rows.items()}
     started = time.perf_counter()
-    vectors = clf.encoder.embed([r["text"] for r in test])
+    vectors, layered = clf.encoder.embed([r["text"] for r in test], layers=True)
     rate = len(test) / (time.perf_counter() - started)
-    calib_vectors = clf.encoder.embed([t for _, t in calibration])
+    calib_vectors, calib_layered = clf.encoder.embed([t for _, t in calibration], layers=True)
     calib_gold = np.array([clf.names.index(n) for n, _ in calibration])
     gold = [r["category"] for r in test]
     print(f"\n== Banking77 test ({len(test)} queries, 77 labels, {precision}; labels from "
           f"{BANKING_LABELS.relative_to(HERE.parent)}; corrections from train.csv) ==")
     for k in shots:
         clf.set_corrections([(name, t) for name, texts in pool.items() for t in texts[:k]])
-        t = fit_temperature(clf.similarities(calib_vectors), calib_gold)
-        report(f"{k} corrections/label (T {t:.3f})", clf.names, softmax(clf.similarities(vectors) / t), gold, clf)
+        # What clf.features() gives, computed once for every k: the embeddings, then the layered features.
+        features, calib_features = np.c_[vectors, layered], np.c_[calib_vectors, calib_layered]
+        t = fit_temperature(clf.similarities(calib_features), calib_gold)
+        report(f"{k} corrections/label (T {t:.3f}, {t / clf.temperature:.2f}× the labels file's)", clf.names,
+               softmax(clf.similarities(features) / t), gold, clf)
     print(f"  embedding throughput while scoring the test set: {rate:.0f} texts/s")
 
 

@@ -57,28 +57,52 @@ class EmbeddingModel:
         self.precision = precision
         log.info("loaded embedding model %s (%s pooling, %s) on %s", self.name, self.pooling, precision, self.device)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        """Embeddings in the order of ``texts``; similar lengths are batched together to pad less."""
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, layers: bool = False):
+        """Embeddings in the order of ``texts``; similar lengths are batched together to pad less.
+
+        With ``layers``, also the *layered* features the classifier uses once it has corrections:
+        the token means (without [CLS] and the last [SEP]) of the middle and the last layer, each
+        normalised, side by side, normalised: ``(vectors, layered)``."""
+        torch = self._torch
+        hidden_size = self.model.config.hidden_size
         if not texts:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            empty = np.zeros((0, hidden_size), dtype=np.float32)
+            return (empty, np.zeros((0, 2 * hidden_size), dtype=np.float32)) if layers else empty
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = []
-        with self._torch.inference_mode():
+        out, out_layered = [], []
+        with torch.inference_mode():
             for i in range(0, len(order), batch_size):
                 chunk = [texts[j] for j in order[i:i + batch_size]]
                 batch = self.tokenizer(chunk, padding=True, truncation=True,
                                        max_length=MAX_TOKENS, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch).last_hidden_state
+                outputs = self.model(**batch, output_hidden_states=layers)
+                hidden = outputs.last_hidden_state
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
                 else:
                     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = self._torch.nn.functional.normalize(pooled, dim=-1)
-                out.append(pooled.float().cpu().numpy())
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+                if layers:
+                    out_layered.append(self._layered(outputs.hidden_states, batch["attention_mask"]))
         vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
         vectors[order] = np.concatenate(out)
-        return vectors
+        if not layers:
+            return vectors
+        layered = np.empty((len(texts), out_layered[0].shape[1]), dtype=np.float32)
+        layered[order] = np.concatenate(out_layered)
+        return vectors, layered
+
+    def _layered(self, hidden_states, attention_mask) -> np.ndarray:
+        torch = self._torch
+        mask = attention_mask.clone()
+        mask[:, 0] = 0  # [CLS]
+        mask[torch.arange(len(mask)), attention_mask.sum(1) - 1] = 0  # the last [SEP]
+        weights = mask.unsqueeze(-1).to(hidden_states[-1].dtype)
+        last = len(hidden_states) - 1
+        parts = [torch.nn.functional.normalize((hidden_states[layer] * weights).sum(1) / weights.sum(1).clamp(min=1),
+                                               dim=-1) for layer in (last // 2, last)]
+        return torch.nn.functional.normalize(torch.cat(parts, dim=1), dim=-1).float().cpu().numpy()
 
 
 class NliModel:

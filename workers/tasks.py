@@ -73,8 +73,9 @@ class _Model:
         classifier = cls.current()
         if cls.severity is None:
             return classifier.classify_texts(texts), [None] * len(texts), None
-        vectors = classifier.encoder.embed(texts)
-        return classifier.classify_vectors(vectors), [float(v) for v in cls.severity.of_vectors(vectors)], vectors
+        features = classifier.features(texts)
+        vectors = features[:, :classifier.dim]  # the embeddings; any columns after are the classifier's own
+        return classifier.classify_features(features), [float(v) for v in cls.severity.of_vectors(vectors)], vectors
 
 
 @lru_cache(maxsize=1)
