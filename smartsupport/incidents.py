@@ -17,6 +17,7 @@ State lives in Redis, so that any number of model workers share it:
                                updated_at, size, sum (float32 base64: the members' summed vectors),
                                merged_into, closed_at
   ss:incident:<id>:members     zset: ticket id -> joined at
+  ss:incident:<id>:events      set: the subjects of its events
   ss:incident:<id>:event:<n>   an incident.opened / incident.updated event: payload and deliveries
 Each worker process replays the log into its own in-memory window (``RecentWindow``), so comparing a
 ticket costs one matrix-vector product over at most ``recent_max`` vectors, not a Redis query.
@@ -375,6 +376,7 @@ class IncidentTracker:
                 **self.meta[incident_id], "ticket_ids": members}
         self.store.stage_event(pipe, subject, event_id, {"type": event_type, "id": event_id, "data": data},
                                self.webhook_urls)
+        pipe.sadd(_incident_key(incident_id) + ":events", subject)
 
 
 def event_id_for(subject: str) -> str:
@@ -426,10 +428,7 @@ class IncidentRegistry:
 
     def _events(self, incident_id: str) -> list[dict[str, Any]]:
         events = []
-        for key in self.r.scan_iter(f"{_incident_key(incident_id)}:event:*", count=100):
-            if key.endswith((":deliveries", ":attempts")):
-                continue
-            subject = key[len("ss:"):]
+        for subject in self.r.smembers(_incident_key(incident_id) + ":events"):
             payload = self.store.event_payload(subject) or {}
             states, log = self.store.deliveries(subject)
             events.append({"type": payload.get("type"), "event_id": payload.get("id"), "subject": subject,

@@ -123,14 +123,7 @@ def classify_ticket(requests) -> None:
             categories, severities, vectors = _Model.classify([t.text for t in tickets])
             log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
             if vectors is not None and settings().incidents:
-                # Before the categories are saved: a crash in between redoes both, and a decided
-                # ticket is recognised, so no ticket joins twice or is missed.
-                seen = [incidents.Seen(t.id, t.text, v, c.label, t.created_at)
-                        for t, v, c in zip(tickets, vectors, categories)]
-                _, events = incident_tracker().observe(seen)
-                for subject in events:
-                    for url in settings().webhook_urls:
-                        deliver_webhook.delay(subject, url)
+                _observe_incidents(tickets, vectors, categories)
             s.save_categories(zip(todo, categories, severities))
     except StoreUnavailable:
         raise  # not acked: Redis redelivers the batch once it is back
@@ -141,6 +134,23 @@ def classify_ticket(requests) -> None:
         return
     for tid in ids:
         chain(score_ticket.s(tid), notify_team.s()).delay()
+
+
+def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: list) -> None:
+    """Before the categories are saved: a crash in between redoes both, and a decided ticket is
+    recognised, so no ticket joins twice or is missed. Incidents are a view over the tickets: if
+    detection itself breaks, the tickets go on without it (logged), only Redis being away stops them."""
+    seen = [incidents.Seen(t.id, t.text, v, c.label, t.created_at) for t, v, c in zip(tickets, vectors, categories)]
+    try:
+        _, events = incident_tracker().observe(seen)
+    except StoreUnavailable:
+        raise
+    except Exception:
+        log.exception("incident detection failed for a batch of %d tickets; they go on without it", len(seen))
+        return
+    for subject in events:
+        for url in settings().webhook_urls:
+            deliver_webhook.delay(subject, url)
 
 
 @app.task(base=TicketTask)
