@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+import redis
 
 from .errors import IncidentNotFound, InvalidTicket
 from .store import TicketStore, _guarded, _key
@@ -47,6 +48,11 @@ VERSION = "ss:incidents:version"
 MILESTONES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 TITLE_CHARS = 90
 _STREAM_ID = re.compile(r"^\d+-\d+$")
+#: The lock outlives any decision by far; a worker that died holding it blocks the others this long.
+LOCK_TTL_MS = 30_000
+LOCK_WAIT_S = 60.0
+#: Release the lock only if it is still ours (as redis-py's Lock does).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 def _incident_key(incident_id: str) -> str:
@@ -176,14 +182,20 @@ class IncidentTracker:
 
     # -- reading the shared state -------------------------------------------------------------
 
-    def sync(self) -> None:
+    def sync(self, *, lock_token: str | None = None) -> bool:
         """Replay what other workers logged since our last look, and reload the open incidents when
-        they changed (one round trip when nothing did)."""
+        they changed (one round trip when nothing did). With ``lock_token``, take the lock in the
+        same round trip: False (and nothing read) when another worker holds it."""
         pipe = self.r.pipeline(transaction=False)
+        if lock_token:
+            pipe.set(LOCK, lock_token, nx=True, px=LOCK_TTL_MS)
         pipe.exists(LOG)
         pipe.get(VERSION)
         pipe.xrange(LOG, min="-" if self.last_id is None else f"({self.last_id}", count=5000)
-        exists, version, entries = pipe.execute()
+        replies = pipe.execute()
+        if lock_token and not replies.pop(0):
+            return False
+        exists, version, entries = replies
         if self.last_id is not None and not exists:
             self._forget()  # the log was deleted (data wiped): what we remember is gone too
             entries = self.r.xrange(LOG, min="-", count=5000)
@@ -198,6 +210,7 @@ class IncidentTracker:
         if version != self.version or version is None:
             self._load_open_incidents()
             self.version = version
+        return True
 
     def _load_open_incidents(self) -> None:
         open_ids = self.r.smembers(OPEN)
@@ -227,19 +240,29 @@ class IncidentTracker:
         deliver (already recorded). One Redis transaction per batch."""
         if not batch:
             return {}, []
-        with self.r.lock(LOCK, timeout=30, blocking_timeout=60):
+        # Two round trips in all when nothing else changed: take the lock and read what is new, then
+        # one MULTI/EXEC that writes the batch's decisions and releases the lock.
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + LOCK_WAIT_S
+        try:
+            while not self.sync(lock_token=token):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another worker held {LOCK} for over {LOCK_WAIT_S} s")
+                time.sleep(0.002)
+            return self._observe(batch, token)
+        except BaseException:
+            self._forget()  # memory may be ahead of Redis now: rebuild it from the log next time
             try:
-                return self._observe(batch)
-            except BaseException:
-                self._forget()  # memory may be ahead of Redis now: rebuild it from the log next time
-                raise
+                self.r.eval(_RELEASE, 1, LOCK, token)
+            except redis.RedisError:
+                pass  # Redis is away: the lock expires by itself
+            raise
 
     def _forget(self) -> None:
         self.recent = RecentWindow(capacity=self.policy.recent_max)
         self.last_id = None
 
-    def _observe(self, batch: Sequence[Seen]) -> tuple[dict[str, str | None], list[str]]:
-        self.sync()
+    def _observe(self, batch: Sequence[Seen], token: str) -> tuple[dict[str, str | None], list[str]]:
         pipe = self.r.pipeline(transaction=True)
         events: list[str] = []
         units = np.stack([_unit(seen.vector) for seen in batch])
@@ -266,7 +289,8 @@ class IncidentTracker:
         changed = any(incident is not None for incident in result.values())
         if changed:
             pipe.incr(VERSION)
-        replies = pipe.execute()
+        pipe.eval(_RELEASE, 1, LOCK, token)
+        replies = pipe.execute()[:-1]
         written = [r for r in replies if isinstance(r, str) and _STREAM_ID.match(r)]
         if written:  # nobody else writes while we hold the lock: our entries are the newest
             self.last_id = written[-1]
