@@ -118,10 +118,11 @@ def test_three_submitted_tickets_appear_ordered_by_urgency_without_a_reload(stac
              "The CSV export is slow and sometimes fails with an error",
              "Our whole site is down for every customer, outage since 9am, fix ASAP"]
 
-    # When three tickets are submitted through the form
+    # When three tickets are submitted through the form, each once the form took the one before
     for text in texts:
         page.get_by_label("Message").fill(text)
         page.get_by_role("button", name="Submit ticket").click()
+        expect(page.get_by_label("Message")).to_have_value("")
         expect(page.get_by_role("status")).to_contain_text("Queued as ticket")
 
     # Then, without a reload, all three are done, each with a category and a latency, most urgent first

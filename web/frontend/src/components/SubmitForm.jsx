@@ -12,9 +12,10 @@ export default function SubmitForm() {
   const [body, setBody] = useState("");
   const submission = useMutation({
     mutationFn: api.submitTicket,
-    onSuccess: () => {
-      setSubject("");
-      setBody("");
+    onSuccess: (_, sent) => {
+      // Clear what was sent, not what the operator typed since (the next ticket, perhaps).
+      setSubject((current) => (current === (sent.subject ?? "") ? "" : current));
+      setBody((current) => (current === sent.body ? "" : current));
       queryClient.invalidateQueries({ queryKey: ["tickets"] });
     },
   });
