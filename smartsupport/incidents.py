@@ -36,6 +36,7 @@ import numpy as np
 import redis
 
 from .errors import IncidentNotFound, InvalidTicket
+from .notify import event_id_for
 from .store import TicketStore, _guarded, _key
 
 LOG = "ss:incidents:log"
@@ -401,10 +402,6 @@ class IncidentTracker:
         self.store.stage_event(pipe, subject, event_id, {"type": event_type, "id": event_id, "data": data},
                                self.webhook_urls)
         pipe.sadd(_incident_key(incident_id) + ":events", subject)
-
-
-def event_id_for(subject: str) -> str:
-    return "evt_" + subject.replace(":event:", "_").replace(":", "_")
 
 
 def title_of(text: str) -> str:

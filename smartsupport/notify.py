@@ -17,12 +17,9 @@ EVENT_TYPE = "ticket.urgent"
 
 
 def event_id_for(subject: str) -> str:
-    """The event id of a ticket's urgent event, or of an incident event: the same for every retry
-    and redelivery."""
-    if subject.startswith("incident:"):
-        from .incidents import event_id_for as incident_event_id
-        return incident_event_id(subject)
-    return f"evt_{subject}"
+    """The event id of a ticket's urgent event (``evt_<ticket id>``) or of an incident event
+    (``evt_incident_<id>_<name>``): the same for every retry and redelivery."""
+    return "evt_" + subject.replace(":event:", "_").replace(":", "_")
 
 
 def compute_backoff(attempt: int, *, base_s: float, factor: float, max_s: float, jitter: float = 0.2,

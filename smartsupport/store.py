@@ -66,6 +66,11 @@ def _subject_key(subject: str) -> str:
     return PREFIX + subject if subject.startswith("incident:") else _key(subject)
 
 
+def _pending(url: str, event_id: str) -> str:
+    """A new delivery's state: pending, no attempt yet."""
+    return json.dumps({"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0})
+
+
 def _status_key(status: str) -> str:
     return f"{PREFIX}tickets:status:{status}"
 
@@ -173,14 +178,6 @@ class TicketStore:
     def field(self, ticket_id: str, name: str) -> Any:
         raw = self.r.hget(_key(ticket_id), name)
         return None if raw is None else json.loads(raw)
-
-    @_guarded
-    def save_category(self, ticket_id: str, category: Category, *, severity: float | None = None) -> None:
-        """Store the classifier's answer (and the model's semantic severity estimate, if any)."""
-        fields = {"category": json.dumps(category.to_dict())}
-        if severity is not None:
-            fields["severity"] = json.dumps(float(severity))
-        self.r.hset(_key(ticket_id), mapping=fields)
 
     @_guarded
     def start_classifying(self, ticket_ids: list[str], *, worker: str | None = None) -> tuple[list[str], list[Ticket]]:
@@ -353,8 +350,7 @@ class TicketStore:
     @_guarded
     def open_delivery(self, ticket_id: str, url: str, event_id: str) -> bool:
         """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
-        state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
-        opened = bool(self.r.hsetnx(_subject_key(ticket_id) + ":deliveries", url, json.dumps(state)))
+        opened = bool(self.r.hsetnx(_subject_key(ticket_id) + ":deliveries", url, _pending(url, event_id)))
         if opened:
             self.expect_delivery(ticket_id, url, at=time.time())
         return opened
@@ -366,8 +362,7 @@ class TicketStore:
         key = _subject_key(subject)
         pipe.hset(key, "payload", json.dumps(payload))
         for url in urls:
-            state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
-            pipe.hsetnx(key + ":deliveries", url, json.dumps(state))
+            pipe.hsetnx(key + ":deliveries", url, _pending(url, event_id))
             pipe.zadd(PENDING_DELIVERIES, {f"{subject} {url}": time.time()})
 
     @_guarded

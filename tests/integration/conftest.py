@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -100,22 +101,31 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None, beat
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.fixture(scope="session")
-def worker(worker_env, tmp_path_factory):
-    """One real Celery worker for the integration tests; its log is printed if a test fails."""
-    log_path = tmp_path_factory.mktemp("logs") / "worker.log"
-    proc = start_worker(worker_env, log_path)
-    app = create_app(settings_for(worker_env["REDIS_URL"], tmp_path_factory.mktemp("api")))
+@contextmanager
+def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
+    """A real worker (``start_worker``), once it answers a ping; its log is shown if it died."""
+    log_path = tmp_path_factory.mktemp("logs") / f"{name}.log"
+    proc = start_worker(env, log_path)
+    app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api")))
     celery = app.extensions["smartsupport"].celery
 
     def answers():
         assert proc.poll() is None, log_path.read_text()[-3000:]
         return celery.control.ping(timeout=0.5)
 
-    wait_for(answers, timeout_s=120, what="the Celery worker to answer a ping")
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    wait_for(answers, timeout_s=120, what=f"the {name} to answer a ping")
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def worker(worker_env, tmp_path_factory):
+    """One real Celery worker for the integration tests; its log is printed if a test fails."""
+    with answering_worker(worker_env, tmp_path_factory, "worker") as proc:
+        yield proc
 
 
 @pytest.fixture

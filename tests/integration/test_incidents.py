@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.conftest import OPERATOR_KEY, ROOT, WEBHOOK_SECRET, clear_tickets, settings_for, wait_for
 from web import create_app
 
-from .conftest import start_worker
+from .conftest import answering_worker
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}
@@ -27,19 +27,8 @@ def incident_env(worker_env, redis_server):
 @pytest.fixture(scope="module")
 def incident_worker(incident_env, tmp_path_factory):
     clear_tickets(incident_env["REDIS_URL"])
-    log_path = tmp_path_factory.mktemp("logs") / "incident-worker.log"
-    proc = start_worker(incident_env, log_path)
-    app = create_app(settings_for(incident_env["REDIS_URL"], tmp_path_factory.mktemp("api")))
-    celery = app.extensions["smartsupport"].celery
-
-    def answers():
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        return celery.control.ping(timeout=0.5)
-
-    wait_for(answers, timeout_s=120, what="the incident worker to answer a ping")
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    with answering_worker(incident_env, tmp_path_factory, "incident worker") as proc:
+        yield proc
 
 
 @pytest.fixture
