@@ -35,6 +35,7 @@ class Rules:
     shouting_weight: float
     baseline: float
     levels: tuple[tuple[UrgencyLevel, float], ...]
+    #: (tier, weight, phrase, regex), longest phrase first.
     patterns: tuple[tuple[str, float, str, re.Pattern[str]], ...]
     semantic_weight: float = 0.0
     semantic_temperature: float = 0.05
@@ -46,10 +47,11 @@ class Rules:
         raw = json.loads(Path(path).read_text())
         tiers = tuple((name, float(t["weight"]), tuple(p.lower() for p in t["phrases"]))
                       for name, t in raw["tiers"].items())
-        patterns = tuple(
+        # Longer phrases first, so that "data breach" wins over "breach" for the same words.
+        patterns = tuple(sorted((
             (tier, weight, phrase, re.compile(r"(?<![\w'])" + re.escape(phrase) + _SUFFIX + r"(?![\w'])"))
             for tier, weight, phrases in tiers for phrase in phrases
-        )
+        ), key=lambda p: -len(p[2])))
         levels = sorted(((UrgencyLevel(k), float(v)) for k, v in raw["levels"].items()), key=lambda kv: -kv[1])
         semantic = raw.get("semantic", {})
         return cls(
@@ -84,8 +86,9 @@ def find_signals(text: str, rules: Rules) -> list[Signal]:
     lowered = text.lower()
     fired: dict[str, Signal] = {}
     taken: list[tuple[int, int]] = []
-    # Longer phrases first so "data breach" wins over "breach" for the same words.
-    for tier, weight, phrase, pattern in sorted(rules.patterns, key=lambda p: -len(p[2])):
+    for tier, weight, phrase, pattern in rules.patterns:  # longest phrase first
+        if phrase not in lowered:  # a match needs the phrase itself: skip the regex (most phrases)
+            continue
         for match in pattern.finditer(lowered):
             start, end = match.span()
             if any(s < end and start < e for s, e in taken):
