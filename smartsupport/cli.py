@@ -19,6 +19,9 @@ from .embedded_redis import server_args, wait_until_ready
 BIN = Path(sys.executable).parent
 #: The model worker holds a running batch and the next one (see workers.tasks.BATCH_SIZE).
 MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "64"]
+#: The I/O worker's threads each hold up to this many messages: the score and notify batches
+#: (workers.tasks.STAGE_BATCH_SIZE) form from messages held while the previous batch runs.
+IO_PREFETCH_MULTIPLIER = 8
 #: Scheduling priorities (nice values): the API and the I/O worker first, then the model, then Flower.
 MODEL_NICE = 5
 FLOWER_NICE = 10
@@ -38,7 +41,8 @@ def commands(settings: Settings) -> dict[str, str]:
     procs["model"] = wait + shlex.join(["nice", "-n", str(MODEL_NICE), *celery, *MODEL_WORKER_ARGS,
                                         "--concurrency", str(settings.worker_concurrency), "--hostname", "model@%h"])
     procs["io"] = wait + shlex.join([*celery, "--queues", "tickets,webhooks", "--pool", "threads",
-                                     "--concurrency", str(settings.io_concurrency), "--hostname", "io@%h",
+                                     "--concurrency", str(settings.io_concurrency),
+                                     "--prefetch-multiplier", str(IO_PREFETCH_MULTIPLIER), "--hostname", "io@%h",
                                      "--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")])
     procs["web"] = wait + shlex.join([
         str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",

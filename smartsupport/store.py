@@ -84,6 +84,17 @@ def _set_status(pipe, ticket_id: str, status: str) -> None:
     pipe.sadd(_status_key(status), ticket_id)
 
 
+def _add_stage_metrics(pipe, stamps: dict[str, float]) -> None:
+    """Add a done ticket's stage timings to the shared histograms (the caller makes it once per ticket)."""
+    for stage, (start, end) in STAGES.items():
+        if start in stamps and end in stamps:
+            ms = (stamps[end] - stamps[start]) * 1000.0
+            bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
+            pipe.hincrby(STAGE_METRICS + stage, bucket, 1)
+            pipe.hincrby(STAGE_METRICS + stage, "count", 1)
+            pipe.hincrbyfloat(STAGE_METRICS + stage, "sum", ms)
+
+
 def _endpoint_key(url: str) -> str:
     return f"{PREFIX}endpoint:{hashlib.sha256(url.encode()).hexdigest()[:16]}:log"
 
@@ -213,20 +224,81 @@ class TicketStore:
         pipe.execute()
 
     @_guarded
-    def save_urgency(self, ticket_id: str, urgency: Urgency) -> None:
+    def to_score(self, ticket_ids: list[str]) -> tuple[list[str], list[tuple[Ticket, float | None]]]:
+        """For a batch, in one round trip: the ids that still exist, and the tickets among them not
+        scored yet, each with the model's semantic severity (None when it made none)."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(_key(tid), ["ticket", "urgency", "severity"])
+        rows = [(tid, *row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]
+        todo = [(Ticket(**json.loads(raw)), None if severity is None else json.loads(severity))
+                for _, raw, scored, severity in rows if scored is None]
+        return [row[0] for row in rows], todo
+
+    @_guarded
+    def save_urgencies(self, results: Iterable[tuple[str, Urgency]], *, started: float,
+                       worker: str | None = None) -> None:
+        """Store a batch's urgencies, with the score stage's timestamps, in one MULTI."""
+        now = repr(time.time())
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(_key(ticket_id), "urgency", json.dumps(urgency.to_dict()))
-        pipe.zadd(BY_URGENCY, {ticket_id: urgency.score})
+        for ticket_id, urgency in results:
+            key = _key(ticket_id)
+            pipe.hsetnx(key, "t:score_started", repr(started))
+            if worker:
+                pipe.hset(key, "w:score", worker)
+            pipe.hset(key, "urgency", json.dumps(urgency.to_dict()))
+            pipe.zadd(BY_URGENCY, {ticket_id: urgency.score})
+            pipe.hsetnx(key, "t:score_finished", now)
         pipe.execute()
 
     @_guarded
-    def cover_by_incident(self, ticket_id: str) -> str | None:
-        """If the ticket belongs to an incident, note that the incident's events stand for its own
-        webhook, and return the incident's id."""
-        incident_id = self.r.hget(_key(ticket_id), "incident")
-        if incident_id:
-            self.r.hset(_key(ticket_id), "webhook_covered", incident_id)
-        return incident_id
+    def to_notify(self, ticket_ids: list[str]) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """For a batch, in one round trip: each existing ticket's urgency (None if not scored) and incident."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(_key(tid), ["ticket", "urgency", "incident"])
+        return {tid: (None if urgency is None else json.loads(urgency), incident)
+                for tid, (raw, urgency, incident) in zip(ticket_ids, pipe.execute()) if raw is not None}
+
+    @_guarded
+    def finish_tickets(self, plans: Iterable[tuple[str, str, tuple[str, ...], str | None]], *, started: float,
+                       worker: str | None = None) -> list[tuple[str, str]]:
+        """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident)``:
+        the stage's timestamps, the incident cover, the deliveries opened (pending) and the ticket
+        ``done``, in one MULTI; then the stage metrics of the tickets done for the first time.
+        Returns the ``(ticket id, url)`` deliveries that had no attempt yet: opened now, or opened by
+        an earlier run that died before sending them."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=True)
+        deliveries, gates = [], []  # (ticket id, url, reply index), (reply index of the gate, of the record)
+        for ticket_id, event_id, urls, incident in plans:
+            key = _key(ticket_id)
+            pipe.hsetnx(key, "t:notify_started", repr(started))
+            if worker:
+                pipe.hset(key, "w:notify", worker)
+            if incident:
+                pipe.hset(key, "webhook_covered", incident)
+            for url in urls:
+                pipe.hsetnx(key + ":deliveries", url, _pending(url, event_id))
+                deliveries.append((ticket_id, url, len(pipe)))
+                pipe.hget(key + ":deliveries", url)
+            pipe.hsetnx(key, "t:notify_finished", repr(now))
+            pipe.hsetnx(key, "t:done", repr(now))
+            _set_status(pipe, ticket_id, "done")
+            gates.append(len(pipe))
+            pipe.hsetnx(key, "metrics_recorded", "1")
+            pipe.hgetall(key)
+        replies = pipe.execute()
+        to_send = [(tid, url) for tid, url, i in deliveries if int(json.loads(replies[i]).get("attempts", 0)) == 0]
+        # Counted once per ticket: only by the run that set metrics_recorded.
+        first_done = [replies[i + 1] for i in gates if replies[i]]
+        pipe = self.r.pipeline(transaction=False)
+        for ticket_id, url in to_send:
+            pipe.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": now}, nx=True)
+        for raw in first_done:
+            _add_stage_metrics(pipe, {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")})
+        pipe.execute()
+        return to_send
 
     @_guarded
     def fail(self, ticket_id: str, reason: str) -> None:
@@ -239,22 +311,6 @@ class TicketStore:
         pipe.execute()
 
     # -- metrics ------------------------------------------------------------------------------
-
-    @_guarded
-    def record_stage_metrics(self, ticket_id: str) -> None:
-        """Add a done ticket's stage timings to the shared histograms, once per ticket."""
-        if not self.r.hsetnx(_key(ticket_id), "metrics_recorded", "1"):
-            return
-        stamps = {k[2:]: float(v) for k, v in self.r.hgetall(_key(ticket_id)).items() if k.startswith("t:")}
-        pipe = self.r.pipeline(transaction=False)
-        for stage, (start, end) in STAGES.items():
-            if start in stamps and end in stamps:
-                ms = (stamps[end] - stamps[start]) * 1000.0
-                bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
-                pipe.hincrby(STAGE_METRICS + stage, bucket, 1)
-                pipe.hincrby(STAGE_METRICS + stage, "count", 1)
-                pipe.hincrbyfloat(STAGE_METRICS + stage, "sum", ms)
-        pipe.execute()
 
     @_guarded
     def metrics_snapshot(self, queues: Iterable[str]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""Thin tasks: load by id, call one domain function, save, return the id.
+"""Thin tasks: load by id, call one domain function, save.
 
-classify_ticket is batched (celery-batches): under a backlog one forward pass classifies up to
-BATCH_SIZE tickets; alone, a ticket waits at most BATCH_WAIT_S. It then starts score → notify for
-each ticket. Every task is safe to run twice (late acks redeliver after a crash): a stage whose
-result is stored is skipped, and a webhook delivery is opened at most once per endpoint.
+The three stages of the chain, classify → score → notify, are batched tasks (celery-batches), each
+on its queue: under a backlog one run takes a whole batch, with one model forward pass (classify)
+and a few Redis round trips for all of it; alone, a ticket waits at most a few milliseconds. Each
+stage sends its tickets on to the next. Every stage is safe to run twice (late acks redeliver after
+a crash): a stage whose result is stored is skipped, and a webhook delivery is opened at most once
+per endpoint. While Redis is away a stage waits for it (REDIS_WAITS), then leaves its tickets to
+the sweeper; any other error fails the batch's tickets, with the reason.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import logging
 import os
 import time
 from functools import lru_cache
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
-from celery import Task, chain
+from celery import Task
 from kombu.exceptions import OperationalError
 from celery.signals import worker_process_init
 
@@ -32,6 +35,13 @@ from .celery import app
 log = logging.getLogger(__name__)
 BATCH_SIZE = 32
 BATCH_WAIT_S = 0.01
+#: score and notify: cheap per ticket, so a batch is only a few Redis round trips.
+STAGE_BATCH_SIZE = 64
+STAGE_WAIT_S = 0.005
+#: Redis away: our store says StoreUnavailable, publishing to the next stage says OperationalError.
+REDIS_AWAY = (StoreUnavailable, OperationalError)
+#: Seconds between tries of a batch while Redis is away (about a minute in all).
+REDIS_WAITS = (0.5, 1, 2, 4, 8, 15, 15, 15)
 
 
 @lru_cache(maxsize=1)
@@ -93,47 +103,55 @@ def _warm_up(**_: object) -> None:
         Classifier.from_settings(settings())
 
 
-class TicketTask(Task):
-    """A pipeline stage: retried while Redis is away, and failing the ticket when it gives up."""
-
-    # Redis away: our store says StoreUnavailable, publishing the next step says OperationalError.
-    autoretry_for = (StoreUnavailable, OperationalError)
-    retry_backoff = True
-    retry_backoff_max = 60
-    retry_jitter = True
-    max_retries = 10
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+def _run_stage(stage: str, step: Callable[[list[str], str | None], None], requests) -> None:
+    """Run one stage's ``step`` over a batch of requests (each with a ticket id), retried while
+    Redis is away; if it stays away, the tickets are left to the sweeper (stuck_after_s). Any other
+    error fails every ticket of the batch, with the reason."""
+    ids, worker = [r.args[0] for r in requests], requests[0].hostname if requests else None
+    for wait in (*REDIS_WAITS, None):
         try:
-            store().fail(args[0], f"{self.name.rsplit('.', 1)[-1]}: {type(exc).__name__}: {exc}")
-        except StoreUnavailable:
-            log.exception("could not mark ticket %s failed", args[0])
+            return step(ids, worker)
+        except REDIS_AWAY as exc:
+            if wait is None:
+                log.error("%s: Redis still away (%s); the sweeper will re-queue %d tickets", stage, exc, len(ids))
+                return None
+            log.warning("%s: Redis away (%s), trying again in %s s", stage, exc, wait)
+            time.sleep(wait)
+        except Exception as exc:
+            log.exception("%s failed for a batch of %d tickets", stage, len(ids))
+            for tid in ids:
+                try:
+                    store().fail(tid, f"{stage}: {type(exc).__name__}: {exc}")
+                except StoreUnavailable:
+                    log.exception("could not mark ticket %s failed", tid)
+            return None
 
 
 @app.task(base=GreedyBatches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
 def classify_ticket(requests) -> None:
+    _run_stage("classify", _classify, requests)
+
+
+def _classify(ticket_ids: list[str], worker: str | None) -> None:
     s = store()
-    worker = requests[0].hostname if requests else None
     # A few round trips for the whole batch, not a few per ticket.
-    ids, tickets = s.start_classifying([r.args[0] for r in requests], worker=worker)
+    ids, tickets = s.start_classifying(ticket_ids, worker=worker)
     todo = [t.id for t in tickets]
-    try:
-        if tickets:
-            started = time.perf_counter()
+    if tickets:
+        started = time.perf_counter()
+        try:
             categories, severities, vectors = _Model.classify([t.text for t in tickets])
-            log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
-            if vectors is not None and settings().incidents:
-                _observe_incidents(tickets, vectors, categories)
-            s.save_categories(zip(todo, categories, severities))
-    except StoreUnavailable:
-        raise  # not acked: Redis redelivers the batch once it is back
-    except Exception as exc:  # the model failed: say so on every ticket of the batch
-        log.exception("classification failed for %d tickets", len(todo))
-        for tid in todo:
-            s.fail(tid, f"classify: {type(exc).__name__}: {exc}")
-        return
+        except Exception as exc:  # the model failed: say so on every ticket of the batch
+            log.exception("classification failed for %d tickets", len(todo))
+            for tid in todo:
+                s.fail(tid, f"classify: {type(exc).__name__}: {exc}")
+            return
+        log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
+        if vectors is not None and settings().incidents:
+            _observe_incidents(tickets, vectors, categories)
+        s.save_categories(zip(todo, categories, severities))
     for tid in ids:
-        chain(score_ticket.s(tid), notify_team.s()).delay()
+        score_ticket.delay(tid)
 
 
 def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: list) -> None:
@@ -153,31 +171,45 @@ def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: l
             deliver_webhook.delay(subject, url)
 
 
-@app.task(base=TicketTask)
-def score_ticket(ticket_id: str) -> str:
-    s = store()
-    if s.field(ticket_id, "urgency") is None:
-        s.mark(ticket_id, "score_started", worker=score_ticket.request.hostname)
-        s.save_urgency(ticket_id, urgency.score(s.load(ticket_id), severity=s.field(ticket_id, "severity")))
-        s.mark(ticket_id, "score_finished")
-    return ticket_id
+@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S)
+def score_ticket(requests) -> None:
+    _run_stage("score", _score, requests)
 
 
-@app.task(base=TicketTask)
-def notify_team(ticket_id: str) -> str:
-    s, cfg = store(), settings()
-    s.mark(ticket_id, "notify_started", worker=notify_team.request.hostname)
-    covered = cfg.incident_covers_webhooks and s.cover_by_incident(ticket_id)
-    if not covered and notify.should_notify(s.field(ticket_id, "urgency")["score"], threshold=cfg.urgency_threshold):
-        event_id = notify.event_id_for(ticket_id)
-        for url in cfg.webhook_urls:
-            # Opened now, or opened by a run of this task that died before the delivery started.
-            if s.open_delivery(ticket_id, url, event_id) or (s.delivery(ticket_id, url) or {}).get("attempts") == 0:
-                deliver_webhook.delay(ticket_id, url)
-    s.mark(ticket_id, "notify_finished")
-    s.mark(ticket_id, "done", status="done")
-    s.record_stage_metrics(ticket_id)
-    return ticket_id
+def _score(ticket_ids: list[str], worker: str | None) -> None:
+    s, started = store(), time.time()
+    ids, todo = s.to_score(ticket_ids)
+    results, failed = [], set()
+    for ticket, severity in todo:
+        try:
+            results.append((ticket.id, urgency.score(ticket, severity=severity)))
+        except Exception as exc:  # this ticket only
+            log.exception("scoring ticket %s failed", ticket.id)
+            s.fail(ticket.id, f"score: {type(exc).__name__}: {exc}")
+            failed.add(ticket.id)
+    s.save_urgencies(results, started=started, worker=worker)
+    for tid in ids:
+        if tid not in failed:
+            notify_team.delay(tid)
+
+
+@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S)
+def notify_team(requests) -> None:
+    _run_stage("notify", _notify, requests)
+
+
+def _notify(ticket_ids: list[str], worker: str | None) -> None:
+    s, cfg, started = store(), settings(), time.time()
+    plans = []
+    for tid, (ticket_urgency, incident) in s.to_notify(ticket_ids).items():
+        if ticket_urgency is None:
+            s.fail(tid, "notify: the ticket has no urgency")
+            continue
+        covered = incident if cfg.incident_covers_webhooks and incident else None
+        urgent = not covered and notify.should_notify(ticket_urgency["score"], threshold=cfg.urgency_threshold)
+        plans.append((tid, notify.event_id_for(tid), tuple(cfg.webhook_urls) if urgent else (), covered))
+    for tid, url in s.finish_tickets(plans, started=started, worker=worker):
+        deliver_webhook.delay(tid, url)
 
 
 @app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
