@@ -16,7 +16,7 @@ NOISY = "  ⚠ the machine was busy with other work: figures are noisy"
 STAGES = ("queue_wait", "classify", "score", "notify", "total")
 #: Gaps between stages that timings_ms leaves out, from the ticket's timestamps: (start, end).
 GAPS = {
-    "api: store→queued": ("received", "queued"),
+    "api: received→stored": ("received", "queued"),
     "hop: classify→score": ("classify_finished", "score_started"),
     "hop: score→notify": ("score_finished", "notify_started"),
 }

@@ -124,12 +124,13 @@ class TicketStore:
 
     @_guarded
     def create(self, ticket: Ticket) -> None:
-        """Store a new ticket as ``queued``; all of it or nothing (one MULTI/EXEC)."""
+        """Store a new ticket as ``queued``, before its job is published; all of it or nothing (one MULTI/EXEC)."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(_key(ticket.id), mapping={
             "ticket": json.dumps(ticket.to_dict()),
             "status": "queued",
             "t:received": repr(ticket.created_at),
+            "t:queued": repr(time.time()),  # its job is published right after (or it is deleted)
         })
         pipe.zadd(CREATED, {ticket.id: ticket.created_at})
         pipe.zadd(BY_URGENCY, {ticket.id: -1})

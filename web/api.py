@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import time
 
 from flask import Blueprint, current_app, g, request, url_for
+from flask_limiter import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized, UnsupportedMediaType
 
@@ -65,7 +68,6 @@ def submit_ticket():
         if isinstance(exc, StoreUnavailable):
             raise
         raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc
-    store.mark(ticket.id, "queued")
     return _accepted(ticket.id)
 
 
@@ -261,6 +263,15 @@ _STATUS_FOR = {TicketNotFound: (404, "not_found"), IncidentNotFound: (404, "not_
                StoreUnavailable: (503, "unavailable")}
 
 
+def _retry_after_s(exc: RateLimitExceeded) -> int:
+    """Whole seconds until the breached limit's window resets (its whole window if unknown)."""
+    try:
+        reset_at = current_app.extensions["smartsupport_limiter"].current_limit.reset_at
+        return max(1, math.ceil(reset_at - time.time()))
+    except Exception:  # the limiter's storage is away: the window's length is an upper bound
+        return max(1, int(exc.limit.limit.get_expiry()))
+
+
 def handle_error(exc: Exception):
     """Every error becomes ``{"error": {"code", "message"}}``."""
     if isinstance(exc, InvalidTicket):
@@ -279,6 +290,8 @@ def handle_error(exc: Exception):
     if isinstance(exc, HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}
+        if isinstance(exc, RateLimitExceeded):
+            headers["Retry-After"] = str(_retry_after_s(exc))
         return {"error": {"code": code, "message": exc.description}}, exc.code, headers
     log.exception("unhandled error")
     return {"error": {"code": "internal_error", "message": "internal error"}}, 500

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 import numpy as np
+import redis
 from celery import Task
 from kombu.exceptions import OperationalError
 from celery.signals import worker_process_init
@@ -38,8 +39,9 @@ BATCH_WAIT_S = 0.01
 #: score and notify: cheap per ticket, so a batch is only a few Redis round trips.
 STAGE_BATCH_SIZE = 64
 STAGE_WAIT_S = 0.005
-#: Redis away: our store says StoreUnavailable, publishing to the next stage says OperationalError.
-REDIS_AWAY = (StoreUnavailable, OperationalError)
+#: Redis away: our store says StoreUnavailable, publishing to the next stage says OperationalError
+#: (or, flushing a batch of messages, redis-py's own errors).
+REDIS_AWAY = (StoreUnavailable, OperationalError, redis.ConnectionError, redis.TimeoutError)
 #: Seconds between tries of a batch while Redis is away (about a minute in all).
 REDIS_WAITS = (0.5, 1, 2, 4, 8, 15, 15, 15)
 
@@ -150,8 +152,7 @@ def _classify(ticket_ids: list[str], worker: str | None) -> None:
         if vectors is not None and settings().incidents:
             _observe_incidents(tickets, vectors, categories)
         s.save_categories(zip(todo, categories, severities))
-    for tid in ids:
-        score_ticket.delay(tid)
+    _send_on(score_ticket, [(tid,) for tid in ids])
 
 
 def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: list) -> None:
@@ -188,9 +189,7 @@ def _score(ticket_ids: list[str], worker: str | None) -> None:
             s.fail(ticket.id, f"score: {type(exc).__name__}: {exc}")
             failed.add(ticket.id)
     s.save_urgencies(results, started=started, worker=worker)
-    for tid in ids:
-        if tid not in failed:
-            notify_team.delay(tid)
+    _send_on(notify_team, [(tid,) for tid in ids if tid not in failed])
 
 
 @app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S)
@@ -208,8 +207,16 @@ def _notify(ticket_ids: list[str], worker: str | None) -> None:
         covered = incident if cfg.incident_covers_webhooks and incident else None
         urgent = not covered and notify.should_notify(ticket_urgency["score"], threshold=cfg.urgency_threshold)
         plans.append((tid, notify.event_id_for(tid), tuple(cfg.webhook_urls) if urgent else (), covered))
-    for tid, url in s.finish_tickets(plans, started=started, worker=worker):
-        deliver_webhook.delay(tid, url)
+    _send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
+
+
+def _send_on(task: Task, arguments: list[tuple]) -> None:
+    """One message to ``task`` per tuple of arguments, all published in one Redis round trip."""
+    if not arguments:
+        return
+    with app.producer_or_acquire() as producer, producer.batch():
+        for args in arguments:
+            task.apply_async(args, producer=producer)
 
 
 @app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
