@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import random
 import threading
 import time
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import requests
+import urllib3
 
 #: The /metrics samples that count open tickets.
 OPEN_GAUGES = ('smartsupport_tickets{status="queued"}', 'smartsupport_tickets{status="processing"}')
@@ -90,38 +91,47 @@ class PhaseLoad:
 
 
 class Api:
-    """The HTTP API with an operator key, one kept-alive session per thread."""
+    """The HTTP API with an operator key, over a pool of kept-alive connections. urllib3 itself, not
+    requests: the generator shares the machine with the system it measures, so it should cost little."""
 
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(self, base_url: str, api_key: str, connections: int = 64) -> None:
         self.base_url = base_url
         self.headers = {"Authorization": f"Bearer {api_key}"}
-        self._local = threading.local()
+        self.pool = urllib3.connection_from_url(base_url, maxsize=connections, block=False, retries=False,
+                                                timeout=urllib3.Timeout(total=30))
 
-    def session(self) -> requests.Session:
-        """This thread's session (connections kept alive between requests)."""
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-            self._local.session.headers.update(self.headers)
-        return self._local.session
+    def _request(self, method: str, path: str, body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        headers = {**self.headers, "Content-Type": "application/json"} if body is not None else self.headers
+        return self.pool.request(method, path, body=body, headers=headers)
 
     def submit(self, text: str) -> Sent:
         """POST one ticket; the answer's status (None: no answer), id and latency."""
+        body = json.dumps({"body": text}).encode()
         start = time.perf_counter()
         try:
-            r = self.session().post(self.base_url + "/api/tickets", json={"body": text}, timeout=30)
-            ticket_id = r.json().get("id") if r.status_code == 202 else None
-            return Sent(r.status_code, ticket_id, (time.perf_counter() - start) * 1000.0)
-        except (requests.RequestException, ValueError):
+            r = self._request("POST", "/api/tickets", body)
+            latency_ms = (time.perf_counter() - start) * 1000.0
+            ticket_id = json.loads(r.data).get("id") if r.status == 202 else None
+            return Sent(r.status, ticket_id, latency_ms)
+        except (urllib3.exceptions.HTTPError, ValueError):
             return Sent(None, None, (time.perf_counter() - start) * 1000.0)
 
     def ticket(self, ticket_id: str) -> dict | None:
         """The ticket's view; ``{"status": "missing"}`` when the API says 404; None when it could not say."""
         try:
-            r = self.session().get(f"{self.base_url}/api/tickets/{ticket_id}", timeout=30)
-            if r.status_code == 404:
+            r = self._request("GET", f"/api/tickets/{ticket_id}")
+            if r.status == 404:
                 return {"id": ticket_id, "status": "missing"}
-            return r.json() if r.status_code == 200 else None
-        except (requests.RequestException, ValueError):
+            return json.loads(r.data) if r.status == 200 else None
+        except (urllib3.exceptions.HTTPError, ValueError):
+            return None
+
+    def metrics_text(self) -> str | None:
+        """The /metrics page (None when it does not answer)."""
+        try:
+            r = self._request("GET", "/metrics")
+            return r.data.decode() if r.status == 200 else None
+        except urllib3.exceptions.HTTPError:
             return None
 
 
@@ -188,9 +198,8 @@ def closed_loop(api: Api, name: str, duration_s: float, threads: int, texts: lis
 
 def open_tickets(api: Api) -> int | None:
     """Tickets queued or processing in the whole system, from /metrics (None when it does not answer)."""
-    try:
-        text = api.session().get(api.base_url + "/metrics", timeout=10).text
-    except requests.RequestException:
+    text = api.metrics_text()
+    if text is None:
         return None
     counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(OPEN_GAUGES)]
     return int(sum(counts)) if len(counts) == 2 else None

@@ -22,9 +22,11 @@ MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "64"]
 #: The I/O worker's threads each hold up to this many messages: the score and notify batches
 #: (workers.tasks.STAGE_BATCH_SIZE) form from messages held while the previous batch runs.
 IO_PREFETCH_MULTIPLIER = 8
-#: Scheduling priorities (nice values): the API and the I/O worker first, then the model, then Flower.
-MODEL_NICE = 5
-FLOWER_NICE = 10
+#: Scheduling priorities (nice values): the API (and Redis) first, then the I/O worker (it finishes
+#: tickets already in flight), then the model, then Flower.
+IO_NICE = 5
+MODEL_NICE = 10
+FLOWER_NICE = 15
 
 
 def commands(settings: Settings) -> dict[str, str]:
@@ -36,12 +38,12 @@ def commands(settings: Settings) -> dict[str, str]:
         procs["redis"] = "exec " + shlex.join(server_args(port=settings.redis_port, data_dir=settings.data_dir,
                                                           appendfsync=settings.redis_appendfsync))
     celery = [str(BIN / "celery"), "-A", "workers", "worker", "--loglevel", "INFO"]
-    # The model worker runs at a lower priority: on a small machine it would otherwise take the CPU
-    # the API needs to answer at once; it still gets every cycle the others leave (NICE below).
+    # The workers run at a lower priority: on a small machine they would otherwise take the CPU the
+    # API needs to answer at once; they still get every cycle the API leaves (NICE above).
     procs["model"] = wait + shlex.join(["nice", "-n", str(MODEL_NICE), *celery, *MODEL_WORKER_ARGS,
                                         "--concurrency", str(settings.worker_concurrency), "--hostname", "model@%h"])
-    procs["io"] = wait + shlex.join([*celery, "--queues", "tickets,webhooks", "--pool", "threads",
-                                     "--concurrency", str(settings.io_concurrency),
+    procs["io"] = wait + shlex.join(["nice", "-n", str(IO_NICE), *celery, "--queues", "tickets,webhooks",
+                                     "--pool", "threads", "--concurrency", str(settings.io_concurrency),
                                      "--prefetch-multiplier", str(IO_PREFETCH_MULTIPLIER), "--hostname", "io@%h",
                                      "--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")])
     procs["web"] = wait + shlex.join([

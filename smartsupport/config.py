@@ -52,9 +52,10 @@ class Settings:
     stuck_after_s: int = 2400
     #: Requests per key (flask-limiter syntax, e.g. "100/second;5000/minute").
     rate_limit: str = "100/second"
-    #: Processes of the model worker (one model copy each) and torch threads per process. One
-    #: thread: on a machine shared with the API and the I/O worker, torch's spinning threads cost
-    #: far more than they give (measured: 5.5 tickets/s with 2 threads, 40 with 1, under backlog).
+    #: Processes of the model worker (one model copy each; by default one per core, at most two) and
+    #: torch threads per process. One thread: on a machine shared with the API and the I/O worker,
+    #: torch's spinning threads cost far more than they give (measured: 5.5 tickets/s with 2 threads,
+    #: 40 with 1, under backlog); two single-threaded processes use two cores without spinning.
     worker_concurrency: int = 1
     torch_threads: int = 1
     #: Threads of the I/O worker (score, notify, webhooks).
@@ -104,7 +105,7 @@ class Settings:
         )
         if not webhook_secret.startswith("whsec_"):
             raise ConfigError("SMARTSUPPORT_WEBHOOK_SECRET must be a Standard Webhooks secret starting with whsec_")
-        concurrency = _int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", 1, low=1, high=64)
+        concurrency = _int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", min(2, os.cpu_count() or 1), low=1, high=64)
         settings = cls(
             host=env.get("SMARTSUPPORT_HOST", "127.0.0.1"),
             port=_int(env, "SMARTSUPPORT_PORT", 8000, low=1, high=65535),

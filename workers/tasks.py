@@ -172,7 +172,7 @@ def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: l
             deliver_webhook.delay(subject, url)
 
 
-@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S)
+@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S, max_in_flight=1)
 def score_ticket(requests) -> None:
     _run_stage("score", _score, requests)
 
@@ -192,7 +192,7 @@ def _score(ticket_ids: list[str], worker: str | None) -> None:
     _send_on(notify_team, [(tid,) for tid in ids if tid not in failed])
 
 
-@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S)
+@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S, max_in_flight=1)
 def notify_team(requests) -> None:
     _run_stage("notify", _notify, requests)
 
