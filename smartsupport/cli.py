@@ -49,6 +49,9 @@ def commands(settings: Settings) -> dict[str, str]:
     procs["web"] = wait + shlex.join([
         str(BIN / "gunicorn"), "--bind", f"{settings.host}:{settings.port}", "--workers", "2",
         "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "10",
+        # Kept-alive client connections cost a socket, not a thread: keep them past a client's
+        # short pauses, so that it does not reuse one the server is closing at that moment.
+        "--keep-alive", "15",
         "--config", "python:web.gunicorn_conf", "web:create_app()",
     ])
     procs["flower"] = wait + shlex.join([
