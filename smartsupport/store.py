@@ -187,11 +187,6 @@ class TicketStore:
         pipe.execute()
 
     @_guarded
-    def field(self, ticket_id: str, name: str) -> Any:
-        raw = self.r.hget(_key(ticket_id), name)
-        return None if raw is None else json.loads(raw)
-
-    @_guarded
     def start_classifying(self, ticket_ids: list[str], *, worker: str | None = None) -> tuple[list[str], list[Ticket]]:
         """For a batch, in two round trips: the ids that still exist, and the tickets among them not
         classified yet, now marked ``processing`` (classify_started)."""
@@ -281,6 +276,8 @@ class TicketStore:
                 pipe.hset(key, "webhook_covered", incident)
             for url in urls:
                 pipe.hsetnx(key + ":deliveries", url, _pending(url, event_id))
+                # Due now, unless an earlier run set a due time: the sweeper sends what nobody enqueued.
+                pipe.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": now}, nx=True)
                 deliveries.append((ticket_id, url, len(pipe)))
                 pipe.hget(key + ":deliveries", url)
             pipe.hsetnx(key, "t:notify_finished", repr(now))
@@ -293,9 +290,8 @@ class TicketStore:
         to_send = [(tid, url) for tid, url, i in deliveries if int(json.loads(replies[i]).get("attempts", 0)) == 0]
         # Counted once per ticket: only by the run that set metrics_recorded.
         first_done = [replies[i + 1] for i in gates if replies[i]]
+        # (Should Redis go away just now, these tickets' timings are left out of the histograms.)
         pipe = self.r.pipeline(transaction=False)
-        for ticket_id, url in to_send:
-            pipe.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": now}, nx=True)
         for raw in first_done:
             _add_stage_metrics(pipe, {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")})
         pipe.execute()
@@ -303,8 +299,9 @@ class TicketStore:
 
     @_guarded
     def fail(self, ticket_id: str, reason: str) -> None:
-        if not self.r.exists(_key(ticket_id)):
-            return  # deleted meanwhile: nothing to mark
+        """Mark the ticket failed, with the reason; a ticket that is done (or deleted) stays as it is."""
+        if self.r.hget(_key(ticket_id), "status") in (None, "done"):
+            return  # deleted meanwhile, or finished by an earlier run of a redelivered batch
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(_key(ticket_id), "error", reason[:2000])
         _set_status(pipe, ticket_id, "failed")
@@ -404,14 +401,6 @@ class TicketStore:
     # A delivery belongs to a *subject*: a ticket id (its ticket.urgent event) or an incident event
     # ("incident:<id>:event:<name>"); every method below takes either.
 
-    @_guarded
-    def open_delivery(self, ticket_id: str, url: str, event_id: str) -> bool:
-        """Register a pending delivery to ``url``; False when one exists (a redelivered task)."""
-        opened = bool(self.r.hsetnx(_subject_key(ticket_id) + ":deliveries", url, _pending(url, event_id)))
-        if opened:
-            self.expect_delivery(ticket_id, url, at=time.time())
-        return opened
-
     @staticmethod
     def stage_event(pipe, subject: str, event_id: str, payload: dict[str, Any], urls: Iterable[str]) -> None:
         """Within a caller's MULTI: keep an event's payload and open its deliveries, so that the event
@@ -441,6 +430,11 @@ class TicketStore:
     def expect_delivery(self, ticket_id: str, url: str, *, at: float) -> None:
         """Note when a pending delivery should next make progress (the sweeper checks)."""
         self.r.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": at})
+
+    @_guarded
+    def forget_overdue(self, ticket_id: str, url: str) -> None:
+        """The delivery is settled (delivered or failed): the sweeper has nothing to send."""
+        self.r.zrem(PENDING_DELIVERIES, f"{ticket_id} {url}")
 
     @_guarded
     def overdue_deliveries(self, *, older_than_s: float) -> list[tuple[str, str]]:

@@ -9,12 +9,15 @@ at most ``flush_interval``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Collection
 
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
+
+logger = logging.getLogger(__name__)
 
 
 class GreedyBatches(Batches):
@@ -54,5 +57,16 @@ class GreedyBatches(Batches):
             self._done()  # unacknowledged: Redis hands them out again
 
         return self._pool.apply_async(
-            apply_batches_task, (self, ([SimpleRequest.from_request(r) for r in requests],), 0, None),
+            run_batch, (self, [SimpleRequest.from_request(r) for r in requests]),
             accept_callback=accepted, callback=finished, error_callback=failed)
+
+
+def run_batch(task: GreedyBatches, requests: list[SimpleRequest]) -> Any:
+    """The batch, in the pool. celery-batches' tracer already catches the task's own errors; this
+    also catches its own, because a thread pool calls no callback on an error (so the task would
+    count the batch as running for ever and take no other)."""
+    try:
+        return apply_batches_task(task, (requests,), 0, None)
+    except Exception:
+        logger.exception("batch of %d %s requests failed", len(requests), task.name)
+        return None

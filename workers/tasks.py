@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import redis
 from celery import Task
-from kombu.exceptions import OperationalError
+from kombu.exceptions import BatchPublishError, OperationalError
 from celery.signals import worker_process_init
 
 from smartsupport import incidents, notify, urgency
@@ -40,8 +40,8 @@ BATCH_WAIT_S = 0.01
 STAGE_BATCH_SIZE = 64
 STAGE_WAIT_S = 0.005
 #: Redis away: our store says StoreUnavailable, publishing to the next stage says OperationalError
-#: (or, flushing a batch of messages, redis-py's own errors).
-REDIS_AWAY = (StoreUnavailable, OperationalError, redis.ConnectionError, redis.TimeoutError)
+#: (BatchPublishError for a batch of messages; redis-py's own errors where kombu lets them through).
+REDIS_AWAY = (StoreUnavailable, OperationalError, BatchPublishError, redis.ConnectionError, redis.TimeoutError)
 #: Seconds between tries of a batch while Redis is away (about a minute in all).
 REDIS_WAITS = (0.5, 1, 2, 4, 8, 15, 15, 15)
 
@@ -107,8 +107,9 @@ def _warm_up(**_: object) -> None:
 
 def _run_stage(stage: str, step: Callable[[list[str], str | None], None], requests) -> None:
     """Run one stage's ``step`` over a batch of requests (each with a ticket id), retried while
-    Redis is away; if it stays away, the tickets are left to the sweeper (stuck_after_s). Any other
-    error fails every ticket of the batch, with the reason."""
+    Redis is away (every step is safe to run twice); if it stays away, the step's tickets are left
+    to the sweeper (stuck_after_s; a delivery opened for a done ticket is swept as overdue). Any
+    other error fails the batch's tickets that are not done yet, with the reason."""
     ids, worker = [r.args[0] for r in requests], requests[0].hostname if requests else None
     for wait in (*REDIS_WAITS, None):
         try:
@@ -232,6 +233,7 @@ def deliver_webhook(self: Task, ticket_id: str, url: str, not_before: float | No
         return ticket_id
     state = s.delivery(ticket_id, url)
     if state is None or state["status"] != "pending":
+        s.forget_overdue(ticket_id, url)  # the sweeper need not send it again either
         return ticket_id  # delivered or given up already: a redelivered message
     if url in s.disabled_endpoints():
         s.record_attempt(ticket_id, url, {"at": time.time(), "status_code": None,

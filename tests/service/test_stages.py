@@ -53,3 +53,6 @@ def test_finishing_a_batch_twice_opens_each_delivery_once_and_counts_each_ticket
     assert views[member]["webhook"]["covered_by_incident"] == "inc_1"
     assert views[urgent]["workers"]["notify"] == "w3"  # the last run names itself; the first stamps stay
     assert store.finish_tickets([], started=time.time()) == []
+    # A later error in a redelivered batch leaves a finished ticket finished
+    store.fail(calm, "notify: KeyError")
+    assert store.get(calm)["status"] == "done" and store.get(calm)["error"] is None
