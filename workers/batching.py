@@ -1,21 +1,26 @@
-"""Batches that grow under a backlog.
+"""Batches that grow under a backlog, and that Flower can see.
 
 celery-batches hands the pool whatever is buffered at every ``flush_interval``. With one busy model
 process that means a queue of tiny jobs (measured: 3 tickets per forward pass under a backlog of
 400). This subclass holds the buffer while ``max_in_flight`` batches are running (by default one per
 pool process), so the next batch takes everything that arrived meanwhile; a lone ticket still waits
 at most ``flush_interval``.
+
+celery-batches sends no task events, so Flower would not see the pipeline's stages at all: each
+batch is reported as one task (received, started, succeeded or failed, with its runtime and size).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Collection
 
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
+from kombu.utils.uuid import uuid
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +31,20 @@ class GreedyBatches(Batches):
     max_in_flight: int | None = None
     _in_flight = 0
     _lock = threading.Lock()
+
+    _eventer = None
+
+    def Strategy(self, task, app, consumer):  # noqa: N802 (celery's name)
+        self._eventer = consumer.event_dispatcher
+        return super().Strategy(task, app, consumer)
+
+    def _event(self, kind: str, batch_id: str, **fields: Any) -> None:
+        """A task event for the batch as a whole (when the worker sends events, as for Flower)."""
+        if self._eventer is not None and self._eventer.enabled:
+            try:
+                self._eventer.send(kind, uuid=batch_id, **fields)
+            except Exception:  # an event is a view: never let it break the batch
+                logger.debug("could not send %s for batch %s", kind, batch_id, exc_info=True)
 
     def _limit(self) -> int:
         return self.max_in_flight or max(1, int(getattr(self._pool, "limit", None) or 1))
@@ -43,18 +62,24 @@ class GreedyBatches(Batches):
             self._in_flight += 1
         late = [r for r in requests if r.task.acks_late]
         early = [r for r in requests if not r.task.acks_late]
+        batch_id, size, started = uuid(), f"[{len(requests)} tickets]", time.monotonic()
+        self._event("task-received", batch_id, name=self.name, args=size, kwargs="{}", root_id=batch_id,
+                    parent_id=None, retries=0, eta=None, expires=None)
 
         def accepted(pid: int, time_accepted: float) -> None:
+            self._event("task-started", batch_id, pid=pid)
             for request in early:
                 request.acknowledge()
 
         def finished(result: Any) -> None:
             self._done()
+            self._event("task-succeeded", batch_id, result=size, runtime=time.monotonic() - started)
             for request in late:  # acknowledged only once their batch ran
                 request.acknowledge()
 
         def failed(exc: BaseException) -> None:
             self._done()  # unacknowledged: Redis hands them out again
+            self._event("task-failed", batch_id, exception=repr(exc), traceback="")
 
         return self._pool.apply_async(
             run_batch, (self, [SimpleRequest.from_request(r) for r in requests]),

@@ -58,6 +58,14 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     assert requests.get(flower, timeout=5).status_code == 401
     assert requests.get(flower, auth=("operator", key), timeout=5).status_code == 200
 
+    # and shows the three stages of the chain as tasks (one per batch), once it listens to events
+    def stages_in_flower() -> bool:
+        requests.post(base + "/api/tickets", json={"body": "The CSV export fails"}, headers=auth, timeout=10)
+        tasks = requests.get(flower + "api/tasks", auth=("operator", key), timeout=5).json()
+        done = {t["name"] for t in tasks.values() if t.get("state") == "SUCCESS"}
+        return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "notify_team")} <= done
+    wait_for(stages_in_flower, timeout_s=60, interval_s=1, what="Flower to show a batch of each stage")
+
     # Ctrl-C stops every process, and the embedded Redis kept its data in the data dir
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) is not None
