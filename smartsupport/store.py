@@ -66,9 +66,12 @@ def _subject_key(subject: str) -> str:
     return PREFIX + subject if subject.startswith("incident:") else _key(subject)
 
 
-def _pending(url: str, event_id: str) -> str:
-    """A new delivery's state: pending, no attempt yet."""
-    return json.dumps({"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0})
+def _open_delivery(pipe, subject: str, url: str, event_id: str, at: float) -> None:
+    """Within a caller's pipeline: a pending delivery with no attempt yet, unless one exists, due at
+    ``at`` unless an earlier run set its due time (the sweeper sends what nobody enqueued)."""
+    state = {"url": url, "event_id": event_id, "status": WebhookStatus.PENDING.value, "attempts": 0}
+    pipe.hsetnx(_subject_key(subject) + ":deliveries", url, json.dumps(state))
+    pipe.zadd(PENDING_DELIVERIES, {f"{subject} {url}": at}, nx=True)
 
 
 def _status_key(status: str) -> str:
@@ -190,12 +193,9 @@ class TicketStore:
     def start_classifying(self, ticket_ids: list[str], *, worker: str | None = None) -> tuple[list[str], list[Ticket]]:
         """For a batch, in two round trips: the ids that still exist, and the tickets among them not
         classified yet, now marked ``processing`` (classify_started)."""
-        pipe = self.r.pipeline(transaction=False)
-        for tid in ticket_ids:
-            pipe.hmget(_key(tid), ["ticket", "category"])
-        rows = pipe.execute()
-        existing = [tid for tid, (raw, _) in zip(ticket_ids, rows) if raw is not None]
-        todo = [Ticket(**json.loads(raw)) for raw, category in rows if raw is not None and category is None]
+        rows = self._existing(ticket_ids, "category")
+        existing = [tid for tid, _ in rows]
+        todo = [Ticket(**json.loads(raw)) for _, (raw, category) in rows if category is None]
         now = repr(time.time())
         pipe = self.r.pipeline(transaction=True)
         for ticket in todo:
@@ -223,13 +223,10 @@ class TicketStore:
     def to_score(self, ticket_ids: list[str]) -> tuple[list[str], list[tuple[Ticket, float | None]]]:
         """For a batch, in one round trip: the ids that still exist, and the tickets among them not
         scored yet, each with the model's semantic severity (None when it made none)."""
-        pipe = self.r.pipeline(transaction=False)
-        for tid in ticket_ids:
-            pipe.hmget(_key(tid), ["ticket", "urgency", "severity"])
-        rows = [(tid, *row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]
+        rows = self._existing(ticket_ids, "urgency", "severity")
         todo = [(Ticket(**json.loads(raw)), None if severity is None else json.loads(severity))
-                for _, raw, scored, severity in rows if scored is None]
-        return [row[0] for row in rows], todo
+                for _, (raw, scored, severity) in rows if scored is None]
+        return [tid for tid, _ in rows], todo
 
     @_guarded
     def save_urgencies(self, results: Iterable[tuple[str, Urgency]], *, started: float,
@@ -250,11 +247,15 @@ class TicketStore:
     @_guarded
     def to_notify(self, ticket_ids: list[str]) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
         """For a batch, in one round trip: each existing ticket's urgency (None if not scored) and incident."""
+        return {tid: (None if urgency is None else json.loads(urgency), incident)
+                for tid, (_, urgency, incident) in self._existing(ticket_ids, "urgency", "incident")}
+
+    def _existing(self, ticket_ids: list[str], *fields: str) -> list[tuple[str, list[str | None]]]:
+        """``(id, [ticket JSON, *fields])`` of each ticket that still exists, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for tid in ticket_ids:
-            pipe.hmget(_key(tid), ["ticket", "urgency", "incident"])
-        return {tid: (None if urgency is None else json.loads(urgency), incident)
-                for tid, (raw, urgency, incident) in zip(ticket_ids, pipe.execute()) if raw is not None}
+            pipe.hmget(_key(tid), ["ticket", *fields])
+        return [(tid, row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]
 
     @_guarded
     def finish_tickets(self, plans: Iterable[tuple[str, str, tuple[str, ...], str | None]], *, started: float,
@@ -275,9 +276,7 @@ class TicketStore:
             if incident:
                 pipe.hset(key, "webhook_covered", incident)
             for url in urls:
-                pipe.hsetnx(key + ":deliveries", url, _pending(url, event_id))
-                # Due now, unless an earlier run set a due time: the sweeper sends what nobody enqueued.
-                pipe.zadd(PENDING_DELIVERIES, {f"{ticket_id} {url}": now}, nx=True)
+                _open_delivery(pipe, ticket_id, url, event_id, now)
                 deliveries.append((ticket_id, url, len(pipe)))
                 pipe.hget(key + ":deliveries", url)
             pipe.hsetnx(key, "t:notify_finished", repr(now))
@@ -405,11 +404,9 @@ class TicketStore:
     def stage_event(pipe, subject: str, event_id: str, payload: dict[str, Any], urls: Iterable[str]) -> None:
         """Within a caller's MULTI: keep an event's payload and open its deliveries, so that the event
         exists exactly when the change it reports does (the sweeper sends what nobody enqueued)."""
-        key = _subject_key(subject)
-        pipe.hset(key, "payload", json.dumps(payload))
+        pipe.hset(_subject_key(subject), "payload", json.dumps(payload))
         for url in urls:
-            pipe.hsetnx(key + ":deliveries", url, _pending(url, event_id))
-            pipe.zadd(PENDING_DELIVERIES, {f"{subject} {url}": time.time()})
+            _open_delivery(pipe, subject, url, event_id, time.time())
 
     @_guarded
     def event_payload(self, subject: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ and a few Redis round trips for all of it; alone, a ticket waits at most a few m
 stage sends its tickets on to the next. Every stage is safe to run twice (late acks redeliver after
 a crash): a stage whose result is stored is skipped, and a webhook delivery is opened at most once
 per endpoint. While Redis is away a stage waits for it (REDIS_WAITS), then leaves its tickets to
-the sweeper; any other error fails the batch's tickets, with the reason.
+the sweeper; any other error fails the batch's tickets that are not done yet, with the reason.
 """
 
 from __future__ import annotations
@@ -168,9 +168,7 @@ def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: l
     except Exception:
         log.exception("incident detection failed for a batch of %d tickets; they go on without it", len(seen))
         return
-    for subject in events:
-        for url in settings().webhook_urls:
-            deliver_webhook.delay(subject, url)
+    _send_on(deliver_webhook, [(subject, url) for subject in events for url in settings().webhook_urls])
 
 
 @app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S, max_in_flight=1)
