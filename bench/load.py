@@ -66,12 +66,14 @@ def ticket_texts() -> list[str]:
 
 @dataclass
 class Sent:
-    """One POST: its answer and how long it took, and how late it left against its schedule."""
+    """One POST: its answer and how long it took, and how late it left against its schedule; with no
+    answer, why (the client's exception, e.g. ``ProtocolError: ('Connection aborted.', …)``)."""
 
     status: int | None
     ticket_id: str | None
     latency_ms: float
     lag_ms: float = 0.0
+    error: str | None = None
 
 
 @dataclass
@@ -113,8 +115,8 @@ class Api:
             latency_ms = (time.perf_counter() - start) * 1000.0
             ticket_id = json.loads(r.data).get("id") if r.status == 202 else None
             return Sent(r.status, ticket_id, latency_ms)
-        except (urllib3.exceptions.HTTPError, ValueError):
-            return Sent(None, None, (time.perf_counter() - start) * 1000.0)
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            return Sent(None, None, (time.perf_counter() - start) * 1000.0, error=f"{type(exc).__name__}: {exc}"[:200])
 
     def ticket(self, ticket_id: str) -> dict | None:
         """The ticket's view; ``{"status": "missing"}`` when the API says 404; None when it could not say."""

@@ -96,11 +96,11 @@ def phase_figures(load: PhaseLoad, views: dict[str, dict], usage: Usage) -> dict
 
 
 def _rejected(load: PhaseLoad) -> dict[str, int]:
-    """POSTs not answered 202, by status (``error`` for no answer at all)."""
+    """POSTs not answered 202, by status; those with no answer at all by the client's error."""
     out: dict[str, int] = {}
     for s in load.sent:
         if s.status != 202:
-            key = str(s.status) if s.status else "error"
+            key = str(s.status) if s.status else f"no answer ({s.error})"
             out[key] = out.get(key, 0) + 1
     return out
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, incidents, load
+from . import baseline, classifiers, hostspeed, incidents, load
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -187,6 +187,7 @@ def summarise(result: dict) -> dict:
         "rss_mib_at_saturation": _rss_by_label(c["processes"]),
         "incident_ms_per_ticket_at_10k_batch1": result["incidents"]["batch1_ms_per_ticket"],
         "incident_ms_per_ticket_at_10k_batch32": result["incidents"]["batch32_ms_per_ticket"],
+        "host_speed_ms": {k: v["median_ms"] for k, v in result["host_speed"].items()},
     }
 
 
@@ -223,6 +224,7 @@ def summary_text(s: dict) -> str:
         f"batch 1 (p95 {s['incident_ms_per_ticket_at_10k_batch1']['p95']}), "
         f"{s['incident_ms_per_ticket_at_10k_batch32']['p50']} ms at batch 32",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
+        f"  host speed (fixed workload) : {_by_phase(s['host_speed_ms'])} ms (bench/hostspeed.py; lower is faster)",
     ])
 
 
@@ -233,6 +235,7 @@ def _by_phase(values: dict) -> str:
 def run_all(clock: Clock) -> dict:
     """Every measurement, in order; the stack is stopped before the classifiers run."""
     result: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "phases": {}}
+    speed_before = hostspeed.measure()
     with tempfile.TemporaryDirectory(prefix="smartsupport-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with contextlib.ExitStack() as cleanup:
@@ -245,6 +248,8 @@ def run_all(clock: Clock) -> dict:
         clock.say("incident detection: per-ticket cost with 10,000 recent tickets in the window")
         result["incidents"] = incidents.measure()
         clock.say(incidents.text(result["incidents"]))
+    result["host_speed"] = {"before": speed_before, "after": hostspeed.measure()}
+    clock.say(hostspeed.text(speed_before, result["host_speed"]["after"]))
     result["seconds"] = round(time.monotonic() - clock.t0, 1)
     result["summary"] = summarise(result)
     return result
