@@ -24,7 +24,7 @@ import functools
 import hashlib
 import json
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import redis
 
@@ -126,18 +126,22 @@ class TicketStore:
         return bool(self.r.ping())
 
     @_guarded
-    def create(self, ticket: Ticket) -> None:
-        """Store a new ticket as ``queued``, before its job is published; all of it or nothing (one MULTI/EXEC)."""
+    def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = ()) -> None:
+        """Store a new ticket as ``queued``, with ``job`` (the Redis commands that publish its first
+        task, see workers.tasks.classify_job) in the same MULTI/EXEC: all of it or nothing. Without
+        ``job``, the caller publishes right after, and deletes the ticket if that fails."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(_key(ticket.id), mapping={
             "ticket": json.dumps(ticket.to_dict()),
             "status": "queued",
             "t:received": repr(ticket.created_at),
-            "t:queued": repr(time.time()),  # its job is published right after (or it is deleted)
+            "t:queued": repr(time.time()),
         })
         pipe.zadd(CREATED, {ticket.id: ticket.created_at})
         pipe.zadd(BY_URGENCY, {ticket.id: -1})
         pipe.sadd(_status_key("queued"), ticket.id)
+        for command, args in job:
+            getattr(pipe, command)(*args)
         pipe.execute()
 
     @_guarded

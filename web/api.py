@@ -16,7 +16,7 @@ from smartsupport.errors import IncidentNotFound, InvalidTicket, SmartSupportErr
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.ticket import Ticket
-from workers.tasks import redeliver, route_ticket
+from workers.tasks import classify_job, redeliver, route_ticket
 
 from .schemas import CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn
 
@@ -59,8 +59,10 @@ def submit_ticket():
         if bound_id != ticket.id:
             return _accepted(bound_id, replayed=True)
     try:
-        store.create(ticket)
-        route_ticket(ticket)
+        job = classify_job(ticket)  # stored and queued in one MULTI where the broker is the store's Redis
+        store.create(ticket, job=job or ())
+        if job is None:
+            route_ticket(ticket)
     except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
         store.delete(ticket.id)
         if key:

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import redis
 from celery import Task
+from kombu import Producer
 from kombu.exceptions import BatchPublishError, OperationalError
 from celery.signals import worker_process_init
 
@@ -292,8 +293,45 @@ def sweep_stuck_tickets() -> int:
 
 def route_ticket(ticket: Ticket) -> str:
     """Start the pipeline for a stored ticket: classify (batched, urgent-looking first), then score → notify."""
-    priority = urgency.triage_priority(ticket.text, threshold=settings().urgency_threshold)
-    return classify_ticket.apply_async((ticket.id,), priority=priority).id
+    return classify_ticket.apply_async((ticket.id,), priority=_triage(ticket)).id
+
+
+def classify_job(ticket: Ticket) -> list[tuple[str, tuple]] | None:
+    """The Redis commands that would publish ``ticket``'s classify message (what route_ticket sends),
+    built by Celery and kombu but not run, so that the API can store the ticket and queue its job in
+    one MULTI: both or neither, in one round trip. None where the broker cannot join a transaction
+    of the store's (a transport other than Redis, a kombu key prefix): route_ticket it is, then."""
+    with app.producer_or_acquire() as producer:
+        channel = producer.channel
+        if not hasattr(channel, "create_publish_batch") or getattr(channel, "global_keyprefix", ""):
+            return None
+        captured = _CapturedPublish(channel)
+        classify_ticket.apply_async((ticket.id,), priority=_triage(ticket),
+                                    producer=Producer(captured, auto_declare=False))
+    return captured.commands or None
+
+
+def _triage(ticket: Ticket) -> int:
+    return urgency.triage_priority(ticket.text, threshold=settings().urgency_threshold)
+
+
+class _CapturedPublish:
+    """A kombu Redis channel that keeps the commands of a publish instead of running them: kombu's
+    Redis transport hands a message's final commands (LPUSH to the queue's priority list) to a
+    publish batch's ``add``, which here only collects them. Everything else is the real channel."""
+
+    def __init__(self, channel) -> None:
+        self._channel = channel
+        self.commands: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._channel, name)
+
+    def basic_publish(self, message, **kwargs):
+        return self._channel.basic_publish(message, _publish_batch=self, **kwargs)
+
+    def add(self, name: str, *args) -> None:
+        self.commands.append((name, args))
 
 
 def redeliver(ticket_store: TicketStore, ticket_id: str, urls: Iterable[str]) -> None:

@@ -1,5 +1,7 @@
 import base64
 import json
+import threading
+import time
 
 import pytest
 
@@ -22,6 +24,36 @@ def test_a_valid_ticket_is_accepted_stored_and_queued(client, operator, store):
     assert {"received", "queued"} <= set(view["timestamps"])
     # the first stage's message is on the broker
     assert store.r.llen("model") >= 1
+
+
+def test_a_ticket_and_its_first_task_are_written_in_one_transaction(client, operator, store):
+    # Watch every command Redis runs while one ticket is posted
+    seen, ready = [], threading.Event()
+
+    def watch():
+        with store.r.monitor() as monitor:
+            ready.set()
+            for event in monitor.listen():
+                seen.append(event["command"])
+                if event["command"] == "EXEC" and any(c.startswith("HSET ss:ticket:") for c in seen):
+                    return
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert ready.wait(5)
+    time.sleep(0.2)  # MONITOR is on once its reply is read; give it a moment
+
+    ticket_id = post(client, operator, json={"body": "Our API is down"}).get_json()["id"]
+    watcher.join(10)
+
+    # Then the ticket and the classify message for it went in between one MULTI and its EXEC
+    start = max(i for i, c in enumerate(seen) if c == "MULTI")
+    transaction = seen[start:]
+    assert transaction[-1] == "EXEC"
+    assert any(c.startswith(f"HSET ss:ticket:{ticket_id}") for c in transaction)
+    pushes = [c for c in transaction if c.startswith("LPUSH model")]
+    assert len(pushes) == 1 and ticket_id in pushes[0]
+    # and no message for it was published outside that transaction
+    assert sum(ticket_id in c for c in seen if c.startswith("LPUSH")) == 1
 
 
 def test_requests_without_a_valid_key_get_401(client):
