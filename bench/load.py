@@ -74,6 +74,8 @@ class Sent:
     latency_ms: float
     lag_ms: float = 0.0
     error: str | None = None
+    #: When it left (time.time()), to place the slow ones within the phase.
+    at: float = 0.0
 
 
 @dataclass
@@ -109,14 +111,15 @@ class Api:
     def submit(self, text: str) -> Sent:
         """POST one ticket; the answer's status (None: no answer), id and latency."""
         body = json.dumps({"body": text}).encode()
-        start = time.perf_counter()
+        at, start = time.time(), time.perf_counter()
         try:
             r = self._request("POST", "/api/tickets", body)
             latency_ms = (time.perf_counter() - start) * 1000.0
             ticket_id = json.loads(r.data).get("id") if r.status == 202 else None
-            return Sent(r.status, ticket_id, latency_ms)
+            return Sent(r.status, ticket_id, latency_ms, at=at)
         except (urllib3.exceptions.HTTPError, ValueError) as exc:
-            return Sent(None, None, (time.perf_counter() - start) * 1000.0, error=f"{type(exc).__name__}: {exc}"[:200])
+            return Sent(None, None, (time.perf_counter() - start) * 1000.0, error=f"{type(exc).__name__}: {exc}"[:200],
+                        at=at)
 
     def ticket(self, ticket_id: str) -> dict | None:
         """The ticket's view; ``{"status": "missing"}`` when the API says 404; None when it could not say."""

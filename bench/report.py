@@ -11,6 +11,8 @@ from .procs import Usage
 
 #: CPU (% of one core) taken by processes not ours above which a phase's figures are flagged as noisy.
 NOISY_PCT = 25
+#: A POST slower than this is counted, per second of its phase, in ``slow_posts_by_second``.
+SLOW_POST_MS = 10
 NOISY = "  ⚠ the machine was busy with other work: figures are noisy"
 #: Stage timings the API reports (timings_ms), in pipeline order.
 STAGES = ("queue_wait", "classify", "score", "notify", "total")
@@ -82,6 +84,7 @@ def phase_figures(load: PhaseLoad, views: dict[str, dict], usage: Usage) -> dict
         "post_ms": pcts(s.latency_ms for s in load.sent),
         "post_from_schedule_ms": pcts(s.lag_ms + s.latency_ms for s in load.sent),
         "late_sends_over_10ms": sum(1 for s in load.sent if s.lag_ms > 10),
+        "slow_posts_by_second": _slow_by_second(load),
         "max_send_lag_ms": round(max((s.lag_ms for s in load.sent), default=0.0), 1),
         "rejected": _rejected(load),
         **_counts(load, views),
@@ -93,6 +96,17 @@ def phase_figures(load: PhaseLoad, views: dict[str, dict], usage: Usage) -> dict
         "other_cpu_pct": usage.other_cpu_pct,
         "processes": usage.rows,
     }
+
+
+def _slow_by_second(load: PhaseLoad, over_ms: float = SLOW_POST_MS) -> list[int]:
+    """POSTs slower than ``over_ms``, counted by the second of the phase they left in: a few bad
+    moments (stalls of the machine) look different from a slow phase."""
+    seconds = max(int(load.ended - load.started) + 1, 1)
+    counts = [0] * seconds
+    for s in load.sent:
+        if s.latency_ms > over_ms:
+            counts[min(max(int(s.at - load.started), 0), seconds - 1)] += 1
+    return counts
 
 
 def _rejected(load: PhaseLoad) -> dict[str, int]:
@@ -120,6 +134,7 @@ def phase_text(name: str, f: dict) -> str:
         f"    sustained end to end {f['tickets_per_s']} tickets/s; model batches: {batch['batches']}, mean "
         f"{batch['mean']} tickets, max {batch['max']}; late sends (>10 ms) {f['late_sends_over_10ms']}, "
         f"max lag {f['max_send_lag_ms']} ms",
+        f"    POSTs over {SLOW_POST_MS} ms, by second of the phase: {f['slow_posts_by_second']}",
         f"    machine CPU {f['machine_cpu_pct']}% of all cores while sending and draining; processes not ours used "
         f"{f['other_cpu_pct']}% of one core{NOISY if f['other_cpu_pct'] > NOISY_PCT else ''}",
         f"    {'ms':<24}{'p50':>10}{'p95':>10}{'p99':>10}{'n':>8}",
