@@ -9,15 +9,17 @@ app.config_from_object("celeryconfig")
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
 
 
-def use_broker(url: str) -> None:
-    """Point this process's app at ``url`` (an API built with explicit Settings, as tests do).
+def use_broker(url: str, result_backend: str | None = None) -> None:
+    """Point this process's app at broker ``url`` and ``result_backend`` (by default the same URL):
+    an API built with explicit Settings, as tests do.
 
     Celery reads the broker from the environment at import; a changed URL must also drop the
     connection and producer pools that were already opened against the old one.
     """
-    if app.conf.broker_url == url:
+    result_backend = result_backend or url
+    if app.conf.broker_url == url and app.conf.result_backend == result_backend:
         return
-    app.conf.update(broker_url=url, result_backend=url)
+    app.conf.update(broker_url=url, result_backend=result_backend)
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None

@@ -151,3 +151,29 @@ def test_tickets_that_look_urgent_are_queued_for_the_model_first(client, operato
         return {json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in store.r.lrange(key, 0, -1)}
     assert queued_ids("model") == {urgent.get_json()["id"]}
     assert queued_ids("model:6") == {calm.get_json()["id"]}
+
+
+def test_with_a_broker_outside_the_store_the_ticket_is_stored_then_published(app, client, operator, store,
+                                                                             api_redis_url):
+    from workers.celery import app as celery_app, use_broker
+    from workers.tasks import classify_job
+    from smartsupport.ticket import Ticket
+
+    # Given a broker that cannot join the store's Redis transaction (kombu's in-process transport)
+    use_broker("memory://", result_backend=api_redis_url)
+    try:
+        assert classify_job(Ticket.new(body="anything")) is None
+
+        response = post(client, operator, json={"body": "Our API is down"})
+
+        # Then the ticket is stored, and its classify message went to that broker instead
+        assert response.status_code == 202
+        ticket_id = response.get_json()["id"]
+        assert store.load(ticket_id).text == "Our API is down"
+        assert not any(ticket_id in m for key in ("model", "model:3", "model:6", "model:9")
+                       for m in store.r.lrange(key, 0, -1))
+        with celery_app.connection_for_write() as connection:
+            message = connection.default_channel.basic_get("model")
+        assert message is not None and message.payload[0] == [ticket_id]
+    finally:
+        use_broker(api_redis_url)
