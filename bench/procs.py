@@ -152,23 +152,34 @@ class Sampler:
         """Close the window: CPU% over it and peak RSS per process, and the machine's load."""
         for group in self.groups:
             group.tree()  # remember processes seen meanwhile, for OwnedProcess.stop
-        self._conn.send("stop")
-        usage = self._conn.recv()
-        self._child.join(timeout=10)
-        self._conn.close()
-        return usage
+        try:
+            self._conn.send("stop")
+            if not self._conn.poll(30):
+                raise RuntimeError("the sampling process did not answer")
+            return self._conn.recv()
+        finally:
+            self._conn.close()
+            self._child.join(timeout=5)
+            if self._child.is_alive():
+                self._child.terminate()
+                self._child.join(timeout=5)
 
 
 def _sample_until_told(conn, roots: list[int], known: list[int], client_pid: int, interval_s: float) -> None:
-    """The sampling process: sample every ``interval_s`` until the parent says stop, then send the Usage."""
+    """The sampling process: sample every ``interval_s`` until the parent says stop, then send the Usage.
+    Ctrl-C is the parent's to handle: it stops this process through stop() (or the closed pipe)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     window = _Window(roots, known, client_pid)
     window.sample()
     conn.send("sampling")
-    while not conn.poll(interval_s):
+    try:
+        while not conn.poll(interval_s):
+            window.sample()
+        conn.recv()
         window.sample()
-    conn.recv()
-    window.sample()
-    conn.send(window.usage())
+        conn.send(window.usage())
+    except (EOFError, OSError):  # the parent is gone or gave up: nothing to report to
+        pass
 
 
 class _Window:

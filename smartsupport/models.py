@@ -43,7 +43,7 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    ok = all(mallopt(param, value) == 1 for param, value in _MALLOC_SETTINGS)
+    ok = all([mallopt(param, value) == 1 for param, value in _MALLOC_SETTINGS])  # every one, even after a failure
     log.debug("malloc keeps freed memory: %s", ok)
     return ok
 

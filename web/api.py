@@ -59,7 +59,7 @@ def submit_ticket():
         if bound_id != ticket.id:
             return _accepted(bound_id, replayed=True)
     try:
-        job = classify_job(ticket)  # stored and queued in one MULTI where the broker is the store's Redis
+        job = classify_job(ticket, store)  # stored and queued in one MULTI where the broker is the store's Redis
         store.create(ticket, job=job or ())
         if job is None:
             route_ticket(ticket)

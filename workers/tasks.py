@@ -296,19 +296,38 @@ def route_ticket(ticket: Ticket) -> str:
     return classify_ticket.apply_async((ticket.id,), priority=_triage(ticket)).id
 
 
-def classify_job(ticket: Ticket) -> list[tuple[str, tuple]] | None:
+def classify_job(ticket: Ticket, ticket_store: TicketStore) -> list[tuple[str, tuple]] | None:
     """The Redis commands that would publish ``ticket``'s classify message (what route_ticket sends),
     built by Celery and kombu but not run, so that the API can store the ticket and queue its job in
-    one MULTI: both or neither, in one round trip. None where the broker cannot join a transaction
-    of the store's (a transport other than Redis, a kombu key prefix): route_ticket it is, then."""
+    one MULTI on ``ticket_store``: both or neither, in one round trip.
+
+    None where the broker cannot join that transaction: a transport other than Redis, another Redis
+    than the store's, a kombu key prefix; and while this process has not connected to the broker
+    yet (connecting retries for seconds while Redis is away; the store fails at once). The caller
+    then stores the ticket and publishes with route_ticket.
+
+    A MULTI that redis-py runs again (the store retries on a timeout) pushes the message twice:
+    every stage is safe to run twice."""
     with app.producer_or_acquire() as producer:
+        if not producer.connection.connected:
+            return None
         channel = producer.channel
-        if not hasattr(channel, "create_publish_batch") or getattr(channel, "global_keyprefix", ""):
+        if (not hasattr(channel, "create_publish_batch") or getattr(channel, "global_keyprefix", "")
+                or _where(channel.pool) != _where(ticket_store.r.connection_pool)):
             return None
         captured = _CapturedPublish(channel)
-        classify_ticket.apply_async((ticket.id,), priority=_triage(ticket),
+        # No retry: kombu's retry would publish through the real channel, outside the transaction.
+        classify_ticket.apply_async((ticket.id,), priority=_triage(ticket), retry=False,
                                     producer=Producer(captured, auto_declare=False))
-    return captured.commands or None
+    if not captured.commands:
+        raise RuntimeError("kombu published the classify message instead of handing over its commands")
+    return captured.commands
+
+
+def _where(pool) -> tuple:
+    """The Redis server and database a redis-py connection pool connects to."""
+    kwargs = pool.connection_kwargs
+    return kwargs.get("path") or (kwargs.get("host"), int(kwargs.get("port", 6379))), int(kwargs.get("db") or 0)
 
 
 def _triage(ticket: Ticket) -> int:

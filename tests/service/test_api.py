@@ -1,7 +1,6 @@
 import base64
 import json
 import threading
-import time
 
 import pytest
 
@@ -27,28 +26,30 @@ def test_a_valid_ticket_is_accepted_stored_and_queued(client, operator, store):
 
 
 def test_a_ticket_and_its_first_task_are_written_in_one_transaction(client, operator, store):
-    # Watch every command Redis runs while one ticket is posted
+    # Watch every command Redis runs on this database while one ticket is posted, up to a marker
+    db = store.r.connection_pool.connection_kwargs.get("db", 0)
     seen, ready = [], threading.Event()
 
     def watch():
         with store.r.monitor() as monitor:
             ready.set()
             for event in monitor.listen():
-                seen.append(event["command"])
-                if event["command"] == "EXEC" and any(c.startswith("HSET ss:ticket:") for c in seen):
+                if event["db"] == db:
+                    seen.append(event["command"])
+                if event["command"] == "ECHO end-of-post":
                     return
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     assert ready.wait(5)
-    time.sleep(0.2)  # MONITOR is on once its reply is read; give it a moment
 
     ticket_id = post(client, operator, json={"body": "Our API is down"}).get_json()["id"]
+    store.r.echo("end-of-post")
     watcher.join(10)
+    assert not watcher.is_alive()
 
     # Then the ticket and the classify message for it went in between one MULTI and its EXEC
-    start = max(i for i, c in enumerate(seen) if c == "MULTI")
-    transaction = seen[start:]
-    assert transaction[-1] == "EXEC"
+    start = seen.index("MULTI")
+    transaction = seen[start:seen.index("EXEC", start) + 1]
     assert any(c.startswith(f"HSET ss:ticket:{ticket_id}") for c in transaction)
     pushes = [c for c in transaction if c.startswith("LPUSH model")]
     assert len(pushes) == 1 and ticket_id in pushes[0]
@@ -162,7 +163,7 @@ def test_with_a_broker_outside_the_store_the_ticket_is_stored_then_published(app
     # Given a broker that cannot join the store's Redis transaction (kombu's in-process transport)
     use_broker("memory://", result_backend=api_redis_url)
     try:
-        assert classify_job(Ticket.new(body="anything")) is None
+        assert classify_job(Ticket.new(body="anything"), store) is None
 
         response = post(client, operator, json={"body": "Our API is down"})
 
