@@ -44,6 +44,10 @@ SWEEP_LOCK = PREFIX + "sweeper:lock"
 #: zset "<ticket id> <url>" -> when the pending delivery should next show progress
 PENDING_DELIVERIES = PREFIX + "webhooks:pending"
 IDEMPOTENCY_TTL_S = 24 * 3600
+#: A key bound this long ago to a ticket that does not exist lost its ticket (the store went away
+#: between the claim and the write, and the claim could not be released): the next request takes it.
+#: Younger, the first request may still be writing its ticket.
+STALE_CLAIM_S = 60
 DEAD_LETTER = PREFIX + "webhooks:dead"
 ENDPOINT_LOG_SIZE = 500
 BY_URGENCY = PREFIX + "tickets:urgency"
@@ -148,10 +152,24 @@ class TicketStore:
     def claim_idempotency_key(self, scope: str, key: str, *, body_hash: str, ticket_id: str) -> tuple[str, str]:
         """Bind ``key`` to ``ticket_id`` unless it is bound already; return the bound (ticket id, body hash)."""
         name = f"{PREFIX}idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
-        record = json.dumps({"ticket_id": ticket_id, "body": body_hash})
+        record = json.dumps({"ticket_id": ticket_id, "body": body_hash, "at": time.time()})
         if self.r.set(name, record, nx=True, ex=IDEMPOTENCY_TTL_S):
             return ticket_id, body_hash
-        bound = json.loads(self.r.get(name) or record)
+        raw = self.r.get(name) or record
+        bound = json.loads(raw)
+        if (bound["ticket_id"] != ticket_id and time.time() - bound.get("at", 0) > STALE_CLAIM_S
+                and not self.r.exists(_key(bound["ticket_id"]))):
+            try:  # take the stale claim over, unless another request just did
+                with self.r.pipeline() as pipe:
+                    pipe.watch(name)
+                    if pipe.get(name) == raw:
+                        pipe.multi()
+                        pipe.set(name, record, ex=IDEMPOTENCY_TTL_S)
+                        pipe.execute()
+                        return ticket_id, body_hash
+            except redis.WatchError:
+                pass
+            bound = json.loads(self.r.get(name) or record)
         return bound["ticket_id"], bound["body"]
 
     @_guarded

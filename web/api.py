@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -64,9 +65,10 @@ def submit_ticket():
         if job is None:
             route_ticket(ticket)
     except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
-        store.delete(ticket.id)
-        if key:
-            store.release_idempotency_key(g.principal.fingerprint, key)
+        with contextlib.suppress(StoreUnavailable):  # Redis away: a claim left behind goes stale
+            store.delete(ticket.id)
+            if key:
+                store.release_idempotency_key(g.principal.fingerprint, key)
         if isinstance(exc, StoreUnavailable):
             raise
         raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc

@@ -1,7 +1,9 @@
 """Idempotency, retries of failed tickets, the sweeper's view, rate limits and headers (real Redis)."""
 
+import json
 import time
 
+from smartsupport.store import STALE_CLAIM_S
 from tests.conftest import settings_for
 from web import create_app
 
@@ -27,6 +29,36 @@ def test_the_same_idempotency_key_with_another_body_is_a_conflict(client, operat
 
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "idempotency_conflict"
     assert store.r.zcard("ss:tickets:created") == 1
+
+
+def _lose_the_ticket_of_the_claim(store, ticket_id, *, age_s):
+    """As if Redis went away between the key's claim and the ticket's write, so that neither the
+    ticket was written nor the claim released; the claim made ``age_s`` ago."""
+    store.delete(ticket_id)
+    [name] = store.r.keys("ss:idem:*")
+    record = json.loads(store.r.get(name))
+    store.r.set(name, json.dumps({**record, "at": record["at"] - age_s}), keepttl=True)
+
+
+def test_a_key_whose_ticket_was_never_stored_is_taken_over_once_its_claim_is_stale(client, operator, store):
+    lost = post(client, operator, "Refund please", key="order-44").get_json()["id"]
+    _lose_the_ticket_of_the_claim(store, lost, age_s=STALE_CLAIM_S + 1)
+
+    again = post(client, operator, "Refund please", key="order-44")
+
+    # Then the retry is accepted as a new ticket, not answered with the one that does not exist
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again.headers
+    assert again.get_json()["id"] != lost and store.load(again.get_json()["id"]).text == "Refund please"
+    assert post(client, operator, "Refund please", key="order-44").get_json()["id"] == again.get_json()["id"]
+
+
+def test_a_key_claimed_just_now_is_replayed_even_before_its_ticket_is_written(client, operator, store):
+    first = post(client, operator, "Refund please", key="order-45").get_json()["id"]
+    _lose_the_ticket_of_the_claim(store, first, age_s=1)  # the first request may still be writing it
+
+    again = post(client, operator, "Refund please", key="order-45")
+
+    assert again.get_json()["id"] == first and again.headers["Idempotent-Replayed"] == "true"
 
 
 def test_idempotency_keys_belong_to_the_key_holder(client, operator, submitter):
