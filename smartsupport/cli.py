@@ -7,11 +7,15 @@ under honcho; their output is interleaved with a name per line, and Ctrl-C stops
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+from honcho.process import Popen, Process
 
 from .config import Settings
 from .embedded_redis import server_args, wait_until_ready
@@ -78,6 +82,24 @@ def banner(settings: Settings) -> str:
     ])
 
 
+class _Member(Process):
+    """A honcho process that stays in the run's session, as the leader of its own process group.
+
+    honcho starts each command in a new session. Where the kernel groups tasks by session for
+    scheduling (``/proc/sys/kernel/sched_autogroup_enabled``, on by default on desktop and many
+    server kernels), every session gets an equal share of the CPU whatever its nice value, so the
+    nice values above would order nothing: a busy model worker held the API's threads off the CPU for
+    milliseconds. In one session the nice values weigh as they should. Each command still leads its
+    own process group, so honcho's ``killpg`` stops it with its children, and a Ctrl-C on the terminal
+    reaches honcho alone, which stops them in order.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._child_ctor = functools.partial(Popen, start_new_session=False, process_group=0,
+                                             stdin=subprocess.DEVNULL)
+
+
 def run(settings: Settings) -> int:
     from honcho.manager import Manager
 
@@ -86,6 +108,7 @@ def run(settings: Settings) -> int:
     metrics_dir.mkdir(parents=True)
     env = {**os.environ, "SMARTSUPPORT_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     manager = Manager()
+    manager._process_ctor = _Member  # honcho has no public hook for how it starts a command
     for name, cmd in commands(settings).items():
         # Only the gunicorn processes share request metrics through files.
         extra = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if name == "web" else {}

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 
+import psutil
 import pytest
 import requests
 
@@ -33,6 +34,19 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     key = (tmp_path / "data" / "api_key").read_text().strip()
     assert key in output and f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}/" in output
     auth = {"Authorization": f"Bearer {key}"}
+
+    # Every process of the stack runs in the run's session (one scheduling autogroup, so the nice
+    # values order them), each command as the leader of its own process group
+    # (honcho runs each command from a child of its own, so the commands are its grandchildren)
+    commands = [c for watcher in psutil.Process(proc.pid).children() for c in watcher.children()]
+    assert len(commands) == 5  # redis, model, io, web, flower
+    for command in commands:
+        assert os.getpgid(command.pid) == command.pid
+        tree = [command, *command.children(recursive=True)]
+        assert {os.getsid(p.pid) for p in tree} == {os.getsid(proc.pid)}
+    # (redis and the API at 0, then io, model and Flower, once each has waited for Redis and exec'd)
+    wait_for(lambda: sorted(c.nice() for c in commands) == [0, 0, 5, 10, 15], timeout_s=30,
+             what="every command to run at its nice value")
 
     # When a ticket is posted over HTTP, the API answers 202 at once
     started = time.monotonic()
