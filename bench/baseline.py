@@ -16,7 +16,7 @@ WARMUP_CHAINS = 20
 
 
 def start_worker(env: dict[str, str], bare_url: str, log_dir: Path) -> OwnedProcess:
-    """``celery -A bench.bare worker -P prefork -c 2 -Q bare`` in its own session."""
+    """``celery -A bench.bare worker -P prefork -c 2 -Q bare`` in its own process group."""
     argv = [str(Path(sys.executable).parent / "celery"), "-A", "bench.bare", "worker", "-P", "prefork",
             "-c", "2", "-Q", "bare", "--loglevel", "WARNING", "--hostname", "bare@%h"]
     return OwnedProcess("bare worker", argv, env={**env, "BENCH_BARE_URL": bare_url},

@@ -1,7 +1,7 @@
 """Processes the benchmark starts: owning them (stopped on any exit) and measuring them (CPU%, RSS).
 
 Every process of a group is remembered as soon as it is seen, so that stopping the group also
-reaches children that sit in sessions of their own (honcho starts each of its processes so).
+reaches children that sit in process groups of their own (``make run`` starts each of its commands so).
 """
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ MIB = 1024 * 1024
 
 
 class OwnedProcess:
-    """A subprocess started in its own session, with every descendant it ever had."""
+    """A subprocess started in its own process group, with every descendant it ever had.
+
+    It stays in the benchmark's session: where the kernel schedules by session (autogroup, see
+    smartsupport.cli._Member), a session of its own would get as much CPU as the load generator's
+    whatever the nice values inside it, and the client's sends fell up to 100 ms behind schedule
+    while the niced workers ran. In one session the client competes like the API, at nice 0, and
+    the workers yield to both."""
 
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: str) -> None:
         self.name = name
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+                                          stdin=subprocess.DEVNULL, process_group=0)
         self.root = psutil.Process(self.popen.pid)
         self.known: dict[int, psutil.Process] = {self.root.pid: self.root}
         self.stopped = False

@@ -57,7 +57,7 @@ class Stack:
 
     @classmethod
     def start(cls, data_dir: Path) -> "Stack":
-        """Start ``python -m smartsupport.cli run`` in its own session, output to data_dir/stack.log."""
+        """Start ``python -m smartsupport.cli run`` in its own process group, output to data_dir/stack.log."""
         data_dir.mkdir(parents=True, exist_ok=True)
         env = stack_env(data_dir)
         proc = OwnedProcess("stack", [sys.executable, "-m", "smartsupport.cli", "run"], env=env,

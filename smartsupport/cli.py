@@ -26,11 +26,14 @@ MODEL_WORKER_ARGS = ["--queues", "model", "--prefetch-multiplier", "64"]
 #: The I/O worker's threads each hold up to this many messages: the score and notify batches
 #: (workers.tasks.STAGE_BATCH_SIZE) form from messages held while the previous batch runs.
 IO_PREFETCH_MULTIPLIER = 8
-#: Scheduling priorities (nice values): the API (and Redis) first, then the I/O worker (it finishes
-#: tickets already in flight), then the model, then Flower.
-IO_NICE = 5
-MODEL_NICE = 10
-FLOWER_NICE = 15
+#: Scheduling priorities (nice values): the API and Redis first, at 0; the workers take what they leave.
+#: A thread's weight falls about 1.25x per nice step, but the I/O worker runs up to 17 threads and the
+#: model worker two torch threads per process: at nice 5 and 10 their sum still outweighed the API's
+#: few busy threads, and its p99 at 200 POST/s was 14-21 ms; at 17 and 19 it is under 10. The I/O
+#: worker sits above the model (it finishes tickets already in flight), Flower at the bottom.
+IO_NICE = 17
+MODEL_NICE = 19
+FLOWER_NICE = 19
 
 
 def commands(settings: Settings) -> dict[str, str]:

@@ -9,6 +9,7 @@ import psutil
 import pytest
 import requests
 
+from smartsupport import cli
 from tests.conftest import start_stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,8 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
         tree = [command, *command.children(recursive=True)]
         assert {os.getsid(p.pid) for p in tree} == {os.getsid(proc.pid)}
     # (redis and the API at 0, then io, model and Flower, once each has waited for Redis and exec'd)
-    wait_for(lambda: sorted(c.nice() for c in commands) == [0, 0, 5, 10, 15], timeout_s=30,
+    niceness = sorted([0, 0, cli.IO_NICE, cli.MODEL_NICE, cli.FLOWER_NICE])
+    wait_for(lambda: sorted(c.nice() for c in commands) == niceness, timeout_s=30,
              what="every command to run at its nice value")
 
     # When a ticket is posted over HTTP, the API answers 202 at once
