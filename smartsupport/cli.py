@@ -29,8 +29,8 @@ IO_PREFETCH_MULTIPLIER = 8
 #: Scheduling priorities (nice values): the API and Redis first, at 0; the workers take what they leave.
 #: A thread's weight falls about 1.25x per nice step, but the I/O worker runs up to 17 threads and the
 #: model worker two torch threads per process: at nice 5 and 10 their sum still outweighed the API's
-#: few busy threads, and its p99 at 200 POST/s was 14-21 ms; at 17 and 19 it is under 10. The I/O
-#: worker sits above the model (it finishes tickets already in flight), Flower at the bottom.
+#: few busy threads (README, How it is built). The I/O worker sits above the model (it finishes
+#: tickets already in flight), Flower at the bottom.
 IO_NICE = 17
 MODEL_NICE = 19
 FLOWER_NICE = 19
