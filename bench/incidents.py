@@ -34,7 +34,7 @@ RECENT = 10_000
 DIM = 384
 BATCH1_TICKETS = 200
 BATCH32_TICKETS = 640
-BANKING_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "test.csv"
+BANKING_TEST = Path(__file__).resolve().parents[1] / "eval" / "data" / "banking77" / "test.csv"
 
 
 def _texts() -> list[str]:

@@ -2,8 +2,8 @@
 
 Sets:
   * eval/data/support_tickets.csv: our hand-written Billing/Technical/Legal tickets with urgency tiers;
-  * Banking77 test (../shared/data/banking77, PolyAI, CC BY 4.0): 77 intents, labels described in
-    eval/data/banking77_labels.json; corrections (examples per label) are drawn from train.csv only.
+  * Banking77 test (eval/data/banking77, PolyAI, CC BY 4.0, vendored with its licence): 77 intents,
+    labels described in eval/data/banking77_labels.json; corrections (examples per label) are drawn from train.csv only.
 Temperatures are fitted on held-out data: a train.csv slice for Banking77, the other fold for our set.
 """
 
@@ -29,7 +29,7 @@ from .metrics import accuracy, expected_calibration_error, fit_temperature, macr
 HERE = Path(__file__).resolve().parent
 SUPPORT_SET = HERE / "data" / "support_tickets.csv"
 BANKING_LABELS = HERE / "data" / "banking77_labels.json"
-BANKING_DIR = Path(os.environ.get("BANKING77_DIR", HERE.parent.parent / "shared" / "data" / "banking77"))
+BANKING_DIR = Path(os.environ.get("BANKING77_DIR", HERE / "data" / "banking77"))
 TIERS = ["low", "medium", "high", "critical"]
 
 
