@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from smartsupport import embedded_redis
-from smartsupport.incidents import LOG, IncidentTracker, Policy, Seen, _encode
+from deploy import redis_server
+from smartsupport.incidents import LOG, IncidentTracker, Policy, Seen, encode
 from smartsupport.models import embedding_model
 from smartsupport.store import TicketStore
 
@@ -49,7 +49,7 @@ def _texts() -> list[str]:
 
 def run(tmp: Path) -> dict:
     port = _free_port()
-    proc = embedded_redis.start(port=port, data_dir=tmp / "incident-redis")
+    proc = redis_server.start(port=port, data_dir=tmp / "incident-redis")
     try:
         store = TicketStore.from_url(f"redis://127.0.0.1:{port}/0")
         _fill_log(store.r, RECENT)
@@ -88,7 +88,7 @@ def _fill_log(client: redis.Redis, n: int) -> None:
         v = rng.standard_normal(DIM).astype(np.float32)
         v /= np.linalg.norm(v)
         pipe.xadd(LOG, {"k": "t", "id": f"old{i}", "t": repr(now - (n - i) * 0.01), "cat": "Billing",
-                        "v": _encode(v, np.float16), "inc": ""})
+                        "v": encode(v, np.float16), "inc": ""})
         if i % 1000 == 999:
             pipe.execute()
     pipe.execute()

@@ -3,8 +3,8 @@
 import json
 import time
 
-from smartsupport.store import STALE_CLAIM_S
-from tests.conftest import settings_for
+from smartsupport.store.idempotency import STALE_CLAIM_S
+from tests.helpers import settings_for
 from web import create_app
 
 

@@ -1,0 +1,29 @@
+"""The one ticket store, on Redis: tickets, their stage results, timestamps and webhook deliveries.
+
+``TicketStore`` is one object, written in parts along its seams (a module each): a ticket's life
+(``tickets``), Idempotency-Key claims, shared metrics, the sweeper's queries, operators'
+corrections, webhook deliveries and the API's views. ``keys`` lists every key the store writes.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from .corrections import Corrections
+from .deliveries import Deliveries
+from .idempotency import Idempotency
+from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
+from .sweeper import Sweeping
+from .tickets import Tickets
+from .views import Views, present
+
+__all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
+
+
+class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views):
+    """Every read and write of SmartSupport's state in Redis."""
+
+    @classmethod
+    def from_url(cls, url: str) -> "TicketStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
+                                        health_check_interval=30, retry_on_timeout=True))

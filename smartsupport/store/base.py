@@ -1,0 +1,53 @@
+"""What every part of the store shares: the Redis client, the error guard, status moves, batch reads."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, TypeVar
+
+import redis
+
+from ..errors import StoreUnavailable
+from ..ticket import STATUSES
+from . import keys
+
+F = TypeVar("F", bound=Callable)
+
+
+def guarded(method: F) -> F:
+    """Redis being away (refused, timed out, still loading its data) becomes StoreUnavailable."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+    return wrapper  # type: ignore[return-value]
+
+
+def set_status(pipe, ticket_id: str, status: str) -> None:
+    """Within a caller's pipeline: move a ticket to ``status``, in its hash and in the status sets."""
+    assert status in STATUSES, status
+    pipe.hset(keys.ticket(ticket_id), "status", status)
+    for other in STATUSES:
+        if other != status:
+            pipe.srem(keys.status(other), ticket_id)
+    pipe.sadd(keys.status(status), ticket_id)
+
+
+class StoreBase:
+    """The Redis client the parts of TicketStore share."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @guarded
+    def ping(self) -> bool:
+        return bool(self.r.ping())
+
+    def _existing(self, ticket_ids: list[str], *fields: str) -> list[tuple[str, list[str | None]]]:
+        """``(id, [ticket JSON, *fields])`` of each ticket that still exists, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(keys.ticket(tid), ["ticket", *fields])
+        return [(tid, row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]

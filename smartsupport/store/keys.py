@@ -1,0 +1,66 @@
+"""Where the store keeps things in Redis: every key SmartSupport writes starts with ``ss:``.
+
+  ss:ticket:<id>             hash: ticket JSON, status, error, category, urgency, t:<event> timestamps
+  ss:ticket:<id>:deliveries  hash: endpoint URL -> delivery state JSON
+  ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
+  ss:tickets:created         zset: id -> created_at
+  ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+  ss:tickets:status:<s>      set: ids of the tickets in status s
+  ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count (all processes)
+  ss:metrics:webhooks        hash: attempt outcome -> count
+  ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
+  ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
+  ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out
+  ss:webhooks:pending        zset: "<subject> <url>" -> when the pending delivery should next show progress
+  ss:sweeper:lock            string: held by the one sweeper running now
+  ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h
+  ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
+  ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
+  ss:incident...             incidents: see smartsupport/incidents/
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "ss:"
+CREATED = PREFIX + "tickets:created"
+BY_URGENCY = PREFIX + "tickets:urgency"
+CORRECTIONS = PREFIX + "corrections"
+CORRECTIONS_VERSION = PREFIX + "corrections:version"
+STAGE_METRICS = PREFIX + "metrics:stage:"
+WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
+DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
+DEAD_LETTER = PREFIX + "webhooks:dead"
+PENDING_DELIVERIES = PREFIX + "webhooks:pending"
+SWEEP_LOCK = PREFIX + "sweeper:lock"
+
+
+def ticket(ticket_id: str) -> str:
+    """The hash of one ticket."""
+    return f"{PREFIX}ticket:{ticket_id}"
+
+
+def subject(name: str) -> str:
+    """Where a webhook subject's deliveries live: under its ticket, or under its incident event."""
+    return PREFIX + name if name.startswith("incident:") else ticket(name)
+
+
+def status(name: str) -> str:
+    """The set of the tickets in one status."""
+    return f"{PREFIX}tickets:status:{name}"
+
+
+def endpoint_log(url: str) -> str:
+    """The newest attempts to one endpoint (keyed by a digest: URLs can be long and secret)."""
+    return f"{PREFIX}endpoint:{hashlib.sha256(url.encode()).hexdigest()[:16]}:log"
+
+
+def idempotency(scope: str, key: str) -> str:
+    """One Idempotency-Key of one key holder."""
+    return f"{PREFIX}idem:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def pending(name: str, url: str) -> str:
+    """A delivery's member in PENDING_DELIVERIES and DEAD_LETTER."""
+    return f"{name} {url}"

@@ -1,0 +1,54 @@
+"""Pipeline metrics every process adds to in Redis, so that one /metrics scrape sees the whole system."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..ticket import STATUSES
+from . import keys
+from .base import StoreBase, guarded
+
+#: Upper bounds (ms) of the stage-latency histogram buckets kept in Redis for /metrics.
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+#: Stage timings reported in the API: name -> (start event, end event).
+STAGES = {
+    "queue_wait": ("received", "classify_started"),
+    "classify": ("classify_started", "classify_finished"),
+    "score": ("score_started", "score_finished"),
+    "notify": ("notify_started", "notify_finished"),
+    "total": ("received", "done"),
+}
+
+
+def add_stage_metrics(pipe, stamps: dict[str, float]) -> None:
+    """Add a done ticket's stage timings to the shared histograms (the caller makes it once per ticket)."""
+    for stage, (start, end) in STAGES.items():
+        if start in stamps and end in stamps:
+            ms = (stamps[end] - stamps[start]) * 1000.0
+            bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
+            pipe.hincrby(keys.STAGE_METRICS + stage, bucket, 1)
+            pipe.hincrby(keys.STAGE_METRICS + stage, "count", 1)
+            pipe.hincrbyfloat(keys.STAGE_METRICS + stage, "sum", ms)
+
+
+class Metrics(StoreBase):
+    @guarded
+    def metrics_snapshot(self, queues: Iterable[str]) -> dict[str, Any]:
+        """Everything /metrics reports from Redis, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.scard(keys.status(status))
+        for stage in STAGES:
+            pipe.hgetall(keys.STAGE_METRICS + stage)
+        pipe.hgetall(keys.WEBHOOK_METRICS)
+        queues = list(queues)
+        for queue in queues:
+            pipe.llen(queue)
+        raw = pipe.execute()
+        n, m = len(STATUSES), len(STAGES)
+        return {
+            "statuses": dict(zip(STATUSES, raw[:n])),
+            "stages": dict(zip(STAGES, raw[n:n + m])),
+            "webhooks": {k: int(v) for k, v in raw[n + m].items()},
+            "queues": dict(zip(queues, raw[n + m + 1:])),
+        }

@@ -1,0 +1,191 @@
+"""A ticket's life in the store: created queued, each stage's result saved, done or failed."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable, Sequence
+
+from ..errors import TicketNotFound
+from ..ticket import STATUSES, Category, Ticket, Urgency
+from . import keys
+from .base import StoreBase, guarded, set_status
+from .deliveries import open_delivery
+from .metrics import add_stage_metrics
+
+
+class Tickets(StoreBase):
+    @guarded
+    def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = ()) -> None:
+        """Store a new ticket as ``queued``, with ``job`` (the Redis commands that publish its first
+        task, see workers.tasks.classify_job) in the same MULTI/EXEC: all of it or nothing. Without
+        ``job``, the caller publishes right after, and deletes the ticket if that fails."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.ticket(ticket.id), mapping={
+            "ticket": json.dumps(ticket.to_dict()),
+            "status": "queued",
+            "t:received": repr(ticket.created_at),
+            "t:queued": repr(time.time()),
+        })
+        pipe.zadd(keys.CREATED, {ticket.id: ticket.created_at})
+        pipe.zadd(keys.BY_URGENCY, {ticket.id: -1})
+        pipe.sadd(keys.status("queued"), ticket.id)
+        for command, args in job:
+            getattr(pipe, command)(*args)
+        pipe.execute()
+
+    @guarded
+    def delete(self, ticket_id: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        key = keys.ticket(ticket_id)
+        pipe.delete(key, key + ":deliveries", key + ":attempts")
+        pipe.zrem(keys.CREATED, ticket_id)
+        pipe.zrem(keys.BY_URGENCY, ticket_id)
+        for status in STATUSES:
+            pipe.srem(keys.status(status), ticket_id)
+        pipe.execute()
+
+    @guarded
+    def load(self, ticket_id: str) -> Ticket:
+        raw = self.r.hget(keys.ticket(ticket_id), "ticket")
+        if raw is None:
+            raise TicketNotFound(ticket_id)
+        return Ticket(**json.loads(raw))
+
+    @guarded
+    def exists(self, ticket_id: str) -> bool:
+        return bool(self.r.exists(keys.ticket(ticket_id)))
+
+    @guarded
+    def mark(self, ticket_id: str, event: str, *, status: str | None = None, now: float | None = None,
+             worker: str | None = None) -> None:
+        """Record that ``event`` happened now (first time wins), optionally moving the status and
+        naming the worker that did it."""
+        key = keys.ticket(ticket_id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(key, f"t:{event}", repr(time.time() if now is None else now))
+        if worker:
+            pipe.hset(key, f"w:{event.rsplit('_', 1)[0]}", worker)
+        if status:
+            set_status(pipe, ticket_id, status)
+        pipe.execute()
+
+    @guarded
+    def start_classifying(self, ticket_ids: list[str], *, worker: str | None = None) -> tuple[list[str], list[Ticket]]:
+        """For a batch, in two round trips: the ids that still exist, and the tickets among them not
+        classified yet, now marked ``processing`` (classify_started)."""
+        rows = self._existing(ticket_ids, "category")
+        existing = [tid for tid, _ in rows]
+        todo = [Ticket(**json.loads(raw)) for _, (raw, category) in rows if category is None]
+        now = repr(time.time())
+        pipe = self.r.pipeline(transaction=True)
+        for ticket in todo:
+            pipe.hsetnx(keys.ticket(ticket.id), "t:classify_started", now)
+            if worker:
+                pipe.hset(keys.ticket(ticket.id), "w:classify", worker)
+            set_status(pipe, ticket.id, "processing")
+        pipe.execute()
+        return existing, todo
+
+    @guarded
+    def save_categories(self, results: Iterable[tuple[str, Category, float | None]]) -> None:
+        """Store a batch's categories (and semantic severities) and mark them classified, in one MULTI."""
+        now = repr(time.time())
+        pipe = self.r.pipeline(transaction=True)
+        for ticket_id, category, severity in results:
+            fields = {"category": json.dumps(category.to_dict())}
+            if severity is not None:
+                fields["severity"] = json.dumps(float(severity))
+            pipe.hset(keys.ticket(ticket_id), mapping=fields)
+            pipe.hsetnx(keys.ticket(ticket_id), "t:classify_finished", now)
+        pipe.execute()
+
+    @guarded
+    def to_score(self, ticket_ids: list[str]) -> tuple[list[str], list[tuple[Ticket, float | None]]]:
+        """For a batch, in one round trip: the ids that still exist, and the tickets among them not
+        scored yet, each with the model's semantic severity (None when it made none)."""
+        rows = self._existing(ticket_ids, "urgency", "severity")
+        todo = [(Ticket(**json.loads(raw)), None if severity is None else json.loads(severity))
+                for _, (raw, scored, severity) in rows if scored is None]
+        return [tid for tid, _ in rows], todo
+
+    @guarded
+    def save_urgencies(self, results: Iterable[tuple[str, Urgency]], *, started: float,
+                       worker: str | None = None) -> None:
+        """Store a batch's urgencies, with the score stage's timestamps, in one MULTI."""
+        now = repr(time.time())
+        pipe = self.r.pipeline(transaction=True)
+        for ticket_id, urgency in results:
+            key = keys.ticket(ticket_id)
+            pipe.hsetnx(key, "t:score_started", repr(started))
+            if worker:
+                pipe.hset(key, "w:score", worker)
+            pipe.hset(key, "urgency", json.dumps(urgency.to_dict()))
+            pipe.zadd(keys.BY_URGENCY, {ticket_id: urgency.score})
+            pipe.hsetnx(key, "t:score_finished", now)
+        pipe.execute()
+
+    @guarded
+    def to_notify(self, ticket_ids: list[str]) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """For a batch, in one round trip: each existing ticket's urgency (None if not scored) and incident."""
+        return {tid: (None if urgency is None else json.loads(urgency), incident)
+                for tid, (_, urgency, incident) in self._existing(ticket_ids, "urgency", "incident")}
+
+    @guarded
+    def finish_tickets(self, plans: Iterable[tuple[str, str, tuple[str, ...], str | None]], *, started: float,
+                       worker: str | None = None) -> list[tuple[str, str]]:
+        """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident)``:
+        the stage's timestamps, the incident cover, the deliveries opened (pending) and the ticket
+        ``done``, in one MULTI; then the stage metrics of the tickets done for the first time.
+        Returns the ``(ticket id, url)`` deliveries that had no attempt yet: opened now, or opened by
+        an earlier run that died before sending them."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=True)
+        deliveries, gates = [], []  # (ticket id, url, reply index), (reply index of the gate, of the record)
+        for ticket_id, event_id, urls, incident in plans:
+            key = keys.ticket(ticket_id)
+            pipe.hsetnx(key, "t:notify_started", repr(started))
+            if worker:
+                pipe.hset(key, "w:notify", worker)
+            if incident:
+                pipe.hset(key, "webhook_covered", incident)
+            for url in urls:
+                open_delivery(pipe, ticket_id, url, event_id, now)
+                deliveries.append((ticket_id, url, len(pipe)))
+                pipe.hget(key + ":deliveries", url)
+            pipe.hsetnx(key, "t:notify_finished", repr(now))
+            pipe.hsetnx(key, "t:done", repr(now))
+            set_status(pipe, ticket_id, "done")
+            gates.append(len(pipe))
+            pipe.hsetnx(key, "metrics_recorded", "1")
+            pipe.hgetall(key)
+        replies = pipe.execute()
+        to_send = [(tid, url) for tid, url, i in deliveries if int(json.loads(replies[i]).get("attempts", 0)) == 0]
+        # Counted once per ticket: only by the run that set metrics_recorded.
+        first_done = [replies[i + 1] for i in gates if replies[i]]
+        # (Should Redis go away just now, these tickets' timings are left out of the histograms.)
+        pipe = self.r.pipeline(transaction=False)
+        for raw in first_done:
+            add_stage_metrics(pipe, {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")})
+        pipe.execute()
+        return to_send
+
+    @guarded
+    def fail(self, ticket_id: str, reason: str) -> None:
+        """Mark the ticket failed, with the reason; a ticket that is done (or deleted) stays as it is."""
+        if self.r.hget(keys.ticket(ticket_id), "status") in (None, "done"):
+            return  # deleted meanwhile, or finished by an earlier run of a redelivered batch
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.ticket(ticket_id), "error", reason[:2000])
+        set_status(pipe, ticket_id, "failed")
+        pipe.hsetnx(keys.ticket(ticket_id), "t:failed", repr(time.time()))
+        pipe.execute()
+
+    @guarded
+    def reset_for_retry(self, ticket_id: str) -> None:
+        """A failed ticket goes back to ``queued``; stages that succeeded keep their results."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.ticket(ticket_id), "error", "t:failed", "t:done", "metrics_recorded")
+        set_status(pipe, ticket_id, "queued")
+        pipe.hincrby(keys.ticket(ticket_id), "retries", 1)
+        pipe.execute()

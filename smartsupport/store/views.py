@@ -1,0 +1,111 @@
+"""Reading tickets as the API shows them: one, or a list sorted by urgency or age."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ..errors import TicketNotFound
+from ..ticket import WebhookStatus
+from . import keys
+from .base import StoreBase, guarded
+from .metrics import STAGES
+
+
+class Views(StoreBase):
+    @guarded
+    def get(self, ticket_id: str) -> dict[str, Any]:
+        """The ticket as the API shows it."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.ticket(ticket_id))
+        pipe.hgetall(keys.ticket(ticket_id) + ":deliveries")
+        pipe.lrange(keys.ticket(ticket_id) + ":attempts", 0, -1)
+        raw, deliveries, attempts = pipe.execute()
+        if not raw or "ticket" not in raw:
+            raise TicketNotFound(ticket_id)
+        return present(raw, deliveries, attempts)
+
+    @guarded
+    def list(self, *, sort: str = "urgency", status: str | None = None, limit: int = 50,
+             submitter: str | None = None) -> list[dict[str, Any]]:
+        """Newest or most urgent tickets first, optionally only one status or one submitter's."""
+        index = keys.BY_URGENCY if sort == "urgency" else keys.CREATED
+        found: list[dict[str, Any]] = []
+        start, page = 0, max(limit * 2, 50)
+        while len(found) < limit:
+            ids = self.r.zrevrange(index, start, start + page - 1)
+            if not ids:
+                break
+            start += page
+            for view in self._present_many(ids):
+                if status and view["status"] != status:
+                    continue
+                if submitter and view["submitter"] != submitter:
+                    continue
+                found.append(view)
+                if len(found) == limit:
+                    break
+        return found
+
+    def _present_many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ids:
+            pipe.hgetall(keys.ticket(tid))
+            pipe.hgetall(keys.ticket(tid) + ":deliveries")
+        raw = pipe.execute()
+        return [present(raw[i], raw[i + 1], []) for i in range(0, len(raw), 2) if raw[i].get("ticket")]
+
+
+def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]) -> dict[str, Any]:
+    """Turn a ticket's Redis records into its API representation."""
+    ticket = json.loads(raw["ticket"])
+    stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")}
+    timings = {}
+    for stage, (start, end) in STAGES.items():
+        if start in stamps and end in stamps:
+            timings[stage] = round((stamps[end] - stamps[start]) * 1000.0, 2)
+    states = [json.loads(v) for v in deliveries.values()]
+    return {
+        "id": ticket["id"],
+        "status": raw.get("status", "queued"),
+        "error": raw.get("error"),
+        "subject": ticket["subject"],
+        "body": ticket["body"],
+        "customer": ticket["customer"],
+        "metadata": ticket["metadata"],
+        "submitter": ticket.get("submitter", ""),
+        "created_at": ticket["created_at"],
+        "category": json.loads(raw["category"]) if "category" in raw else None,
+        "urgency": json.loads(raw["urgency"]) if "urgency" in raw else None,
+        "webhook": webhook_summary(raw, states, [json.loads(a) for a in attempts]),
+        "timestamps": stamps,
+        "timings_ms": timings,
+        "workers": {k[2:]: v for k, v in raw.items() if k.startswith("w:")},
+        "incident": raw.get("incident"),
+    }
+
+
+def webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict]) -> dict[str, Any]:
+    if not states and "webhook_covered" in raw:
+        # A member of an incident: the incident's events stand for its own.
+        return {"status": WebhookStatus.NOT_NEEDED.value, "attempts": 0, "event_id": None, "endpoints": [],
+                "log": [], "covered_by_incident": raw["webhook_covered"]}
+    if not states:
+        # Undecided until notify has run; a ticket that failed before it will never need one.
+        decided = "t:notify_finished" in raw or raw.get("status") == "failed"
+        status = WebhookStatus.NOT_NEEDED.value if decided else WebhookStatus.PENDING.value
+    else:
+        kinds = {s["status"] for s in states}
+        if kinds == {WebhookStatus.DELIVERED.value}:
+            status = WebhookStatus.DELIVERED.value
+        elif WebhookStatus.PENDING.value in kinds:
+            status = WebhookStatus.PENDING.value
+        else:
+            status = WebhookStatus.FAILED.value
+    return {
+        "status": status,
+        "attempts": sum(int(s.get("attempts", 0)) for s in states),
+        "event_id": states[0].get("event_id") if states else None,
+        "endpoints": states,
+        "log": attempts,
+    }
