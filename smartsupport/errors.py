@@ -1,4 +1,11 @@
-"""The errors SmartSupport raises, one root and a small tree named for what happened."""
+"""The errors SmartSupport raises: one root and a small tree, each named for what happened.
+
+None of them knows about HTTP: ``web/errors.py`` maps each to a status and a code in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class SmartSupportError(Exception):
@@ -10,12 +17,16 @@ class ConfigError(SmartSupportError):
 
 
 class InvalidTicket(SmartSupportError):
-    """Raised when a submitted ticket fails validation."""
+    """Raised when a submitted ticket (or another request body) fails validation."""
 
-    def __init__(self, message: str, *, code: str = "invalid_ticket", status: int = 422) -> None:
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
-        self.code = code
-        self.status = status
+        #: One ``{"field", "message"}`` per problem found, when there is more to say than the message.
+        self.details = details or []
+
+
+class UnknownLabel(SmartSupportError):
+    """Raised when a correction names a label that is not in the current label set."""
 
 
 class TicketNotFound(SmartSupportError):
@@ -24,6 +35,34 @@ class TicketNotFound(SmartSupportError):
 
 class IncidentNotFound(SmartSupportError):
     """Raised when no incident exists with the requested id."""
+
+
+class IdempotencyKeyReused(SmartSupportError):
+    """Raised when an Idempotency-Key comes back with a different request body."""
+
+
+class TicketNotFailed(SmartSupportError):
+    """Raised when a retry is asked for a ticket that has not failed."""
+
+
+class NoWebhookEndpoints(SmartSupportError):
+    """Raised when a delivery is asked for but no webhook endpoint is configured."""
+
+
+class EndpointNotDisabled(SmartSupportError):
+    """Raised when an endpoint is to be re-enabled that nothing disabled."""
+
+
+class IncidentNotOpen(SmartSupportError):
+    """Raised when an incident that is closed or merged is to be closed."""
+
+
+class IncidentMerged(SmartSupportError):
+    """Raised when an incident that was merged into another takes part in a merge."""
+
+
+class IncidentMergedIntoItself(SmartSupportError):
+    """Raised when an incident is to be merged into itself."""
 
 
 class StoreUnavailable(SmartSupportError):

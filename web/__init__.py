@@ -13,6 +13,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 
 from smartsupport.config import Settings
+from smartsupport.errors import ConfigError
 from smartsupport.labels import load_labels
 from smartsupport.store import TicketStore
 
@@ -44,11 +45,15 @@ class Services:
 def create_app(settings: Settings | None = None) -> Flask:
     from workers.celery import app as celery_app, use_broker
 
-    from .api import api, handle_error
+    from .api import api
+    from .errors import handle_error
     from .metrics import init_metrics
     from .openapi import build_spec
 
     settings = settings or Settings.from_env()
+    if not settings.api_keys:
+        raise ConfigError("no API key: set SMARTSUPPORT_API_KEYS, or start SmartSupport once with `make run`, "
+                          f"which generates one in {settings.data_dir}")
     use_broker(settings.broker_url)
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
@@ -63,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
     # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request.
-    # A 429 still says when to come back (Retry-After, see api.handle_error).
+    # A 429 still says when to come back (Retry-After, see errors.handle_error).
     limiter = Limiter(key_func=_rate_limit_key, app=app, storage_uri=settings.broker_url, headers_enabled=False,
                       storage_options={"socket_connect_timeout": 2}, swallow_errors=True)
     app.extensions["smartsupport_limiter"] = limiter

@@ -5,20 +5,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
-import time
 
 from flask import Blueprint, current_app, g, request, url_for
-from flask_limiter import RateLimitExceeded
 from pydantic import ValidationError
-from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import Forbidden, Unauthorized, UnsupportedMediaType
 
-from smartsupport.errors import IncidentNotFound, InvalidTicket, SmartSupportError, StoreUnavailable, TicketNotFound
+from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyReused, InvalidTicket, NoWebhookEndpoints,
+                                 StoreUnavailable, TicketNotFailed, TicketNotFound, UnknownLabel)
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.ticket import Ticket
-from workers.tasks import classify_job, redeliver, route_ticket
+from workers.pipeline import enqueue_new_ticket, redeliver, route_ticket
 
+from .errors import BodyNotAnObject, IdempotencyKeyTooLong, InvalidQuery, MalformedJson
 from .schemas import CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn
 
 log = logging.getLogger(__name__)
@@ -48,30 +47,22 @@ def submit_ticket():
     store = _services().store
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
-        raise InvalidTicket("Idempotency-Key must be at most 200 characters", code="invalid_idempotency_key",
-                            status=400)
+        raise IdempotencyKeyTooLong("Idempotency-Key must be at most 200 characters")
     if key:
         body_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         bound_id, bound_hash = store.claim_idempotency_key(g.principal.fingerprint, key, body_hash=body_hash,
                                                            ticket_id=ticket.id)
         if bound_hash != body_hash:
-            raise InvalidTicket("this Idempotency-Key was used with a different body", code="idempotency_conflict",
-                                status=409)
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         if bound_id != ticket.id:
             return _accepted(bound_id, replayed=True)
     try:
-        job = classify_job(ticket, store)  # stored and queued in one MULTI where the broker is the store's Redis
-        store.create(ticket, job=job or ())
-        if job is None:
-            route_ticket(ticket)
-    except Exception as exc:  # nothing half-written: a ticket with no job would never be processed
-        with contextlib.suppress(StoreUnavailable):  # Redis away: a claim left behind goes stale
-            store.delete(ticket.id)
-            if key:
+        enqueue_new_ticket(store, ticket)
+    except StoreUnavailable:
+        if key:
+            with contextlib.suppress(StoreUnavailable):  # Redis away: a claim left behind goes stale
                 store.release_idempotency_key(g.principal.fingerprint, key)
-        if isinstance(exc, StoreUnavailable):
-            raise
-        raise StoreUnavailable(f"could not queue the ticket: {exc}") from exc
+        raise
     return _accepted(ticket.id)
 
 
@@ -91,7 +82,7 @@ def get_ticket(ticket_id: str):
 
 @api.get("/tickets")
 def list_tickets():
-    query = _validated(ListQuery, request.args.to_dict(), status=400)
+    query = _validated(ListQuery, request.args.to_dict(), query=True)
     submitter = None if g.principal.is_operator else g.principal.fingerprint
     tickets = _services().store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
     return {"tickets": tickets}
@@ -104,7 +95,7 @@ def correct_category(ticket_id: str):
     services = _services()
     names = services.label_names()
     if payload.label not in names:
-        raise InvalidTicket(f"unknown label {payload.label!r}; labels are {', '.join(names)}", code="unknown_label")
+        raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
     services.store.correct(ticket_id, payload.label)
     return services.store.get(ticket_id)
 
@@ -115,7 +106,7 @@ def retry_ticket(ticket_id: str):
     _operator_only()
     store = _services().store
     if store.get(ticket_id)["status"] != "failed":
-        raise InvalidTicket("only a failed ticket can be retried", code="not_failed", status=409)
+        raise TicketNotFailed("only a failed ticket can be retried")
     store.reset_for_retry(ticket_id)
     route_ticket(store.load(ticket_id))
     return _accepted(ticket_id)
@@ -128,8 +119,7 @@ def redeliver_webhook(ticket_id: str):
     services.store.load(ticket_id)  # 404 for an unknown ticket
     urls = services.settings.webhook_urls
     if not urls:
-        raise InvalidTicket("no webhook endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS)", code="no_endpoints",
-                            status=409)
+        raise NoWebhookEndpoints("no webhook endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS)")
     redeliver(services.store, ticket_id, urls)
     return {"id": ticket_id, "endpoints": list(urls), "status": "pending"}, 202
 
@@ -150,7 +140,7 @@ def enable_endpoint():
     _operator_only()
     payload = _validated(EndpointIn, _json_object())
     if not _services().store.enable_endpoint(payload.url):
-        raise InvalidTicket(f"{payload.url} is not disabled", code="not_disabled", status=409)
+        raise EndpointNotDisabled(f"{payload.url} is not disabled")
     return {"url": payload.url, "disabled": False}
 
 
@@ -175,7 +165,7 @@ def replay_dead_letters():
 def list_incidents():
     """Incidents, newest first: open, closed, or merged into another."""
     _operator_only()
-    query = _validated(IncidentQuery, request.args.to_dict(), status=400)
+    query = _validated(IncidentQuery, request.args.to_dict(), query=True)
     return {"incidents": IncidentRegistry(_services().store).list(status=query.status, limit=query.limit)}
 
 
@@ -215,7 +205,7 @@ def meta():
 @api.get("/stats")
 def stats():
     _operator_only()
-    query = _validated(StatsQuery, request.args.to_dict(), status=400)
+    query = _validated(StatsQuery, request.args.to_dict(), query=True)
     return latency_stats(_services().store.list(sort="created", status="done", limit=query.last))
 
 
@@ -246,56 +236,17 @@ def _json_object() -> dict:
     except RecursionError:
         data = None
     if data is None:
-        raise InvalidTicket("the request body is not valid JSON", code="invalid_json", status=400)
+        raise MalformedJson("the request body is not valid JSON")
     if not isinstance(data, dict):
-        raise InvalidTicket("the request body must be a JSON object", code="invalid_ticket")
+        raise BodyNotAnObject("the request body must be a JSON object")
     return data
 
 
-def _validated(model, data: dict, *, status: int = 422):
+def _validated(model, data: dict, *, query: bool = False):
+    """``data`` parsed by a pydantic ``model``; InvalidTicket (InvalidQuery for a query string) otherwise."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = [{"field": ".".join(map(str, e["loc"])) or "(body)", "message": e["msg"]} for e in exc.errors()]
         message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        err = InvalidTicket(message, code="validation_error", status=status)
-        err.details = details
-        raise err from None
-
-
-_STATUS_FOR = {TicketNotFound: (404, "not_found"), IncidentNotFound: (404, "not_found"),
-               StoreUnavailable: (503, "unavailable")}
-
-
-def _retry_after_s(exc: RateLimitExceeded) -> int:
-    """Whole seconds until the breached limit's window resets (its whole window if unknown)."""
-    try:
-        reset_at = current_app.extensions["smartsupport_limiter"].current_limit.reset_at
-        return max(1, math.ceil(reset_at - time.time()))
-    except Exception:  # the limiter's storage is away: the window's length is an upper bound
-        return max(1, int(exc.limit.limit.get_expiry()))
-
-
-def handle_error(exc: Exception):
-    """Every error becomes ``{"error": {"code", "message"}}``."""
-    if isinstance(exc, InvalidTicket):
-        status, code = exc.status, exc.code
-        body = {"code": code, "message": str(exc)}
-        if getattr(exc, "details", None):
-            body["details"] = exc.details
-        return {"error": body}, status
-    if isinstance(exc, SmartSupportError):
-        status, code = _STATUS_FOR.get(type(exc), (500, "internal_error"))
-        message = {TicketNotFound: f"no ticket {exc}", IncidentNotFound: f"no incident {exc}"}.get(type(exc), str(exc))
-        if status == 503:
-            log.warning("store unavailable: %s", exc)
-            message = "the ticket store is unavailable, try again shortly"
-        return {"error": {"code": code, "message": message}}, status, ({"Retry-After": "5"} if status == 503 else {})
-    if isinstance(exc, HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}
-        if isinstance(exc, RateLimitExceeded):
-            headers["Retry-After"] = str(_retry_after_s(exc))
-        return {"error": {"code": code, "message": exc.description}}, exc.code, headers
-    log.exception("unhandled error")
-    return {"error": {"code": "internal_error", "message": "internal error"}}, 500
+        raise (InvalidQuery if query else InvalidTicket)(message, details=details) from None

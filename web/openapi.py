@@ -7,10 +7,10 @@ from functools import lru_cache
 from typing import Any
 
 from smartsupport import __version__
+from smartsupport.ticket import STATUSES
 
 from .schemas import CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn
 
-STATUSES = ["queued", "processing", "done", "failed"]
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -24,7 +24,7 @@ _TICKET = {
     "required": ["id", "status", "subject", "body", "created_at", "category", "urgency", "webhook", "timings_ms"],
     "properties": {
         "id": {"type": "string"},
-        "status": {"type": "string", "enum": STATUSES},
+        "status": {"type": "string", "enum": list(STATUSES)},
         "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "subject": {"type": "string"},
         "body": {"type": "string"},
@@ -104,7 +104,7 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
     schemas["CategoryIn"]["properties"]["label"]["enum"] = list(labels)
     list_params = [
         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
-        {"name": "status", "in": "query", "schema": {"type": "string", "enum": STATUSES}},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
     ]
     idempotency = [{"name": "Idempotency-Key", "in": "header", "required": False,

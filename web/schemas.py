@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from smartsupport.ticket import STATUSES
 
 MAX_BODY_CHARS = 20_000
 MAX_SUBJECT_CHARS = 300
@@ -69,7 +71,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sort: str = Field("urgency", pattern="^(urgency|created)$")
-    status: str | None = Field(None, pattern="^(queued|processing|done|failed)$")
+    status: Literal[STATUSES] | None = None
     limit: int = Field(50, ge=1, le=500)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from smartsupport.delivery import Delivered
 from smartsupport.ticket import Urgency, UrgencyLevel
 
 HOOK = "http://127.0.0.1:9/hook"
@@ -40,7 +41,7 @@ def test_finishing_a_batch_twice_opens_each_delivery_once_and_counts_each_ticket
     first = store.finish_tickets(plans, started=time.time(), worker="w1")
     # A redelivered batch before the delivery was attempted: it is still to be sent, once more.
     second = store.finish_tickets(plans, started=time.time(), worker="w2")
-    store.record_attempt(urgent, HOOK, {"at": time.time(), "status_code": 200}, status="delivered")
+    store.record_attempt(urgent, HOOK, {"at": time.time(), "status_code": 200}, Delivered())
     # After the attempt: nothing more to send.
     third = store.finish_tickets(plans, started=time.time(), worker="w3")
 

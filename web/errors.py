@@ -1,0 +1,113 @@
+"""Every error the API answers with, as ``{"error": {"code", "message", "details"?}}``.
+
+Domain errors (smartsupport/errors.py) know nothing of HTTP: ``HTTP_ERRORS`` below is the one place
+that says which status and code each one gets. The few errors that only a request can have
+(malformed JSON, a bad query string) are defined here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import current_app
+from flask_limiter import RateLimitExceeded
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from smartsupport import errors as domain
+
+log = logging.getLogger(__name__)
+
+
+class MalformedJson(domain.SmartSupportError):
+    """Raised when a request body that says it is JSON does not parse."""
+
+
+class BodyNotAnObject(domain.SmartSupportError):
+    """Raised when a request body is JSON but not an object."""
+
+
+class InvalidQuery(domain.InvalidTicket):
+    """Raised when a query string fails validation."""
+
+
+class IdempotencyKeyTooLong(domain.SmartSupportError):
+    """Raised when an Idempotency-Key header is longer than the API keeps."""
+
+
+#: error class -> (HTTP status, error code); subclasses not listed take their parent's entry.
+HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    MalformedJson: (400, "invalid_json"),
+    InvalidQuery: (400, "validation_error"),
+    IdempotencyKeyTooLong: (400, "invalid_idempotency_key"),
+    domain.TicketNotFound: (404, "not_found"),
+    domain.IncidentNotFound: (404, "not_found"),
+    domain.IdempotencyKeyReused: (409, "idempotency_conflict"),
+    domain.TicketNotFailed: (409, "not_failed"),
+    domain.NoWebhookEndpoints: (409, "no_endpoints"),
+    domain.EndpointNotDisabled: (409, "not_disabled"),
+    domain.IncidentNotOpen: (409, "not_open"),
+    domain.IncidentMerged: (409, "merged"),
+    domain.IncidentMergedIntoItself: (409, "same_incident"),
+    BodyNotAnObject: (422, "invalid_ticket"),
+    domain.InvalidTicket: (422, "validation_error"),
+    domain.UnknownLabel: (422, "unknown_label"),
+    domain.StoreUnavailable: (503, "unavailable"),
+}
+#: Seconds a client is told to wait when the store is away.
+STORE_RETRY_AFTER_S = 5
+
+
+def http_status(exc: Exception) -> tuple[int, str]:
+    """The status and code of a domain or request error: its own entry, or its nearest parent's."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_ERRORS:
+            return HTTP_ERRORS[cls]
+    return 500, "internal_error"
+
+
+def handle_error(exc: Exception):
+    """Flask's error handler for every exception: a JSON error body, never an HTML page."""
+    if isinstance(exc, domain.SmartSupportError):
+        status, code = http_status(exc)
+        body = {"code": code, "message": _message(exc)}
+        if getattr(exc, "details", None):
+            body["details"] = exc.details
+        headers = {}
+        if status == 503:
+            log.warning("store unavailable: %s", exc)
+            body["message"] = "the ticket store is unavailable, try again shortly"
+            headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+        elif status == 500:
+            log.exception("unmapped error")
+        return {"error": body}, status, headers
+    if isinstance(exc, HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}
+        message = exc.description
+        if isinstance(exc, RateLimitExceeded):
+            headers["Retry-After"] = str(_retry_after_s(exc))
+        if isinstance(exc, RequestEntityTooLarge):
+            limit_kib = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+            message = f"the request is too big: the API accepts at most {limit_kib} KiB"
+        return {"error": {"code": code, "message": message}}, exc.code, headers
+    log.exception("unhandled error")
+    return {"error": {"code": "internal_error", "message": "internal error"}}, 500
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, domain.TicketNotFound):
+        return f"no ticket {exc}"
+    if isinstance(exc, domain.IncidentNotFound):
+        return f"no incident {exc}"
+    return str(exc)
+
+
+def _retry_after_s(exc: RateLimitExceeded) -> int:
+    """Whole seconds until the breached limit's window resets (its whole window if unknown)."""
+    try:
+        reset_at = current_app.extensions["smartsupport_limiter"].current_limit.reset_at
+        return max(1, math.ceil(reset_at - time.time()))
+    except Exception:  # the limiter's storage is away: the window's length is an upper bound
+        return max(1, int(exc.limit.limit.get_expiry()))
