@@ -1,4 +1,6 @@
-"""Celery settings, lower-case, every value taken from SmartSupport's Settings."""
+"""Celery settings, lower-case, every value taken from SmartSupport's Settings (read, never written)."""
+
+from kombu import Queue
 
 from smartsupport.config import Settings
 
@@ -35,7 +37,7 @@ timezone = "UTC"
 
 # A queue that must not lose work: ack after the task ran, requeue if the worker process dies,
 # and take one message at a time. The model worker is started with --prefetch-multiplier of twice
-# its batch size (see smartsupport/cli.py): it holds the running batch and the next one, each
+# its batch size (see deploy/cli.py): it holds the running batch and the next one, each
 # message still acked only after its batch ran.
 task_acks_late = True
 task_reject_on_worker_lost = True
@@ -44,6 +46,7 @@ task_soft_time_limit = 120
 task_time_limit = 180
 
 # Queues by kind of work: the model stage (CPU, batched), the cheap stages, webhooks (I/O).
+task_queues = [Queue("model"), Queue("tickets"), Queue("webhooks")]
 task_default_queue = "tickets"
 task_routes = {
     "workers.tasks.classify_ticket": {"queue": "model"},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+import celeryconfig
 from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -18,8 +19,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from smartsupport.store import LATENCY_BUCKETS_MS, TicketStore
 
-#: Redis lists behind each Celery queue, one per priority step (see celeryconfig).
-QUEUES = {name: [name] + [f"{name}:{step}" for step in (3, 6, 9)] for name in ("model", "tickets", "webhooks")}
+#: Redis lists behind each Celery queue, one per priority step after the first (kombu's layout).
+_options = celeryconfig.broker_transport_options
+QUEUES = {q.name: [q.name] + [f"{q.name}{_options['sep']}{step}" for step in _options["priority_steps"][1:]]
+          for q in celeryconfig.task_queues}
 REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API request latency",
                             ["method", "endpoint", "status"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from tests.conftest import OPERATOR_KEY
+from tests.helpers import OPERATOR_KEY
 
 
 def post(client, headers, **kwargs):
@@ -131,7 +131,7 @@ def test_health_is_503_when_no_worker_answers(client):
 
 
 def test_store_down_gives_503_not_500(tmp_path):
-    from tests.conftest import free_port, settings_for
+    from tests.helpers import free_port, settings_for
     from web import create_app
 
     app = create_app(settings_for(f"redis://127.0.0.1:{free_port()}/0", tmp_path))
@@ -157,13 +157,12 @@ def test_tickets_that_look_urgent_are_queued_for_the_model_first(client, operato
 def test_with_a_broker_outside_the_store_the_ticket_is_stored_then_published(app, client, operator, store,
                                                                              api_redis_url):
     from workers.celery import app as celery_app, use_broker
-    from workers.tasks import classify_job
-    from smartsupport.ticket import Ticket
+    from workers.publishing import captured_commands
 
     # Given a broker that cannot join the store's Redis transaction (kombu's in-process transport)
     use_broker("memory://", result_backend=api_redis_url)
     try:
-        assert classify_job(Ticket.new(body="anything"), store) is None
+        assert captured_commands(celery_app.signature("workers.tasks.classify_ticket", ("t1",)), store) is None
 
         response = post(client, operator, json={"body": "Our API is down"})
 

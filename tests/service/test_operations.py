@@ -6,7 +6,7 @@ import os
 import time
 from datetime import datetime
 
-from tests.conftest import settings_for
+from tests.helpers import settings_for
 from web import create_app
 
 
@@ -85,7 +85,8 @@ def test_stats_summarise_latency_of_done_tickets(client, operator, store):
 
 def test_a_retry_due_later_than_the_visibility_timeout_waits_in_hops(app, store):
     # Given a delivery whose next attempt is due in ten hours
-    from workers.tasks import deliver_webhook, settings
+    from workers.runtime import settings
+    from workers.tasks import deliver_webhook
 
     due = time.time() + 10 * 3600
     store.r.delete("webhooks")
