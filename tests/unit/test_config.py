@@ -4,11 +4,18 @@ from smartsupport.config import Settings
 from smartsupport.errors import ConfigError
 
 
-def test_defaults_generate_keys_once_and_reuse_them(tmp_path):
-    first = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)})
-    second = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)})
+def test_reading_settings_writes_no_file(tmp_path):
+    s = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)})
 
-    assert first.api_keys == second.api_keys and first.api_keys[0].startswith("ssk_")
+    assert s.api_keys == () and s.webhook_secret == "" and list(tmp_path.iterdir()) == []
+
+
+def test_make_run_generates_keys_once_and_every_process_reads_them(tmp_path):
+    first = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)}, create_secrets=True)
+    second = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)}, create_secrets=True)
+    reader = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path)})
+
+    assert first.api_keys == second.api_keys == reader.api_keys and first.api_keys[0].startswith("ssk_")
     assert first.webhook_secret == second.webhook_secret and first.webhook_secret.startswith("whsec_")
     assert (tmp_path / "api_key").stat().st_mode & 0o777 == 0o600
     assert first.embedded_redis and first.broker_url == "redis://127.0.0.1:6390/0"
@@ -45,3 +52,20 @@ def test_retry_countdowns_stay_inside_the_visibility_timeout(tmp_path):
     with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT"):
         Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "200",
                            "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600"})
+
+
+def test_the_settings_table_in_the_docs_is_the_one_the_declarations_make():
+    from smartsupport.config import settings_table
+    from tests.helpers import ROOT
+
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    table = docs.split("<!-- settings-table -->\n", 1)[1].split("<!-- /settings-table -->", 1)[0]
+    assert table == settings_table(), "docs/configuration.md is out of date: run `make docs`"
+
+
+def test_every_setting_has_a_variable_a_parser_and_a_doc_line():
+    from dataclasses import fields
+
+    names = [f.metadata["env"] for f in fields(Settings)]
+    assert len(names) == len(set(names))
+    assert all(callable(f.metadata["parse"]) and f.metadata["doc"] for f in fields(Settings))

@@ -1,0 +1,81 @@
+"""Parsers of setting values: each takes the variable's text and returns the value, or raises
+ValueError with what is wrong (config.Settings.from_env adds the variable's name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+
+def text(raw: str) -> str:
+    return raw
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
+def number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number, got {raw!r}") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
+def choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    parse.choices = choices  # type: ignore[attr-defined]
+    return parse
+
+
+def on_off(raw: str) -> bool:
+    return choice("on", "off")(raw) == "on"
+
+
+def items(raw: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks around and between items are dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def urls(raw: str) -> tuple[str, ...]:
+    found = items(raw)
+    for url in found:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+    return found
+
+
+def webhook_secret(raw: str) -> str:
+    if not raw.startswith("whsec_"):
+        raise ValueError("must be a Standard Webhooks secret starting with whsec_")
+    return raw
+
+
+def directory(raw: str) -> Path:
+    return Path(raw).resolve()
+
+
+def existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError(f"no such file {raw!r}")
+    return path.resolve()
