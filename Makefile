@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium run worker test test-unit test-integration test-browser lint eval bench clean
+.PHONY: help install build chromium run worker test test-unit test-integration test-browser lint eval bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,7 +27,7 @@ build: install  ## build the dashboard (when its sources exist)
 	if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && npm ci --no-audit --no-fund && npm run build; fi
 
 run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ctrl-C stops all
-	$(PY) -m smartsupport.cli run
+	$(PY) -m deploy run
 
 worker: install  ## start one more worker (all queues) against the configured REDIS_URL
 	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 64
@@ -48,13 +48,16 @@ test-integration: install  ## tests against a real Redis and a real Celery worke
 	$(PY) -m pytest -m integration
 
 lint: install  ## flake8
-	$(PY) -m flake8 smartsupport web workers tests examples eval bench celeryconfig.py
+	$(PY) -m flake8 smartsupport web workers deploy tests examples eval bench scripts celeryconfig.py
 
 eval: install  ## classification and urgency quality on the labelled sets
 	$(PY) -m eval.run
 
 bench: install  ## throughput and latency
 	$(PY) -m bench.run
+
+docs: install  ## regenerate the settings table of docs/configuration.md from smartsupport/config.py
+	$(PY) scripts/update_docs.py
 
 clean:  ## remove the venv, built dashboard and runtime data
 	rm -rf $(VENV) web/static .smartsupport

@@ -22,7 +22,7 @@ class OwnedProcess:
     """A subprocess started in its own process group, with every descendant it ever had.
 
     It stays in the benchmark's session: where the kernel schedules by session (autogroup, see
-    smartsupport.cli._Member), a session of its own would get as much CPU as the load generator's
+    deploy.cli._Member), a session of its own would get as much CPU as the load generator's
     whatever the nice values inside it, and the client's sends fell up to 100 ms behind schedule
     while the niced workers ran. In one session the client competes like the API, at nice 0, and
     the workers yield to both."""
@@ -94,7 +94,7 @@ def role(cmdline: list[str]) -> str:
         app = cmdline[cmdline.index("-A") + 1] if "-A" in cmdline else "?"
         queues = cmdline[cmdline.index("--queues") + 1] if "--queues" in cmdline else ""
         return "bare worker" if app == "bench.bare" else "model worker" if "model" in queues else "io worker"
-    if "smartsupport.cli" in line:
+    if "-m deploy" in line:
         return "honcho"
     return os.path.basename(cmdline[0]) if cmdline else "?"
 

@@ -80,7 +80,7 @@ def _stop_quietly(proc: OwnedProcess, clock: Clock) -> None:
 
 def start_stack(tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> tuple[Stack, load.Api]:
     """Start the system, wait for health, warm it up with 20 tickets (the model loads meanwhile)."""
-    clock.say("starting the stack (python -m smartsupport.cli run)")
+    clock.say("starting the stack (python -m deploy run)")
     system = Stack.start(tmp / "data")
     cleanup.callback(_stop_quietly, system.proc, clock)
     clock.say(f"healthy after {system.wait_healthy():.1f}s at {system.base_url}; warming up with 20 tickets")

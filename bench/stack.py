@@ -57,10 +57,10 @@ class Stack:
 
     @classmethod
     def start(cls, data_dir: Path) -> "Stack":
-        """Start ``python -m smartsupport.cli run`` in its own process group, output to data_dir/stack.log."""
+        """Start ``python -m deploy run`` in its own process group, output to data_dir/stack.log."""
         data_dir.mkdir(parents=True, exist_ok=True)
         env = stack_env(data_dir)
-        proc = OwnedProcess("stack", [sys.executable, "-m", "smartsupport.cli", "run"], env=env,
+        proc = OwnedProcess("stack", [sys.executable, "-m", "deploy", "run"], env=env,
                             log_path=str(data_dir / "stack.log"))
         return cls(proc, env, f"http://127.0.0.1:{env['SMARTSUPPORT_PORT']}",
                    f"redis://127.0.0.1:{env['SMARTSUPPORT_REDIS_PORT']}")

@@ -1,4 +1,4 @@
-"""``python -m smartsupport.cli run``: the whole system as one supervised group (what ``make run`` starts).
+"""``python -m deploy run``: the whole system as one supervised group (what ``make run`` starts).
 
 Embedded Redis (unless REDIS_URL is set), a Celery worker, the API under gunicorn and Flower run
 under honcho; their output is interleaved with a name per line, and Ctrl-C stops all of them.
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from honcho.process import Popen, Process
 
-from .config import Settings
-from .embedded_redis import server_args, wait_until_ready
+from smartsupport.config import Settings
+
+from .redis_server import server_args, wait_until_ready
 
 BIN = Path(sys.executable).parent
 #: The model worker holds a running batch and the next one (see workers.tasks.BATCH_SIZE).
@@ -39,7 +40,7 @@ FLOWER_NICE = 19
 def commands(settings: Settings) -> dict[str, str]:
     """The processes of one installation, as shell commands."""
     py = shlex.quote(sys.executable)
-    wait = f"{py} -m smartsupport.cli wait-redis && exec "
+    wait = f"{py} -m deploy wait-redis && exec "
     procs: dict[str, str] = {}
     if settings.embedded_redis:
         procs["redis"] = "exec " + shlex.join(server_args(port=settings.redis_port, data_dir=settings.data_dir,
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartsupport")
     parser.add_argument("command", choices=["run", "wait-redis", "show-config"])
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    # Only `run` generates the API key and the webhook secret of a new installation.
+    settings = Settings.from_env(create_secrets=args.command == "run")
     if args.command == "run":
         return run(settings)
     if args.command == "wait-redis":

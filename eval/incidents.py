@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from smartsupport import embedded_redis
+from deploy import redis_server
 from smartsupport.incidents import IncidentRegistry, IncidentTracker, Policy, Seen
 from smartsupport.store import TicketStore
 
@@ -29,7 +29,7 @@ def incident_quality(encoder, *, orders: int = 20, policy: Policy = Policy()) ->
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         sock.close()
-        proc = embedded_redis.start(port=port, data_dir=Path(tmp))
+        proc = redis_server.start(port=port, data_dir=Path(tmp))
         try:
             runs = [_one_order(f"redis://127.0.0.1:{port}/0", texts, vectors, burst, seed, policy)
                     for seed in range(orders)]
