@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import ROOT, free_port, start_stack
-
-# Playwright's own browser download cannot run here: scripts/install-chromium.sh installs Debian's.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-DASHBOARD = ROOT / "web" / "static" / "index.html"
-
-
-@dataclass(frozen=True)
-class Stack:
-    base: str
-    key: str
-
-
-def _missing(reason: str) -> None:
-    """Skip on a laptop without the browser; fail in CI, where `make test` installs everything."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, missing, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +21,6 @@ def webhook_receiver():
     server.stop()
 
 
-@contextmanager
-def running_stack(tmp_path_factory, **env: str):
-    """`python -m smartsupport.cli run` on free ports and a fresh data dir, healthy; stopped with Ctrl-C after."""
-    if not DASHBOARD.is_file():
-        _missing("the dashboard is not built: run `make build`")
-    tmp_path = tmp_path_factory.mktemp("stack")
-    proc, base, _ = start_stack(tmp_path, **env)
-    try:
-        yield Stack(base=base, key=(tmp_path / "data" / "api_key").read_text().strip())
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, webhook_receiver):
     with running_stack(tmp_path_factory, SMARTSUPPORT_WEBHOOK_URLS=webhook_receiver) as running:
@@ -70,7 +30,7 @@ def stack(tmp_path_factory, webhook_receiver):
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
-        _missing(f"no {CHROMIUM}: run scripts/install-chromium.sh")
+        missing(f"no {CHROMIUM}: run scripts/install-chromium.sh")
     # The queue polls every 2 s and the first ticket waits for the model to load.
     expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:

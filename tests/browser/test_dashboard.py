@@ -5,19 +5,14 @@ import re
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT, sign_in
 
 pytestmark = pytest.mark.browser
 
 TEXT = "Our production API is down and every checkout fails, fix ASAP"
 SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
-
-
-def sign_in(page: Page, key: str) -> None:
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_an_operator_watches_a_ticket_get_routed_and_corrects_its_category(stack, page):

@@ -5,10 +5,10 @@ import requests
 from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 
-from tests.browser.test_dashboard import sign_in
-from tests.conftest import free_port
+from tests.helpers import sign_in
+from tests.helpers import free_port
 
-from .conftest import running_stack
+from tests.helpers import running_stack
 
 pytestmark = pytest.mark.browser
 

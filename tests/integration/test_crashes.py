@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from smartsupport import embedded_redis
-from tests.conftest import OPERATOR_KEY, free_port, settings_for, wait_for
-from tests.integration.conftest import start_worker
+from deploy import redis_server
+from tests.helpers import OPERATOR_KEY, free_port, settings_for, wait_for
+from tests.helpers import start_worker
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ TEXTS = ["Our API is down for all users, fix ASAP", "Please send the March invoi
 def system(tmp_path, worker_env, receiver):
     """An own Redis, an own worker (restartable) and an API client against them."""
     port, data = free_port(), tmp_path / "redis"
-    redis_proc = embedded_redis.start(port=port, data_dir=data)
+    redis_proc = redis_server.start(port=port, data_dir=data)
     url = f"redis://127.0.0.1:{port}/0"
     env = {**worker_env, "REDIS_URL": url, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "10",
            "SMARTSUPPORT_STUCK_AFTER_S": "30"}
@@ -40,7 +40,7 @@ def system(tmp_path, worker_env, receiver):
         return proc
 
     def restart_redis():
-        state["redis"] = embedded_redis.start(port=port, data_dir=data)
+        state["redis"] = redis_server.start(port=port, data_dir=data)
 
     client = create_app(settings_for(url, tmp_path / "api", SMARTSUPPORT_WEBHOOK_URLS=receiver.url,
                                      SMARTSUPPORT_RATE_LIMIT="10000/second")).test_client()

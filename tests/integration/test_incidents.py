@@ -9,10 +9,10 @@ import random
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import OPERATOR_KEY, ROOT, WEBHOOK_SECRET, clear_tickets, settings_for, wait_for
+from tests.helpers import OPERATOR_KEY, ROOT, WEBHOOK_SECRET, clear_tickets, settings_for, wait_for
 from web import create_app
 
-from .conftest import answering_worker
+from tests.helpers import answering_worker
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}

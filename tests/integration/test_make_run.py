@@ -9,8 +9,8 @@ import psutil
 import pytest
 import requests
 
-from smartsupport import cli
-from tests.conftest import start_stack, wait_for
+from deploy import cli
+from tests.helpers import start_stack, wait_for
 
 pytestmark = pytest.mark.integration
 

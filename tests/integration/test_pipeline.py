@@ -1,26 +1,9 @@
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import OPERATOR_KEY, WEBHOOK_SECRET, wait_for
+from tests.helpers import AUTH, WEBHOOK_SECRET, finished, submit
 
 pytestmark = pytest.mark.integration
-AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}
-
-
-def submit(client, body: str, **fields) -> str:
-    response = client.post("/api/tickets", json={"body": body, **fields}, headers=AUTH)
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()["id"]
-
-
-def finished(client, ticket_id: str, *, webhook: bool = False, timeout_s: float = 60) -> dict:
-    def ready():
-        view = client.get(f"/api/tickets/{ticket_id}", headers=AUTH).get_json()
-        settled = not webhook or view["webhook"]["status"] in ("delivered", "failed")
-        if view["status"] in ("done", "failed") and settled:
-            return view
-        return None
-    return wait_for(ready, timeout_s=timeout_s, what=f"ticket {ticket_id}")
 
 
 def test_an_outage_comes_back_technical_critical_with_timings_and_one_signed_webhook(client, receiver):

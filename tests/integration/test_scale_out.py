@@ -1,8 +1,8 @@
 import pytest
 
-from tests.integration.conftest import start_worker
-from tests.integration.test_pipeline import finished, submit
-from tests.conftest import wait_for
+from tests.helpers import start_worker
+from tests.helpers import finished, submit
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 

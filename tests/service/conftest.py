@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import OPERATOR_KEY, SUBMIT_KEY, clear_tickets, settings_for
+from tests.helpers import OPERATOR_KEY, SUBMIT_KEY, clear_tickets, settings_for
 from web import create_app
 
 

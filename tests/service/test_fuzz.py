@@ -9,7 +9,7 @@ import schemathesis
 from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import OPERATOR_KEY, settings_for
+from tests.helpers import OPERATOR_KEY, settings_for
 from web import create_app
 
 AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}

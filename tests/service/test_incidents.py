@@ -10,7 +10,7 @@ import pytest
 
 from smartsupport.incidents import IncidentRegistry, IncidentTracker, Policy, Seen, title_of
 from smartsupport.models import embedding_model
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 BURST = json.loads((ROOT / "eval" / "data" / "incident_burst.json").read_text())
 

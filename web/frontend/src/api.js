@@ -7,7 +7,6 @@ const rejectionListeners = new Set();
 const MESSAGES = {
   unreachable: "Cannot reach the SmartSupport API",
   401: "Key rejected: the API does not accept this key",
-  413: "The ticket is too big: the API accepts at most 256 KiB",
   503: "Redis is unavailable: the API cannot reach its ticket store, try again shortly",
 };
 

@@ -1,7 +1,8 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 
 import * as api from "../api.js";
-import { clock, ms, words } from "../format.js";
+import { words } from "../format.js";
+import AttemptTable from "./AttemptTable.jsx";
 
 /** The ticket's webhook state, every delivery attempt, and a button to deliver it again. */
 export default function WebhookLog({ ticket }) {
@@ -22,24 +23,7 @@ export default function WebhookLog({ ticket }) {
           <span className="muted small"> · covered by its incident's events ({webhook.covered_by_incident})</span>
         )}
       </p>
-      {webhook.log.length > 0 && (
-        <table className="log">
-          <thead>
-            <tr><th>#</th><th>At</th><th>Endpoint</th><th>Answer</th><th className="num">Latency</th></tr>
-          </thead>
-          <tbody>
-            {webhook.log.map((entry) => (
-              <tr key={`${entry.url}#${entry.attempt}`}>
-                <td>{entry.attempt}</td>
-                <td>{clock(entry.at)}</td>
-                <td className="url">{entry.url}</td>
-                <td className={entry.error ? "error" : undefined}>{entry.error ?? entry.status_code}</td>
-                <td className="num">{ms(entry.latency_ms)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {webhook.log.length > 0 && <AttemptTable entries={webhook.log} columns={["attempt", "at", "endpoint"]} />}
       <div className="inline-form">
         <button type="button" onClick={() => redelivery.mutate()} disabled={redelivery.isPending}>Redeliver</button>
         {redelivery.isSuccess && (

@@ -1,7 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import * as api from "../api.js";
-import { clock, ms } from "../format.js";
+import { clock } from "../format.js";
+import AttemptTable from "./AttemptTable.jsx";
 
 const RECENT = 5;
 
@@ -55,22 +56,7 @@ function Endpoint({ endpoint }) {
       {recent.length === 0 ? (
         <p className="muted small">No delivery yet.</p>
       ) : (
-        <table className="log endpoint-log">
-          <thead>
-            <tr><th>At</th><th>Ticket</th><th>#</th><th>Answer</th><th className="num">Latency</th></tr>
-          </thead>
-          <tbody>
-            {recent.map((entry) => (
-              <tr key={`${entry.ticket_id}#${entry.attempt}#${entry.at}`}>
-                <td>{clock(entry.at)}</td>
-                <td className="small">{entry.ticket_id.slice(0, 8)}</td>
-                <td>{entry.attempt}</td>
-                <td className={entry.error ? "error" : undefined}>{entry.error ?? entry.status_code}</td>
-                <td className="num">{ms(entry.latency_ms)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <AttemptTable entries={recent} columns={["at", "ticket", "attempt"]} className="log endpoint-log" />
       )}
     </div>
   );

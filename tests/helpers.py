@@ -1,0 +1,241 @@
+"""Helpers the tests share (pytest advises against importing from conftest files): keys, ports,
+polling, settings, and the real processes the tests start (the stack, workers, a webhook receiver)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import pytest
+from playwright.sync_api import Page
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from smartsupport.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_KEY = "test-operator-key"
+SUBMIT_KEY = "test-submit-key"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+T = TypeVar("T")
+AUTH = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], T], *, timeout_s: float = 30.0, interval_s: float = 0.1, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what or check.__name__}")
+        time.sleep(interval_s)
+
+
+def settings_for(redis_url: str, data_dir: Path, **env: str) -> Settings:
+    return Settings.from_env({
+        "REDIS_URL": redis_url,
+        "SMARTSUPPORT_DATA_DIR": str(data_dir),
+        "SMARTSUPPORT_API_KEYS": OPERATOR_KEY,
+        "SMARTSUPPORT_SUBMIT_KEYS": SUBMIT_KEY,
+        "SMARTSUPPORT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **env,
+    })
+
+
+def clear_tickets(redis_url: str) -> None:
+    """Delete SmartSupport's keys only: Celery's queue bindings must survive between tests."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("ss:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def start_stack(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str, dict[str, int]]:
+    """`python -m deploy run` (what `make run` starts) on free ports and a fresh data dir
+    under ``tmp_path``, in its own process group; returns once /api/health answers 200."""
+    import requests
+
+    ports = {"SMARTSUPPORT_PORT": free_port(), "FLOWER_PORT": free_port(), "SMARTSUPPORT_REDIS_PORT": free_port()}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTSUPPORT_", "REDIS_URL"))}
+    full_env.update({k: str(v) for k, v in ports.items()}, SMARTSUPPORT_DATA_DIR=str(tmp_path / "data"),
+                    SMARTSUPPORT_WORKER_CONCURRENCY="1", SMARTSUPPORT_TORCH_THREADS="2", **env)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "deploy", "run"], cwd=ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}"
+
+    def healthy() -> bool:
+        assert proc.poll() is None, log_path.read_text()[-4000:]
+        try:
+            return requests.get(base + "/api/health", timeout=3).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
+            return False
+
+    try:
+        wait_for(healthy, timeout_s=120, interval_s=0.5, what="the stack to become healthy")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, base, ports
+
+
+# -- workers and webhooks -------------------------------------------------------------------------
+
+class Receiver:
+    """Webhook endpoint on loopback; a ticket body containing ``[respond 503 503 200]`` scripts its answers.
+
+    Each word is a status code, ``429:N`` answers 429 with ``Retry-After: N``, and ``sleep`` answers
+    200 only after the sender's timeout has passed. The last word repeats.
+    """
+
+    def __init__(self) -> None:
+        self.server = HTTPServer(host="127.0.0.1", port=free_port())
+        self.calls: dict[str, list[Request]] = defaultdict(list)
+        self.incident_events: list[Request] = []
+        self._lock = threading.Lock()
+
+    def handle(self, request: Request) -> Response:
+        event = json.loads(request.get_data())
+        if event["type"].startswith("incident."):
+            with self._lock:
+                self.incident_events.append(request)
+            return Response("ok")
+        body = event["data"]["body"]
+        with self._lock:
+            calls = self.calls[event["data"]["id"]]
+            calls.append(request)
+            script = body.split("[respond ", 1)[1].split("]", 1)[0].split() if "[respond " in body else ["200"]
+            word = script[min(len(calls), len(script)) - 1]
+        if word == "sleep":
+            time.sleep(1.5)
+            return Response("late", status=200)
+        status, _, retry_after = word.partition(":")
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        return Response("ok" if int(status) < 300 else "nope", status=int(status), headers=headers)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/hook")
+
+
+def start_worker(env: dict[str, str], log_path, *, name: str | None = None, beat: bool = False) -> subprocess.Popen:
+    """A real worker for every queue; with ``beat``, it also runs the sweeper's schedule."""
+    name = name or f"test-{uuid.uuid4().hex[:6]}"
+    log = open(log_path, "ab")
+    extra = ["--beat", "--schedule", str(log_path.with_suffix(f".{name}.beat"))] if beat else []
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO", "--queues",
+         "model,tickets,webhooks", "--prefetch-multiplier", "64", "--hostname", f"{name}@%h",
+         "--concurrency", env["SMARTSUPPORT_WORKER_CONCURRENCY"], *extra],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextmanager
+def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
+    """A real worker (``start_worker``), once it answers a ping; its log is shown if it died."""
+    log_path = tmp_path_factory.mktemp("logs") / f"{name}.log"
+    proc = start_worker(env, log_path)
+    from web import create_app
+
+    app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api")))
+    celery = app.extensions["smartsupport"].celery
+
+    def answers():
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        return celery.control.ping(timeout=0.5)
+
+    wait_for(answers, timeout_s=120, what=f"the {name} to answer a ping")
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def submit(client, body: str, **fields) -> str:
+    response = client.post("/api/tickets", json={"body": body, **fields}, headers=AUTH)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+def finished(client, ticket_id: str, *, webhook: bool = False, timeout_s: float = 60) -> dict:
+    def ready():
+        view = client.get(f"/api/tickets/{ticket_id}", headers=AUTH).get_json()
+        settled = not webhook or view["webhook"]["status"] in ("delivered", "failed")
+        if view["status"] in ("done", "failed") and settled:
+            return view
+        return None
+    return wait_for(ready, timeout_s=timeout_s, what=f"ticket {ticket_id}")
+
+
+# -- the browser tests -----------------------------------------------------------------------------
+
+# Playwright's own browser download cannot run here: scripts/install-chromium.sh installs Debian's.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DASHBOARD = ROOT / "web" / "static" / "index.html"
+
+
+def missing(reason: str) -> None:
+    """Skip on a laptop without the browser; fail in CI, where `make test` installs everything."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Stack:
+    base: str
+    key: str
+
+
+def _missing(reason: str) -> None:
+    """Skip on a laptop without the browser; fail in CI, where `make test` installs everything."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@contextmanager
+def running_stack(tmp_path_factory, **env: str):
+    """`python -m deploy run` on free ports and a fresh data dir, healthy; stopped with Ctrl-C after."""
+    if not DASHBOARD.is_file():
+        missing("the dashboard is not built: run `make build`")
+    tmp_path = tmp_path_factory.mktemp("stack")
+    proc, base, _ = start_stack(tmp_path, **env)
+    try:
+        yield Stack(base=base, key=(tmp_path / "data" / "api_key").read_text().strip())
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def sign_in(page: Page, key: str) -> None:
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
