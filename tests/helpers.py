@@ -62,6 +62,22 @@ def settings_for(redis_url: str, data_dir: Path, **env: str) -> Settings:
     })
 
 
+def queued_messages(client, queue: str) -> list[list]:
+    """The positional arguments of every message waiting on a Celery queue (all its priority lists)."""
+    import base64
+
+    keys = [queue] + [f"{queue}:{step}" for step in (3, 6, 9)]
+    return [json.loads(base64.b64decode(json.loads(m)["body"]))[0] for key in keys for m in client.lrange(key, 0, -1)]
+
+
+def clear_queues(redis_url: str) -> None:
+    """Drop every message waiting on the Celery queues of one database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*[f"{q}{s}" for q in ("model", "tickets", "webhooks") for s in ("", ":3", ":6", ":9")])
+
+
 def clear_tickets(redis_url: str) -> None:
     """Delete SmartSupport's keys only: Celery's queue bindings must survive between tests."""
     import redis

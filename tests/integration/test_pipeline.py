@@ -87,3 +87,22 @@ def test_a_correction_through_the_api_changes_the_next_similar_tickets_category(
     # Then a similar ticket gets the corrected category, with no retraining
     second = finished(client, submit(client, "Could you update the company name shown on our account page?"))
     assert second["category"]["label"] == target
+
+
+def test_a_failed_ticket_retried_by_an_operator_finishes(client):
+    # Given a ticket that failed (stored, its classification failed, nothing left in flight)
+    from smartsupport.ticket import Ticket
+
+    store = client.application.extensions["smartsupport"].store
+    ticket = Ticket.new(body="The CSV export fails with an error since this morning")
+    store.create(ticket)
+    store.fail(ticket.id, "classify: RuntimeError: the model process died")
+    assert client.get(f"/api/tickets/{ticket.id}", headers=AUTH).get_json()["status"] == "failed"
+
+    # When an operator retries it
+    assert client.post(f"/api/tickets/{ticket.id}/retry", headers=AUTH).status_code == 202
+
+    # Then it goes through the pipeline and is done, with no error left
+    view = finished(client, ticket.id)
+    assert view["status"] == "done" and view["error"] is None
+    assert view["category"]["label"] == "Technical" and view["urgency"]["level"]

@@ -1,8 +1,6 @@
 import pytest
 
-from tests.helpers import start_worker
-from tests.helpers import finished, submit
-from tests.helpers import wait_for
+from tests.helpers import finished, start_worker, submit, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.helpers import OPERATOR_KEY, SUBMIT_KEY, clear_tickets, settings_for
+from tests.helpers import OPERATOR_KEY, SUBMIT_KEY, clear_queues, clear_tickets, settings_for
 from web import create_app
 
 
@@ -13,6 +13,7 @@ def api_redis_url(redis_server):
 @pytest.fixture
 def app(api_redis_url, tmp_path):
     clear_tickets(api_redis_url)
+    clear_queues(api_redis_url)  # nobody consumes them here: each test sees only its own messages
     yield create_app(settings_for(api_redis_url, tmp_path))
     clear_tickets(api_redis_url)
 

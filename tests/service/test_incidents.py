@@ -9,6 +9,7 @@ import random
 import pytest
 
 from smartsupport.incidents import IncidentRegistry, IncidentTracker, Policy, Seen, title_of
+from smartsupport.incidents.state import MILESTONES
 from smartsupport.models import embedding_model
 from tests.helpers import ROOT
 
@@ -52,10 +53,16 @@ def test_a_burst_among_unrelated_tickets_opens_one_incident_with_the_right_membe
     assert recall >= 0.9 and precision == 1.0
     assert incident["size"] == len(members) and incident["status"] == "open"
     assert "upload" in incident["title"].lower() or "attach" in incident["title"].lower(), incident["title"]
-    # And one incident.opened event was recorded (plus incident.updated at 10 and 25 members)
+    # And one incident.opened event was recorded, then one incident.updated per milestone crossed (10, 25)
     payloads = [store.event_payload(subject) for subject in events]
     assert [p["type"] for p in payloads].count("incident.opened") == 1
-    assert {p["data"]["size"] >= 10 for p in payloads if p["type"] == "incident.updated"} <= {True}
+    updated = [(int(subject.rsplit("-", 1)[1]), p["data"]["size"]) for subject, p in zip(events, payloads)
+               if p["type"] == "incident.updated"]
+    reached = [m for m in MILESTONES if m <= len(members)]
+    assert reached == [10, 25]
+    # (one event may stand for two milestones when a sweep crosses both at once)
+    assert [m for m, _ in updated] == sorted({m for m, _ in updated}) and updated[-1][0] == reached[-1]
+    assert all(size >= milestone for milestone, size in updated)
     opened = next(p for p in payloads if p["type"] == "incident.opened")
     assert opened["data"]["id"] == incident["id"] and set(opened["data"]["ticket_ids"]) <= members
 
@@ -147,3 +154,25 @@ def test_the_incidents_api_lists_reads_closes_and_merges(client, store, operator
     closed = client.post(f"/api/incidents/{incident['id']}/close", headers=operator)
     assert closed.status_code == 200 and closed.get_json()["status"] == "closed"
     assert client.get("/api/incidents?status=open", headers=operator).get_json()["incidents"] == []
+
+
+def test_an_operator_merges_one_incident_into_another_through_the_api(client, store, operator, vectors):
+    # Given two open incidents: the first closed after 6 members, then 6 more paraphrases opened a second
+    tracker = _tracker(store)
+    tracker.observe(_seen(BURST["outage"][:6], vectors))
+    [first] = IncidentRegistry(store).list()
+    assert client.post(f"/api/incidents/{first['id']}/close", headers=operator).status_code == 200
+    tracker.observe(_seen(BURST["outage"][6:12], vectors, start=1_100.0, prefix="u"))
+    second = next(i for i in IncidentRegistry(store).list() if i["id"] != first["id"])
+
+    # When the operator merges the first into the second
+    response = client.post(f"/api/incidents/{first['id']}/merge", json={"into": second["id"]}, headers=operator)
+
+    # Then the second holds all twelve tickets, the first ends merged, and merging it again is a conflict
+    assert response.status_code == 200
+    merged = client.get(f"/api/incidents/{second['id']}", headers=operator).get_json()
+    assert merged["size"] == 12 and len(merged["ticket_ids"]) == 12
+    gone = client.get(f"/api/incidents/{first['id']}", headers=operator).get_json()
+    assert gone["status"] == "merged" and gone["merged_into"] == second["id"] and gone["ticket_ids"] == []
+    again = client.post(f"/api/incidents/{first['id']}/merge", json={"into": second["id"]}, headers=operator)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "merged"

@@ -6,7 +6,7 @@ import os
 import time
 from datetime import datetime
 
-from tests.helpers import settings_for
+from tests.helpers import queued_messages, settings_for
 from web import create_app
 
 
@@ -52,7 +52,7 @@ def test_redeliver_queues_a_delivery_per_endpoint(api_redis_url, tmp_path, opera
     assert response.status_code == 202
     view = client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()
     assert view["webhook"]["status"] == "pending" and view["webhook"]["event_id"] == f"evt_{ticket_id}"
-    assert store.r.llen("webhooks") >= 1
+    assert queued_messages(store.r, "webhooks") == [[ticket_id, "http://127.0.0.1:9/a"]]
 
 
 def test_meta_lists_the_labels_and_follows_the_labels_file_without_restart(api_redis_url, tmp_path, operator):
@@ -112,3 +112,29 @@ def test_metrics_report_requests_tickets_by_status_and_queue_depth(client, opera
     assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket",method="POST",' \
            'status="202"}' in text
     assert 'smartsupport_stage_duration_milliseconds_bucket{le="+Inf",stage="total"}' in text
+
+
+def test_replaying_every_dead_letter_sends_each_event_again_with_a_fresh_budget(api_redis_url, tmp_path, operator,
+                                                                                store):
+    # Given two events whose attempts ran out, each to its own endpoint
+    from smartsupport.delivery import DeadLetter
+
+    hooks = ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_WEBHOOK_URLS=",".join(hooks))).test_client()
+    dead = [(submit(client, operator), url) for url in hooks]
+    for ticket_id, url in dead:
+        store.finish_tickets([(ticket_id, f"evt_{ticket_id}", (url,), None)], started=time.time())
+        store.record_attempt(ticket_id, url, {"at": time.time(), "status_code": 503, "error": "HTTP 503"},
+                             DeadLetter("HTTP 503"))
+    assert len(client.get("/api/webhooks/dead", headers=operator).get_json()["events"]) == 2
+
+    # When an operator replays all of them (no ticket named)
+    response = client.post("/api/webhooks/dead/replay", json={}, headers=operator)
+
+    # Then both are queued again, pending with a new round of attempts, and the list is empty
+    assert response.status_code == 202 and response.get_json() == {"replayed": 2}
+    assert sorted(queued_messages(store.r, "webhooks")) == sorted([list(d) for d in dead])
+    for ticket_id, url in dead:
+        assert store.delivery(ticket_id, url) == {**store.delivery(ticket_id, url), "status": "pending",
+                                                  "round_start": 1}
+    assert client.get("/api/webhooks/dead", headers=operator).get_json()["events"] == []

@@ -99,7 +99,8 @@ def test_too_many_requests_get_429_with_retry_after(api_redis_url, tmp_path, ope
 
     assert statuses == [200, 200, 200, 429]
     assert limited.get_json()["error"]["code"] == "too_many_requests" and int(limited.headers["Retry-After"]) > 0
-    assert client.get("/api/health").status_code in (200, 503)  # health is never limited
+    # health is never limited, not even for this key asking more often than its limit allows
+    assert {client.get("/api/health", headers=operator).status_code for _ in range(5)} <= {200, 503}
 
 
 def test_responses_carry_security_headers(client):

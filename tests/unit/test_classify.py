@@ -41,6 +41,19 @@ def test_low_confidence_is_flagged_for_review(classifier):
     assert not classifier.classify_texts(["Please send me last month's invoice as a PDF"])[0].needs_review
 
 
+def test_a_close_second_is_flagged_for_review_whatever_the_top_probability(classifier):
+    # Given a ticket whose top label leads the second by some margin m
+    text = "Please send me last month's invoice as a PDF"
+    top, second = sorted(classifier.classify_texts([text])[0].scores.values(), reverse=True)[:2]
+    lead = top - second
+
+    # Then with no threshold it is flagged exactly when the margin asked for exceeds that lead
+    wider = Classifier(load_labels(), threads=2, review_threshold=0.0, review_margin=lead + 0.01)
+    narrower = Classifier(load_labels(), threads=2, review_threshold=0.0, review_margin=max(lead - 0.01, 0.0))
+    assert wider.classify_texts([text])[0].needs_review
+    assert not narrower.classify_texts([text])[0].needs_review
+
+
 def test_a_custom_label_set_is_used(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(json.dumps({"labels": [
