@@ -228,13 +228,6 @@ class Stack:
     key: str
 
 
-def _missing(reason: str) -> None:
-    """Skip on a laptop without the browser; fail in CI, where `make test` installs everything."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @contextmanager
 def running_stack(tmp_path_factory, **env: str):
     """`python -m deploy run` on free ports and a fresh data dir, healthy; stopped with Ctrl-C after."""

@@ -78,33 +78,6 @@ def test_a_wrong_key_is_rejected_at_sign_in_and_when_it_stops_working(stack, pag
     expect(page.get_by_label("API key")).to_be_visible()
 
 
-def test_the_dashboard_says_what_is_wrong_when_the_api_or_its_parts_are_down(stack, page):
-    # Given a signed-in operator; from here on the browser's network answers in the API's place
-    page.goto(stack.base)
-    sign_in(page, stack.key)
-    expect(page.get_by_text("Live queue")).to_be_visible()
-    banner = page.locator(".banner")
-
-    def health(redis: str, workers: int) -> None:
-        page.route("**/api/health", lambda route: route.fulfill(
-            status=503, json={"status": "unavailable", "redis": redis, "workers": workers}))
-
-    # When no worker answers the health check, then the banner says tickets will wait
-    health("ok", 0)
-    expect(banner).to_have_text("No worker is running: tickets will wait in the queue")
-
-    # When Redis is down, then the banner and the queue (answered 503) say so
-    health("down", 0)
-    page.route(re.compile(r"/api/tickets\?"), lambda route: route.fulfill(
-        status=503, json={"error": {"code": "unavailable", "message": "the ticket store is unavailable"}}))
-    expect(banner).to_contain_text("Redis is unavailable")
-    expect(page.locator(".queue")).to_contain_text("Redis is unavailable")
-
-    # When the API cannot be reached at all, then the banner says that
-    page.route("**/api/**", lambda route: route.abort())
-    expect(banner).to_have_text("Cannot reach the SmartSupport API")
-
-
 def test_three_submitted_tickets_appear_ordered_by_urgency_without_a_reload(stack, page):
     # Given a signed-in operator
     page.goto(stack.base)
