@@ -189,3 +189,14 @@ def _shouting(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     caps = sum(c.isupper() for c in letters)
     return "!!" in text or (len(letters) >= 12 and caps / len(letters) > 0.6)
+
+
+def score_for_level(score: float, level: UrgencyLevel, rules: Rules | None = None) -> float:
+    """The score closest to ``score`` that lies in ``level``'s range: what an operator's correction to
+    ``level`` makes of a ticket's score, so that it sorts among the tickets of that level."""
+    rules = rules or load_rules()
+    lows = dict(rules.levels)
+    low = lows.get(level, 0.0)
+    above = [v for v in lows.values() if v > low]
+    high = min(above) - 1e-4 if above else 1.0
+    return round(min(max(score, low), high), 4)

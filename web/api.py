@@ -14,11 +14,13 @@ from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyReused, Inva
                                  StoreUnavailable, TicketNotFailed, TicketNotFound, UnknownLabel)
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
-from smartsupport.ticket import Ticket
+from smartsupport import urgency
+from smartsupport.ticket import Ticket, UrgencyLevel
 from workers.pipeline import enqueue_new_ticket, redeliver, route_ticket
 
 from .errors import BodyNotAnObject, IdempotencyKeyTooLong, InvalidQuery, MalformedJson
-from .schemas import CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn
+from .schemas import (CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn,
+                      UrgencyIn)
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -98,6 +100,18 @@ def correct_category(ticket_id: str):
         raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
     services.store.correct(ticket_id, payload.label)
     return services.store.get(ticket_id)
+
+
+@api.post("/tickets/<ticket_id>/urgency")
+def correct_urgency(ticket_id: str):
+    """An operator's urgency level for a ticket; it becomes an example of that level (see Classification)."""
+    _operator_only()
+    payload = _validated(UrgencyIn, _json_object())
+    store = _services().store
+    current = store.get(ticket_id)["urgency"] or {"score": 0.0}
+    level = UrgencyLevel(payload.level)
+    store.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
+    return store.get(ticket_id)
 
 
 @api.post("/tickets/<ticket_id>/retry")
@@ -196,6 +210,7 @@ def meta():
     cfg = services.settings
     return {
         "labels": services.label_names(),
+        "urgency_levels": [level.value for level in UrgencyLevel],
         "urgency_threshold": cfg.urgency_threshold,
         "flower_url": f"http://{request.host.split(':')[0]}:{cfg.flower_port}/",
         "webhook_endpoints": len(cfg.webhook_urls),

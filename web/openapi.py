@@ -9,7 +9,7 @@ from typing import Any
 from smartsupport import __version__
 from smartsupport.ticket import STATUSES
 
-from .schemas import CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn
+from .schemas import CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn, UrgencyIn
 
 _ERROR = {
     "type": "object",
@@ -100,7 +100,7 @@ def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *
 def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
     """The spec for the current label set (a correction's label must be one of them)."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (TicketIn, CategoryIn, EndpointIn, ReplayIn, MergeIn)}
+               for model in (TicketIn, CategoryIn, UrgencyIn, EndpointIn, ReplayIn, MergeIn)}
     schemas["CategoryIn"]["properties"]["label"]["enum"] = list(labels)
     list_params = [
         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
@@ -133,6 +133,11 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
             "/api/tickets/{ticket_id}/category": {
                 "post": _op("Correct a ticket's category; it becomes an example for that label.",
                             (200, _ref("Ticket")), (400, 403, 404, 413, 415, 422), body="CategoryIn",
+                            params=[_TICKET_ID]),
+            },
+            "/api/tickets/{ticket_id}/urgency": {
+                "post": _op("Correct a ticket's urgency level; it becomes an example for that level.",
+                            (200, _ref("Ticket")), (400, 403, 404, 413, 415, 422), body="UrgencyIn",
                             params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/retry": {

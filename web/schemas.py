@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smartsupport.ticket import STATUSES
+from smartsupport.ticket import STATUSES, UrgencyLevel
 
 MAX_BODY_CHARS = 20_000
 MAX_SUBJECT_CHARS = 300
@@ -45,6 +45,14 @@ class CategoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     label: str = Field(min_length=1, max_length=200)
+
+
+class UrgencyIn(BaseModel):
+    """An operator's correction of a ticket's urgency level."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    level: Literal[tuple(level.value for level in UrgencyLevel)]
 
 
 class EndpointIn(BaseModel):

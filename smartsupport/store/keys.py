@@ -16,6 +16,7 @@
   ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
+  ss:corrections:urgency     hash: ticket id -> {"label" (the level), "text", "at"}, and its :version
   ss:incident...             incidents: see smartsupport/incidents/
 """
 
@@ -28,6 +29,8 @@ CREATED = PREFIX + "tickets:created"
 BY_URGENCY = PREFIX + "tickets:urgency"
 CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"
+URGENCY_CORRECTIONS = PREFIX + "corrections:urgency"
+URGENCY_CORRECTIONS_VERSION = PREFIX + "corrections:urgency:version"
 STAGE_METRICS = PREFIX + "metrics:stage:"
 WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"

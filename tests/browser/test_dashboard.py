@@ -41,7 +41,7 @@ def test_an_operator_watches_a_ticket_get_routed_and_corrects_its_category(stack
     expect(detail).to_contain_text(TEXT)
     expect(detail.locator(".log tbody tr")).to_have_count(1)
     detail.get_by_label("Correct the category").select_option("Legal")
-    detail.get_by_role("button", name="Save").click()
+    detail.get_by_role("button", name="Save the category").click()
 
     # Then the detail and the queue show Legal, marked corrected, and the API kept it
     expect(detail.locator(".category")).to_contain_text("Legal")
@@ -51,6 +51,15 @@ def test_an_operator_watches_a_ticket_get_routed_and_corrects_its_category(stack
     [ticket] = requests.get(f"{stack.base}/api/tickets", headers={"Authorization": f"Bearer {stack.key}"},
                             timeout=5).json()["tickets"]
     assert ticket["category"]["label"] == "Legal" and ticket["category"]["corrected"] is True
+
+    # When they also say its urgency is only medium, next to the signals that fired
+    detail.get_by_label("Correct the urgency").select_option("medium")
+    detail.get_by_role("button", name="Save the urgency").click()
+
+    # Then the detail and the queue show medium, and the detail says what the score had said
+    expect(detail.locator(".urgency .badge")).to_have_text("medium")
+    expect(detail).to_contain_text("the score said critical")
+    expect(row.locator(".urgency .badge")).to_have_text("medium")
 
     # And Redeliver sends the webhook once more, logged as a second attempt
     detail.get_by_role("button", name="Redeliver").click()

@@ -138,3 +138,28 @@ def test_replaying_every_dead_letter_sends_each_event_again_with_a_fresh_budget(
         assert store.delivery(ticket_id, url) == {**store.delivery(ticket_id, url), "status": "pending",
                                                   "round_start": 1}
     assert client.get("/api/webhooks/dead", headers=operator).get_json()["events"] == []
+
+
+def test_an_urgency_correction_sets_the_level_and_keeps_the_ticket_as_an_example(client, operator, submitter, store):
+    # Given a scored ticket
+    from smartsupport.ticket import Urgency, UrgencyLevel
+
+    ticket_id = submit(client, operator)
+    store.save_urgencies([(ticket_id, Urgency(score=0.2, level=UrgencyLevel.LOW))], started=time.time())
+
+    # When an operator says it is critical
+    response = client.post(f"/api/tickets/{ticket_id}/urgency", json={"level": "critical"}, headers=operator)
+
+    # Then it shows critical, sorts among critical tickets, and its text is an example of that level
+    assert response.status_code == 200
+    urgency = response.get_json()["urgency"]
+    assert urgency["level"] == "critical" and urgency["corrected"] is True and urgency["original_level"] == "low"
+    assert urgency["score"] >= 0.7 and store.r.zscore("ss:tickets:urgency", ticket_id) == urgency["score"]
+    assert store.corrections("urgency") == [("critical", store.load(ticket_id).text)]
+    assert store.corrections_version("urgency") == 1 and store.corrections() == []
+    # and bad input is a clear 4xx: unknown level, unknown ticket, not an operator
+    bad = client.post(f"/api/tickets/{ticket_id}/urgency", json={"level": "panic"}, headers=operator)
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_error"
+    assert client.post("/api/tickets/nope/urgency", json={"level": "low"}, headers=operator).status_code == 404
+    assert client.post(f"/api/tickets/{ticket_id}/urgency", json={"level": "low"},
+                       headers=submitter).status_code == 403

@@ -44,6 +44,8 @@ export const getTicket = (id) => request(`/api/tickets/${encodeURIComponent(id)}
 export const submitTicket = (ticket) => request("/api/tickets", { method: "POST", body: ticket });
 export const correctCategory = (id, label) =>
   request(`/api/tickets/${encodeURIComponent(id)}/category`, { method: "POST", body: { label } });
+export const correctUrgency = (id, level) =>
+  request(`/api/tickets/${encodeURIComponent(id)}/urgency`, { method: "POST", body: { level } });
 export const redeliverWebhook = (id) =>
   request(`/api/tickets/${encodeURIComponent(id)}/webhooks/redeliver`, { method: "POST" });
 export const retryTicket = (id) => request(`/api/tickets/${encodeURIComponent(id)}/retry`, { method: "POST" });

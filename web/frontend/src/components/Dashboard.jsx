@@ -37,7 +37,7 @@ export default function Dashboard({ onSignOut }) {
       </main>
       {selectedId && (
         <TicketDetail key={selectedId} id={selectedId} labels={meta.data?.labels ?? []}
-                      onClose={() => setSelectedId(null)} />
+                      levels={meta.data?.urgency_levels ?? []} onClose={() => setSelectedId(null)} />
       )}
     </div>
   );

@@ -4,12 +4,12 @@ import { useEffect } from "react";
 import * as api from "../api.js";
 import { clock, ms, percent, STAGE_NAMES, STAGES } from "../format.js";
 import { CategoryBadge, StatusBadge } from "./Badges.jsx";
-import CategoryCorrection from "./CategoryCorrection.jsx";
+import Correction from "./Correction.jsx";
 import { SignalList, UrgencyBadge } from "./Urgency.jsx";
 import WebhookLog from "./WebhookLog.jsx";
 
 /** One ticket in full, kept live while open; Escape or × closes it. */
-export default function TicketDetail({ id, labels, onClose }) {
+export default function TicketDetail({ id, labels, levels, onClose }) {
   const ticket = useQuery({ queryKey: ["ticket", id], queryFn: () => api.getTicket(id), refetchInterval: 2000 });
 
   useEffect(() => {
@@ -25,7 +25,7 @@ export default function TicketDetail({ id, labels, onClose }) {
         <button type="button" className="close" aria-label="Close" onClick={onClose}>×</button>
       </div>
       {ticket.data ? (
-        <DetailBody ticket={ticket.data} labels={labels} />
+        <DetailBody ticket={ticket.data} labels={labels} levels={levels} />
       ) : (
         <p className={ticket.isError ? "error" : "muted"}>{ticket.error?.message ?? "Loading the ticket…"}</p>
       )}
@@ -33,7 +33,7 @@ export default function TicketDetail({ id, labels, onClose }) {
   );
 }
 
-function DetailBody({ ticket, labels }) {
+function DetailBody({ ticket, labels, levels }) {
   const { category, urgency } = ticket;
   return (
     <>
@@ -59,7 +59,8 @@ function DetailBody({ ticket, labels }) {
           <p className="muted small">Corrected by an operator; the model said {category.original_label}.</p>
         )}
         {category && <ScoreBars scores={category.scores} chosen={category.label} />}
-        <CategoryCorrection ticket={ticket} labels={labels} />
+        <Correction ticket={ticket} what="category" current={category?.label} choices={labels}
+          save={api.correctCategory} />
       </section>
       <section>
         <h3>Urgency</h3>
@@ -69,7 +70,12 @@ function DetailBody({ ticket, labels }) {
               <UrgencyBadge urgency={urgency} />{" "}
               <span className="muted small">sentiment {urgency.sentiment.toFixed(2)}</span>
             </p>
+            {urgency.corrected && urgency.original_level && (
+              <p className="muted small">Corrected by an operator; the score said {urgency.original_level}.</p>
+            )}
             <SignalList signals={urgency.signals} />
+            <Correction ticket={ticket} what="urgency" current={urgency.level} choices={levels}
+              save={api.correctUrgency} />
           </>
         ) : (
           <p className="muted">Not scored yet.</p>
