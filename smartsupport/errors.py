@@ -41,6 +41,10 @@ class IdempotencyKeyReused(SmartSupportError):
     """Raised when an Idempotency-Key comes back with a different request body."""
 
 
+class IdempotencyKeyInProgress(SmartSupportError):
+    """Raised when an Idempotency-Key comes back while the first request with it has not finished."""
+
+
 class TicketNotFailed(SmartSupportError):
     """Raised when a retry is asked for a ticket that has not failed."""
 

@@ -70,7 +70,7 @@ def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: f
     Raises ``WebhookFailed`` for what a retry may fix (5xx, 429, timeouts, connection errors) and
     ``WebhookRejected`` for other non-2xx answers; both carry the attempt record in ``.attempt``.
     """
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, allow_nan=False)  # strict JSON only
     headers = sign_headers(body, event_id=payload["id"], secret=secret)
     started = time.time()
     attempt: dict[str, Any] = {"at": started, "status_code": None, "error": None}

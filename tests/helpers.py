@@ -79,11 +79,12 @@ def clear_queues(redis_url: str) -> None:
 
 
 def clear_tickets(redis_url: str) -> None:
-    """Delete SmartSupport's keys only: Celery's queue bindings must survive between tests."""
+    """Delete SmartSupport's keys and the rate limiter's buckets only: Celery's queue bindings must
+    survive between tests."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter("ss:*", count=1000))
+    keys = list(client.scan_iter("ss:*", count=1000)) + list(client.scan_iter("LIMITS*", count=1000))
     if keys:
         client.delete(*keys)
 

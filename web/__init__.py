@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
-from flask import Flask, Response, abort, request, send_from_directory
+from flask import Flask, Response, abort, current_app, request, send_from_directory
 from flask_cors import CORS
 from flask_limiter import Limiter
 
@@ -17,7 +17,7 @@ from smartsupport.errors import ConfigError
 from smartsupport.labels import load_labels
 from smartsupport.store import TicketStore
 
-from .auth import KeyRing, digest
+from .auth import KeyRing
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 256 * 1024
@@ -100,9 +100,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _rate_limit_key() -> str:
-    """Limits apply per API key (its fingerprint), or per address without one."""
-    header = request.headers.get("Authorization", "")
-    return digest(header)[:16] if header else request.remote_addr or "unknown"
+    """Limits apply per authenticated principal, however its header is spelled ("bearer KEY",
+    "Bearer  KEY" are one key), or per address for requests without a valid key."""
+    principal = current_app.extensions["smartsupport"].keys.identify(request.headers.get("Authorization"))
+    return principal.fingerprint if principal else "addr:" + (request.remote_addr or "unknown")
 
 
 def _secure_headers(response: Response) -> Response:

@@ -10,10 +10,11 @@ from flask import Blueprint, current_app, g, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import Forbidden, Unauthorized, UnsupportedMediaType
 
-from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyReused, InvalidTicket, NoWebhookEndpoints,
-                                 StoreUnavailable, TicketNotFailed, TicketNotFound, UnknownLabel)
+from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidTicket,
+                                 NoWebhookEndpoints, StoreUnavailable, TicketNotFailed, TicketNotFound, UnknownLabel)
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
+from smartsupport.store.views import for_submitter
 from smartsupport import urgency
 from smartsupport.ticket import Ticket, UrgencyLevel
 from workers.pipeline import enqueue_new_ticket, redeliver, route_ticket
@@ -57,6 +58,8 @@ def submit_ticket():
         if bound_hash != body_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         if bound_id != ticket.id:
+            if not store.exists(bound_id):  # the first request with this key is still writing its ticket
+                raise IdempotencyKeyInProgress("a request with this Idempotency-Key is still being processed")
             return _accepted(bound_id, replayed=True)
     try:
         enqueue_new_ticket(store, ticket)
@@ -77,9 +80,11 @@ def _accepted(ticket_id: str, *, replayed: bool = False):
 @api.get("/tickets/<ticket_id>")
 def get_ticket(ticket_id: str):
     view = _services().store.get(ticket_id)
-    if not g.principal.is_operator and view["submitter"] != g.principal.fingerprint:
+    if g.principal.is_operator:
+        return view
+    if view["submitter"] != g.principal.fingerprint:
         raise TicketNotFound(ticket_id)
-    return view
+    return for_submitter(view)
 
 
 @api.get("/tickets")
@@ -87,7 +92,7 @@ def list_tickets():
     query = _validated(ListQuery, request.args.to_dict(), query=True)
     submitter = None if g.principal.is_operator else g.principal.fingerprint
     tickets = _services().store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
-    return {"tickets": tickets}
+    return {"tickets": tickets if submitter is None else [for_submitter(t) for t in tickets]}
 
 
 @api.post("/tickets/<ticket_id>/category")

@@ -44,6 +44,7 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.TicketNotFound: (404, "not_found"),
     domain.IncidentNotFound: (404, "not_found"),
     domain.IdempotencyKeyReused: (409, "idempotency_conflict"),
+    domain.IdempotencyKeyInProgress: (409, "idempotency_in_progress"),
     domain.TicketNotFailed: (409, "not_failed"),
     domain.NoWebhookEndpoints: (409, "no_endpoints"),
     domain.EndpointNotDisabled: (409, "not_disabled"),
@@ -55,8 +56,8 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.UnknownLabel: (422, "unknown_label"),
     domain.StoreUnavailable: (503, "unavailable"),
 }
-#: Seconds a client is told to wait when the store is away.
-STORE_RETRY_AFTER_S = 5
+#: Seconds a client is told to wait before trying again, for the errors that pass.
+RETRY_AFTER_S = {domain.StoreUnavailable: 5, domain.IdempotencyKeyInProgress: 1}
 
 
 def http_status(exc: Exception) -> tuple[int, str]:
@@ -74,11 +75,10 @@ def handle_error(exc: Exception):
         body = {"code": code, "message": _message(exc)}
         if getattr(exc, "details", None):
             body["details"] = exc.details
-        headers = {}
+        headers = {"Retry-After": str(s) for cls, s in RETRY_AFTER_S.items() if isinstance(exc, cls)}
         if status == 503:
             log.warning("store unavailable: %s", exc)
             body["message"] = "the ticket store is unavailable, try again shortly"
-            headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
         elif status == 500:
             log.exception("unmapped error")
         return {"error": body}, status, headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +37,8 @@ class TicketIn(BaseModel):
             raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
         if len(value) > MAX_OBJECT_KEYS:
             raise ValueError(f"must not have more than {MAX_OBJECT_KEYS} keys")
+        if not _finite(value):
+            raise ValueError("must not hold NaN or Infinity (they are not JSON)")
         return value
 
 
@@ -96,6 +99,17 @@ class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     into: str = Field(min_length=1, max_length=200)
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or Infinity anywhere in ``value``: Python's JSON parser accepts them, JSON does not."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _depth(value: Any) -> int:

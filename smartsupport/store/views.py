@@ -109,3 +109,10 @@ def webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict
         "endpoints": states,
         "log": attempts,
     }
+
+
+def for_submitter(view: dict[str, Any]) -> dict[str, Any]:
+    """What a submit-only key sees of its own ticket: no endpoint URL (an incoming-webhook URL is a
+    secret in itself), no attempt log, no worker host names."""
+    webhook = {k: v for k, v in view["webhook"].items() if k not in ("endpoints", "log")}
+    return {**{k: v for k, v in view.items() if k != "workers"}, "webhook": webhook}

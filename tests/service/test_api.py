@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from tests.helpers import OPERATOR_KEY, queued_messages
+from tests.helpers import OPERATOR_KEY, queued_messages, settings_for
+from web import create_app
 
 
 def post(client, headers, **kwargs):
@@ -73,6 +74,10 @@ def test_requests_without_a_valid_key_get_401(client):
     ({"json": {"body": "bell \x07 in the text"}}, 422, "validation_error"),
     ({"json": {"body": "x" * 20001}}, 422, "validation_error"),
     ({"json": {"body": "deep", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}}, 422, "validation_error"),
+    ({"data": '{"body": "x", "metadata": {"score": NaN}}', "content_type": "application/json"}, 422,
+     "validation_error"),
+    ({"data": '{"body": "x", "customer": {"ltv": [1, -Infinity]}}', "content_type": "application/json"}, 422,
+     "validation_error"),
     ({"data": '{"body": "' + "x" * 300_000 + '"}', "content_type": "application/json"}, 413,
      "request_entity_too_large"),
 ])
@@ -117,6 +122,27 @@ def test_a_submit_key_reads_only_its_own_tickets(client, operator, submitter):
     assert client.get(f"/api/tickets/{mine}", headers=submitter).status_code == 200
     assert client.get(f"/api/tickets/{theirs}", headers=submitter).status_code == 404
     assert [t["id"] for t in client.get("/api/tickets", headers=submitter).get_json()["tickets"]] == [mine]
+
+
+def test_a_submit_key_sees_no_endpoint_url_attempt_log_or_host_name(api_redis_url, tmp_path, operator, submitter):
+    # Given a ticket of a submit key whose webhook went to a secret URL, attempted by a named worker
+    from smartsupport.delivery import Delivered
+
+    secret_url = "https://hooks.example.invalid/services/T000/B000/XXXXSECRET"
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_WEBHOOK_URLS=secret_url)).test_client()
+    store = client.application.extensions["smartsupport"].store
+    mine = post(client, submitter, json={"body": "mine"}).get_json()["id"]
+    store.finish_tickets([(mine, f"evt_{mine}", (secret_url,), None)], started=0.0, worker="io@worker-host-7")
+    store.record_attempt(mine, secret_url, {"at": 1.0, "status_code": 200}, Delivered())
+
+    # Then the operator sees all of it, the submitter only the outcome
+    full = client.get(f"/api/tickets/{mine}", headers=operator).get_json()
+    assert full["webhook"]["endpoints"][0]["url"] == secret_url and full["workers"]["notify"] == "io@worker-host-7"
+    for view in (client.get(f"/api/tickets/{mine}", headers=submitter).get_json(),
+                 client.get("/api/tickets", headers=submitter).get_json()["tickets"][0]):
+        text = json.dumps(view)
+        assert secret_url not in text and "worker-host-7" not in text and "log" not in view["webhook"]
+        assert view["webhook"]["status"] == "delivered" and view["webhook"]["attempts"] == 1
 
 
 def test_openapi_spec_is_served_without_a_key(client):

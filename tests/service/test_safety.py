@@ -4,7 +4,7 @@ import json
 import time
 
 from smartsupport.store.idempotency import STALE_CLAIM_S
-from tests.helpers import settings_for
+from tests.helpers import OPERATOR_KEY, clear_tickets, settings_for
 from web import create_app
 
 
@@ -52,13 +52,16 @@ def test_a_key_whose_ticket_was_never_stored_is_taken_over_once_its_claim_is_sta
     assert post(client, operator, "Refund please", key="order-44").get_json()["id"] == again.get_json()["id"]
 
 
-def test_a_key_claimed_just_now_is_replayed_even_before_its_ticket_is_written(client, operator, store):
+def test_a_key_claimed_just_now_whose_ticket_is_not_written_yet_is_a_409_to_retry(client, operator, store):
     first = post(client, operator, "Refund please", key="order-45").get_json()["id"]
     _lose_the_ticket_of_the_claim(store, first, age_s=1)  # the first request may still be writing it
 
     again = post(client, operator, "Refund please", key="order-45")
 
-    assert again.get_json()["id"] == first and again.headers["Idempotent-Replayed"] == "true"
+    # Then the answer is no 202 for a ticket that does not exist, but a 409 saying when to try again
+    # (as the IETF Idempotency-Key draft has it for a request still in progress)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "idempotency_in_progress"
+    assert again.headers["Retry-After"] == "1" and store.r.zcard("ss:tickets:created") == 0
 
 
 def test_idempotency_keys_belong_to_the_key_holder(client, operator, submitter):
@@ -101,6 +104,17 @@ def test_too_many_requests_get_429_with_retry_after(api_redis_url, tmp_path, ope
     assert limited.get_json()["error"]["code"] == "too_many_requests" and int(limited.headers["Retry-After"]) > 0
     # health is never limited, not even for this key asking more often than its limit allows
     assert {client.get("/api/health", headers=operator).status_code for _ in range(5)} <= {200, 503}
+
+
+def test_the_rate_limit_counts_a_key_however_its_header_is_spelled(api_redis_url, tmp_path, operator):
+    clear_tickets(api_redis_url)  # and the buckets an earlier test filled
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_RATE_LIMIT="3/minute")).test_client()
+    spellings = [f"Bearer {OPERATOR_KEY}", f"bearer {OPERATOR_KEY}", f"Bearer  {OPERATOR_KEY}",
+                 f"BEARER {OPERATOR_KEY} "]
+
+    statuses = [client.get("/api/tickets", headers={"Authorization": s}).status_code for s in spellings]
+
+    assert statuses == [200, 200, 200, 429]
 
 
 def test_responses_carry_security_headers(client):
