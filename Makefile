@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium run worker test test-unit test-integration test-browser lint eval bench docs clean
+.PHONY: help install build chromium redis run worker test test-unit test-integration test-browser lint eval bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,7 +26,7 @@ install: $(INSTALLED)  ## create .venv and install the pinned dependencies
 build: install  ## build the dashboard (when its sources exist)
 	if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && npm ci --no-audit --no-fund && npm run build; fi
 
-run: build  ## start Redis, a worker, the API with the dashboard, and Flower; Ctrl-C stops all
+run: build redis  ## start Redis, the workers, the API with the dashboard, and Flower; Ctrl-C stops all
 	$(PY) -m deploy run
 
 worker: install  ## start one more worker (all queues) against the configured REDIS_URL
@@ -35,25 +35,28 @@ worker: install  ## start one more worker (all queues) against the configured RE
 chromium:  ## install Debian's Chromium for the browser tests (once; sudo only when not root)
 	bash scripts/install-chromium.sh
 
-test: build lint chromium  ## lint, then every test: unit, API, integration (real Redis + worker), browser
+redis:  ## install Debian's redis-server 7 for the embedded Redis (once; sudo only when not root)
+	bash scripts/install-redis.sh
+
+test: build lint chromium redis  ## lint, then every test: unit, API, integration (real Redis + worker), browser
 	$(PY) -m pytest
 
-test-browser: build chromium  ## the dashboard journey in headless Chromium against the real stack
+test-browser: build chromium redis  ## the dashboard journey in headless Chromium against the real stack
 	$(PY) -m pytest -m browser
 
 test-unit: install  ## domain tests only: no Redis, no Celery
 	$(PY) -m pytest tests/unit
 
-test-integration: install  ## tests against a real Redis and a real Celery worker
+test-integration: install redis  ## tests against a real Redis and a real Celery worker
 	$(PY) -m pytest -m integration
 
 lint: install  ## flake8
 	$(PY) -m flake8 smartsupport web workers deploy tests examples eval bench scripts celeryconfig.py
 
-eval: install  ## classification and urgency quality on the labelled sets
+eval: install redis  ## classification and urgency quality on the labelled sets
 	$(PY) -m eval.run
 
-bench: install  ## throughput and latency
+bench: install redis  ## throughput and latency
 	$(PY) -m bench.run
 
 docs: install  ## regenerate the settings table of docs/configuration.md from smartsupport/config.py

@@ -60,7 +60,9 @@ worker_send_task_events = True
 task_send_sent_event = False
 
 # The sweeper re-queues tickets whose message was lost (see workers.tasks.sweep_stuck_tickets);
-# beat runs embedded in the I/O worker of `make run`, and a Redis lock keeps one sweep at a time.
+# beat runs as a process of its own in `make run`, and a Redis lock keeps one sweep at a time.
+# Its scheduler notes each tick in Redis, so /api/health can tell that it runs.
+beat_scheduler = "workers.scheduler:HeartbeatScheduler"
 beat_schedule = {
     "sweep-stuck-tickets": {
         "task": "workers.tasks.sweep_stuck_tickets",

@@ -19,7 +19,7 @@ from . import parsing as p
 from .errors import ConfigError
 
 #: Files in the data dir holding what is generated once per installation when not set.
-SECRET_FILES = {"api_keys": "api_key", "webhook_secret": "webhook_secret"}
+SECRET_FILES = {"api_keys": "api_key", "webhook_secret": "webhook_secret", "redis_password": "redis_password"}
 
 
 def setting(env: str, default: Any, parse: Callable[[str], Any], doc: str, *, shown: str | None = None,
@@ -46,11 +46,20 @@ class Settings:
                                     "the embedded Redis on `SMARTSUPPORT_REDIS_PORT`", shown="embedded")
     redis_port: int = setting("SMARTSUPPORT_REDIS_PORT", 6390, p.integer(1, 65535),
                               "port of the embedded Redis (loopback only)")
+    redis_password: str = setting("SMARTSUPPORT_REDIS_PASSWORD", "", p.text,
+                                  "password of the embedded Redis (`requirepass`)",
+                                  shown="generated once, in the data dir")
+    redis_maxmemory_mb: int = setting("SMARTSUPPORT_REDIS_MAXMEMORY_MB", 2048, p.integer(16, 1048576),
+                                      "embedded Redis memory limit; past it writes are refused (503), never evicted")
     redis_appendfsync: str = setting("SMARTSUPPORT_REDIS_APPENDFSYNC", "everysec", p.choice("everysec", "always"),
                                      "embedded Redis fsync policy: `everysec` (a machine crash may lose ~1 s of "
                                      "writes) or `always` (nothing acknowledged is lost, slower)")
     data_dir: Path = setting("SMARTSUPPORT_DATA_DIR", Path(".smartsupport"), p.directory,
-                             "embedded Redis files, generated keys")
+                             "embedded Redis files, generated keys, logs (mode 0700)")
+    retention_days: float = setting("SMARTSUPPORT_RETENTION_DAYS", 30.0, p.number(0.001, 3650),
+                                    "done and failed tickets, with their logs, are deleted this long after they ended")
+    export_dir: Path | None = setting("SMARTSUPPORT_EXPORT_DIR", None, p.directory,
+                                      "if set, each expired ticket is appended to a JSONL file here before deletion")
     api_keys: tuple[str, ...] = setting("SMARTSUPPORT_API_KEYS", (), p.items, "comma-separated operator keys "
                                         "(`Authorization: Bearer <key>`)", shown="generated once, in the data dir")
     submit_keys: tuple[str, ...] = setting("SMARTSUPPORT_SUBMIT_KEYS", (), p.items,
@@ -84,11 +93,11 @@ class Settings:
                                             "each wait is this many times the last (±20 % jitter)")
     webhook_backoff_max_s: float = setting("SMARTSUPPORT_WEBHOOK_BACKOFF_MAX_S", 43200.0, p.number(0.01, 604800),
                                            "longest wait, also for a `Retry-After`")
-    visibility_timeout_s: int = setting("SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 1800, p.integer(5, 604800),
+    visibility_timeout_s: int = setting("SMARTSUPPORT_VISIBILITY_TIMEOUT_S", 300, p.integer(5, 604800),
                                         "Redis hands a message not acknowledged in this time to another worker")
     result_expires_s: int = setting("SMARTSUPPORT_RESULT_EXPIRES_S", 86400, p.integer(60, 2592000),
                                     "Celery's result expiry")
-    stuck_after_s: int = setting("SMARTSUPPORT_STUCK_AFTER_S", 2400, p.integer(5, 604800),
+    stuck_after_s: int = setting("SMARTSUPPORT_STUCK_AFTER_S", 600, p.integer(5, 604800),
                                  "the sweeper re-queues a ticket unfinished this long (3 times, then fails it)")
     rate_limit: str = setting("SMARTSUPPORT_RATE_LIMIT", "100/second", p.text,
                               "requests per API key (flask-limiter syntax, e.g. `50/second;2000/minute`)")
@@ -113,7 +122,8 @@ class Settings:
 
     @property
     def broker_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        auth = f":{self.redis_password}@" if self.redis_password else ""
+        return self.redis_url or f"redis://{auth}127.0.0.1:{self.redis_port}/0"
 
     @property
     def embedded_redis(self) -> bool:
@@ -144,11 +154,11 @@ class Settings:
                     raise ConfigError(f"{f.metadata['env']}: {exc}") from None
         data_dir = values.setdefault("data_dir", p.directory(".smartsupport"))
         for name, filename in SECRET_FILES.items():
-            if name not in values:
+            if name not in values and (name != "redis_password" or "redis_url" not in values):
                 value = (load_or_create_secret(data_dir, filename, _GENERATORS[name]) if create_secrets
                          else read_secret(data_dir, filename))
                 if value:
-                    values[name] = (value,) if name == "api_keys" else p.webhook_secret(value)
+                    values[name] = _FROM_FILE.get(name, str)(value)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -165,7 +175,12 @@ class Settings:
 _GENERATORS: dict[str, Callable[[], str]] = {
     "api_keys": lambda: "ssk_" + secrets.token_urlsafe(24),
     "webhook_secret": lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+    "redis_password": lambda: secrets.token_hex(24),
 }
+
+
+#: How a secret read from its file becomes the setting's value.
+_FROM_FILE: dict[str, Callable[[str], Any]] = {"api_keys": lambda v: (v,), "webhook_secret": p.webhook_secret}
 
 
 def read_secret(data_dir: Path, name: str) -> str:

@@ -174,7 +174,7 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None, beat
 def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
     """A real worker (``start_worker``), once it answers a ping; its log is shown if it died."""
     log_path = tmp_path_factory.mktemp("logs") / f"{name}.log"
-    proc = start_worker(env, log_path)
+    proc = start_worker(env, log_path, beat=True)  # with the scheduler: /api/health needs one
     from web import create_app
 
     app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api")))

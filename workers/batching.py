@@ -78,8 +78,13 @@ class GreedyBatches(Batches):
                 request.acknowledge()
 
         def failed(exc: BaseException) -> None:
-            self._done()  # unacknowledged: Redis hands them out again
+            # The pool process running the batch died (the tracer catches the task's own errors):
+            # back on the queue at once, as task_reject_on_worker_lost does for a plain task, rather
+            # than after the visibility timeout. Every stage is safe to run twice.
+            self._done()
             self._event("task-failed", batch_id, exception=repr(exc), traceback="")
+            for request in late:
+                request.reject(requeue=True)
 
         return self._pool.apply_async(
             run_batch, (self, [SimpleRequest.from_request(r) for r in requests]),

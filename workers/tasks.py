@@ -157,22 +157,25 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
 @app.task
 def sweep_stuck_tickets() -> int:
     """Re-queue tickets stuck in queued/processing and overdue webhook deliveries (their message
-    was lost); returns how many."""
+    was lost); returns how many. One sweeper at a time, on any host (a Redis lock)."""
     s, cfg = store(), settings()
     if not s.sweep_lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
-        return 0  # another worker swept a moment ago
-    requeued = 0
-    for ticket_id in s.stuck(older_than_s=cfg.stuck_after_s):
-        if s.count_sweep(ticket_id) > MAX_SWEEPS:
-            s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
-            continue
-        log.warning("re-queueing stuck ticket %s", ticket_id)
-        route_ticket(s.load(ticket_id))
-        requeued += 1
-    # A delivery whose message was lost (a worker killed between taking it and recording it).
-    for subject, url in s.overdue_deliveries(older_than_s=cfg.stuck_after_s):
-        log.warning("re-queueing the overdue delivery of %s to %s", subject, url)
-        s.expect_delivery(subject, url, at=time.time())
-        deliver_webhook.delay(subject, url)
-        requeued += 1
-    return requeued
+        return 0  # another worker is sweeping
+    try:
+        requeued = 0
+        for ticket_id in s.stuck(older_than_s=cfg.stuck_after_s):
+            if s.count_sweep(ticket_id) > MAX_SWEEPS:
+                s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
+                continue
+            log.warning("re-queueing stuck ticket %s", ticket_id)
+            route_ticket(s.load(ticket_id))
+            requeued += 1
+        # A delivery whose message was lost (a worker killed between taking it and recording it).
+        for subject, url in s.overdue_deliveries(older_than_s=cfg.stuck_after_s):
+            log.warning("re-queueing the overdue delivery of %s to %s", subject, url)
+            s.expect_delivery(subject, url, at=time.time())
+            deliver_webhook.delay(subject, url)
+            requeued += 1
+        return requeued
+    finally:
+        s.release_sweep_lock()

@@ -13,6 +13,7 @@
   ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out
   ss:webhooks:pending        zset: "<subject> <url>" -> when the pending delivery should next show progress
   ss:sweeper:lock            string: held by the one sweeper running now
+  ss:scheduler:tick          string: when the scheduler (Celery beat) last woke up
   ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
@@ -37,6 +38,7 @@ DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
 DEAD_LETTER = PREFIX + "webhooks:dead"
 PENDING_DELIVERIES = PREFIX + "webhooks:pending"
 SWEEP_LOCK = PREFIX + "sweeper:lock"
+SCHEDULER_TICK = PREFIX + "scheduler:tick"
 
 
 def ticket(ticket_id: str) -> str:

@@ -1,4 +1,4 @@
-"""What the sweeper asks of the store: tickets stuck too long, and one sweeper at a time."""
+"""What the sweeper asks of the store: tickets stuck too long, one sweeper at a time, the scheduler's ticks."""
 
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ class Sweeping(StoreBase):
     def sweep_lock(self, *, ttl_s: int) -> bool:
         """True for the one sweeper that may run now (across every worker host)."""
         return bool(self.r.set(keys.SWEEP_LOCK, "1", nx=True, ex=ttl_s))
+
+    @guarded
+    def release_sweep_lock(self) -> None:
+        self.r.delete(keys.SWEEP_LOCK)
+
+    @guarded
+    def mark_scheduler_tick(self, *, now: float | None = None) -> None:
+        """The scheduler is alive now (kept a day: an old mark says when it stopped)."""
+        self.r.set(keys.SCHEDULER_TICK, repr(time.time() if now is None else now), ex=86400)
+
+    @guarded
+    def scheduler_tick_age_s(self, *, now: float | None = None) -> float | None:
+        """Seconds since the scheduler last woke up, None if it never did."""
+        raw = self.r.get(keys.SCHEDULER_TICK)
+        return None if raw is None else (time.time() if now is None else now) - float(raw)

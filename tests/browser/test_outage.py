@@ -27,7 +27,7 @@ def parts(tmp_path):
     url = f"redis://127.0.0.1:{port}/0"
     env = {**os.environ, "REDIS_URL": url, "SMARTSUPPORT_DATA_DIR": str(tmp_path / "worker"),
            "SMARTSUPPORT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMARTSUPPORT_WORKER_CONCURRENCY": "1"}
-    worker = start_worker(env, tmp_path / "worker.log")
+    worker = start_worker(env, tmp_path / "worker.log", beat=True)
     app = create_app(settings_for(url, tmp_path / "api"))
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

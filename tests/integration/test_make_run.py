@@ -7,12 +7,14 @@ import time
 
 import psutil
 import pytest
+import redis
 import requests
 
 from deploy import cli
 from tests.helpers import start_stack, wait_for
 
 pytestmark = pytest.mark.integration
+PROGRAMS = ["redis", "model", "io", "webhooks", "scheduler", "web", "flower"]
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def stack(tmp_path):
     try:
         yield proc, base, ports, tmp_path
     finally:
-        if proc.poll() is None:  # the test failed before its Ctrl-C: honcho stops its children on SIGINT
+        if proc.poll() is None:  # the test failed before its Ctrl-C: supervisord stops its programs on SIGINT
             os.killpg(proc.pid, signal.SIGINT)
             try:
                 proc.wait(timeout=30)
@@ -36,19 +38,23 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     assert key in output and f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}/" in output
     auth = {"Authorization": f"Bearer {key}"}
 
-    # Every process of the stack runs in the run's session (one scheduling autogroup, so the nice
-    # values order them), each command as the leader of its own process group
-    # (honcho runs each command from a child of its own, so the commands are its grandchildren)
-    commands = [c for watcher in psutil.Process(proc.pid).children() for c in watcher.children()]
-    assert len(commands) == 5  # redis, model, io, web, flower
-    for command in commands:
-        assert os.getpgid(command.pid) == command.pid
-        tree = [command, *command.children(recursive=True)]
+    # supervisord runs every program under its guard, each the leader of its own process group, all in
+    # the run's session (one scheduling autogroup, so the nice values order them)
+    guards = psutil.Process(proc.pid).children()
+    assert sorted(g.cmdline()[3] for g in guards) == sorted(PROGRAMS)
+    commands = {g.cmdline()[3]: wait_for(lambda g=g: g.children(), what="each guard's command")[0] for g in guards}
+    for guard in guards:
+        assert os.getpgid(guard.pid) == guard.pid
+        tree = [guard, *guard.children(recursive=True)]
         assert {os.getsid(p.pid) for p in tree} == {os.getsid(proc.pid)}
-    # (redis and the API at 0, then io, model and Flower, once each has waited for Redis and exec'd)
-    niceness = sorted([0, 0, cli.IO_NICE, cli.MODEL_NICE, cli.FLOWER_NICE])
-    wait_for(lambda: sorted(c.nice() for c in commands) == niceness, timeout_s=30,
+    # (Redis and the API at 0, the workers at their nice values once each has waited for Redis)
+    expected = {"redis": 0, "web": 0, "model": cli.MODEL_NICE, "io": cli.IO_NICE, "webhooks": cli.IO_NICE,
+                "scheduler": cli.IO_NICE, "flower": cli.FLOWER_NICE}
+    wait_for(lambda: {n: c.nice() for n, c in commands.items()} == expected, timeout_s=30,
              what="every command to run at its nice value")
+    # No secret on any command line (readable by every local user in /proc)
+    for command in commands.values():
+        assert key not in " ".join(command.cmdline())
 
     # When a ticket is posted over HTTP, the API answers 202 at once
     started = time.monotonic()
@@ -82,10 +88,17 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
         return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "notify_team")} <= done
     wait_for(stages_in_flower, timeout_s=60, interval_s=1, what="Flower to show a batch of each stage")
 
+    # A local client without the generated password is refused; no data file is readable by other users
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=ports["SMARTSUPPORT_REDIS_PORT"], socket_timeout=5).get("ss:tickets:created")
+    data = tmp_path / "data"
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert [str(f) for f in data.rglob("*") if f.stat().st_mode & 0o077] == []
+
     # Ctrl-C stops every process, and the embedded Redis kept its data in the data dir
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) is not None
     for port in ports.values():
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-    assert (tmp_path / "data" / "appendonly.aof").stat().st_size > 0
+    assert sum(f.stat().st_size for f in (tmp_path / "data" / "appendonlydir").iterdir()) > 0

@@ -18,7 +18,11 @@ def test_make_run_generates_keys_once_and_every_process_reads_them(tmp_path):
     assert first.api_keys == second.api_keys == reader.api_keys and first.api_keys[0].startswith("ssk_")
     assert first.webhook_secret == second.webhook_secret and first.webhook_secret.startswith("whsec_")
     assert (tmp_path / "api_key").stat().st_mode & 0o777 == 0o600
-    assert first.embedded_redis and first.broker_url == "redis://127.0.0.1:6390/0"
+    # and the embedded Redis gets a password of its own, which every process's URL carries
+    assert first.embedded_redis and len(first.redis_password) >= 32 and first.redis_password == reader.redis_password
+    assert first.broker_url == f"redis://:{first.redis_password}@127.0.0.1:6390/0"
+    assert {f.name: f.stat().st_mode & 0o777 for f in tmp_path.iterdir()} == {
+        "api_key": 0o600, "webhook_secret": 0o600, "redis_password": 0o600}
 
 
 def test_redis_url_and_lists_are_read_from_the_environment(tmp_path):

@@ -2,7 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 
 import * as api from "../api.js";
 
-/** A banner for what stops tickets from moving: no API, no Redis, or no worker. */
+/** A banner for what stops tickets from moving: no API, no Redis, no worker, or a part that is missing. */
 export default function HealthBanner() {
   const health = useQuery({ queryKey: ["health"], queryFn: api.getHealth, refetchInterval: 5000 });
   const problem = describe(health);
@@ -14,5 +14,6 @@ function describe({ data, error }) {
   if (!data) return null;
   if (data.redis !== "ok") return "Redis is unavailable: tickets can be neither submitted nor read";
   if (data.workers === 0) return "No worker is running: tickets will wait in the queue";
+  if (data.missing?.length) return `Not running: ${data.missing.join("; ")}`;
   return null;
 }

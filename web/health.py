@@ -1,0 +1,72 @@
+"""/api/health: 200 only when every part that moves tickets runs; a 503 names what is missing.
+
+That is Redis; a live consumer on every Celery queue (asked with Celery's inspect broadcast); the
+scheduler (its last tick, noted in Redis); and, under ``make run``, every supervisord program (one
+that keeps crashing is FATAL). Host names are shown to operators only.
+"""
+
+from __future__ import annotations
+
+import os
+import xmlrpc.client
+from typing import Any
+
+import celeryconfig
+
+#: How long workers have to answer the inspect broadcast.
+INSPECT_TIMEOUT_S = 0.5
+#: The scheduler ticks every few seconds (workers.scheduler.TICK_S); this late, it is gone.
+SCHEDULER_LATE_S = 30.0
+
+
+def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
+    """The health report and whether everything runs."""
+    report: dict[str, Any] = {"redis": "down", "workers": 0}
+    missing: list[str] = []
+    try:
+        services.store.ping()
+        report["redis"] = "ok"
+    except Exception as exc:  # health must answer, whatever is broken
+        report["error"] = f"{type(exc).__name__}: {exc}"[:200]
+        missing.append("Redis")
+    if report["redis"] == "ok":
+        consumers = _consumers(services.celery)
+        report["workers"] = len({node for nodes in consumers.values() for node in nodes})
+        report["queues"] = consumers if operator else {q: len(nodes) for q, nodes in consumers.items()}
+        missing += [f"a worker for the {queue} queue" for queue, nodes in consumers.items() if not nodes]
+        age = services.store.scheduler_tick_age_s()
+        report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
+        if age is None or age > SCHEDULER_LATE_S:
+            missing.append("the scheduler (Celery beat)")
+    processes = _supervised()
+    if processes is not None:
+        report["processes"] = processes
+        missing += [f"the {name} process ({'it keeps crashing' if state == 'FATAL' else state.lower()})"
+                    for name, state in processes.items() if state not in ("RUNNING", "STARTING")]
+    report["missing"] = missing
+    healthy = not missing
+    return {"status": "ok" if healthy else "unavailable", **report}, healthy
+
+
+def _consumers(celery) -> dict[str, list[str]]:
+    """Each queue, with the workers consuming it now."""
+    found: dict[str, list[str]] = {queue.name: [] for queue in celeryconfig.task_queues}
+    replies = celery.control.inspect(timeout=INSPECT_TIMEOUT_S).active_queues() or {}
+    for node, queues in sorted(replies.items()):
+        for queue in queues or []:
+            found.setdefault(queue["name"], []).append(node)
+    return found
+
+
+def _supervised() -> dict[str, str] | None:
+    """The state of each supervisord program, when ``make run`` started this process (None otherwise)."""
+    path = os.environ.get("SMARTSUPPORT_SUPERVISOR_SOCKET")
+    if not path:
+        return None
+    from supervisor.xmlrpc import SupervisorTransport
+
+    try:
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport("", "", f"unix://{path}"))
+        return {p["name"]: p["statename"] for p in proxy.supervisor.getAllProcessInfo()}
+    except Exception as exc:  # supervisord is going away with us: say so rather than fail
+        return {"supervisord": f"UNREACHABLE ({type(exc).__name__})"}
