@@ -98,7 +98,7 @@ def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver)
     client, new_worker, state, _, tmp_path = system
     worker = new_worker()
     ids = [client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"}, headers=AUTH).get_json()["id"]
-           for i in range(80)]
+           for i in range(200)]
 
     # When some tickets are done and most are still in flight, the worker's main process and its
     # children are SIGKILLed
