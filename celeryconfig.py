@@ -68,4 +68,9 @@ beat_schedule = {
         "task": "workers.tasks.sweep_stuck_tickets",
         "schedule": min(60.0, _settings.stuck_after_s / 4),
     },
+    # Retention (SMARTSUPPORT_RETENTION_DAYS): a few hundred deletions per round trip, every 10 minutes.
+    "expire-tickets": {
+        "task": "workers.tasks.expire_tickets",
+        "schedule": 600.0,
+    },
 }

@@ -13,7 +13,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 
 from smartsupport.config import Settings
-from smartsupport.errors import ConfigError
+from smartsupport.errors import ConfigError, StoreUnavailable
 from smartsupport.labels import load_labels
 from smartsupport.store import TicketStore
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     limiter.limit(settings.rate_limit, exempt_when=lambda: request.endpoint == "api.health")(api)
     app.register_blueprint(api)
     init_metrics(app, app.extensions["smartsupport"].store)
+    _migrate(app.extensions["smartsupport"].store)
     app.after_request(_secure_headers)
 
     @app.get("/openapi.json")
@@ -104,6 +105,15 @@ def _rate_limit_key() -> str:
     "Bearer  KEY" are one key), or per address for requests without a valid key."""
     principal = current_app.extensions["smartsupport"].keys.identify(request.headers.get("Authorization"))
     return principal.fingerprint if principal else "addr:" + (request.remote_addr or "unknown")
+
+
+def _migrate(store: TicketStore) -> None:
+    """Bring a store written by an older version up to the current indexes (once; Redis may be away)."""
+    try:
+        if count := store.migrate_indexes():
+            logging.getLogger(__name__).warning("indexed %d tickets written by an older version", count)
+    except StoreUnavailable:
+        pass  # the next start does it
 
 
 def _secure_headers(response: Response) -> Response:

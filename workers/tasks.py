@@ -1,4 +1,4 @@
-"""The tasks, and only the tasks: classify → score → notify, deliver_webhook and the sweeper.
+"""The tasks, and only the tasks: classify → score → notify, deliver_webhook, the sweeper, retention.
 
 The three stages of the chain are batched tasks (celery-batches), each on its queue: under a backlog
 one run takes a whole batch, with one model forward pass (classify) and a few Redis round trips for
@@ -10,8 +10,11 @@ a stage waits for it, then leaves its tickets to the sweeper (runtime.run_stage)
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 from celery import Task
@@ -19,6 +22,7 @@ from celery.signals import worker_process_init
 
 from smartsupport import delivery, incidents, notify, urgency
 from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
+from smartsupport.incidents import IncidentRegistry
 from smartsupport.ticket import Ticket
 
 from .batching import GreedyBatches
@@ -179,3 +183,36 @@ def sweep_stuck_tickets() -> int:
         return requeued
     finally:
         s.release_sweep_lock()
+
+
+#: Tickets deleted per round trip of the retention task.
+EXPIRE_BATCH = 500
+
+
+@app.task
+def expire_tickets(now: float | None = None) -> int:
+    """Delete done and failed tickets (with their logs) whose retention period has passed, appending
+    each to a JSONL file of SMARTSUPPORT_EXPORT_DIR first when it is set; then closed incidents and
+    dead letters as old. Returns how many tickets went. ``now`` lets a test move the clock."""
+    s, cfg = store(), settings()
+    keep_s, total = cfg.retention_days * 86400, 0
+    while ids := s.expired(older_than_s=keep_s, now=now, limit=EXPIRE_BATCH):
+        if cfg.export_dir:
+            _export(cfg.export_dir, s.views(ids))
+        s.delete_tickets(ids)
+        total += len(ids)
+    IncidentRegistry(s).expire(older_than_s=keep_s, now=now)
+    s.trim_dead_letters(older_than_s=keep_s, now=now)
+    if total:
+        log.info("retention: %d tickets older than %s days deleted", total, cfg.retention_days)
+    return total
+
+
+def _export(folder: Path, views: list[dict]) -> None:
+    """Append ``views`` to this day's JSONL file in ``folder``, on disk before the tickets are deleted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / time.strftime("tickets-%Y-%m-%d.jsonl", time.gmtime())
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(view, separators=(",", ":")) + "\n" for view in views)
+        fh.flush()
+        os.fsync(fh.fileno())

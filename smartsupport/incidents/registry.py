@@ -100,6 +100,32 @@ class IncidentRegistry:
             pipe.execute()
         return self.get(into, with_tickets=False)
 
+    @guarded
+    def expire(self, *, older_than_s: float, now: float | None = None) -> int:
+        """Delete closed and merged incidents untouched for ``older_than_s``, with their events'
+        payloads and deliveries (open ones stay, however old); returns how many."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        old = self.r.zrangebyscore(ALL, 0, cutoff)
+        pipe = self.r.pipeline(transaction=False)
+        for incident_id in old:
+            pipe.hmget(incident_key(incident_id), ["status", "updated_at"])
+            pipe.smembers(incident_key(incident_id) + ":events")
+        replies = pipe.execute()
+        gone = 0
+        pipe = self.r.pipeline(transaction=True)
+        for incident_id, (status, updated), events in zip(old, replies[::2], replies[1::2]):
+            if status == "open" or (updated and float(updated) > cutoff):
+                continue
+            for subject in events:
+                pipe.delete(keys.subject(subject), keys.subject(subject) + ":deliveries",
+                            keys.subject(subject) + ":attempts")
+            pipe.delete(incident_key(incident_id), incident_key(incident_id) + ":members",
+                        incident_key(incident_id) + ":events")
+            pipe.zrem(ALL, incident_id)
+            gone += 1
+        pipe.execute()
+        return gone
+
 
 def _view(raw: dict[str, str]) -> dict[str, Any]:
     return {

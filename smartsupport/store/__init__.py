@@ -2,7 +2,8 @@
 
 ``TicketStore`` is one object, written in parts along its seams (a module each): a ticket's life
 (``tickets``), Idempotency-Key claims, shared metrics, the sweeper's queries, operators'
-corrections, webhook deliveries and the API's views. ``keys`` lists every key the store writes.
+corrections, webhook deliveries, the API's views and retention. ``keys`` lists every key the store
+writes; ``indexes`` the sorted sets that lists are served from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .corrections import Corrections
 from .deliveries import Deliveries
 from .idempotency import Idempotency
 from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
+from .retention import Retention
 from .sweeper import Sweeping
 from .tickets import Tickets
 from .views import Views, present
@@ -20,7 +22,7 @@ from .views import Views, present
 __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
 
 
-class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views):
+class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention):
     """Every read and write of SmartSupport's state in Redis."""
 
     @classmethod

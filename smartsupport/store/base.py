@@ -8,7 +8,6 @@ from typing import Callable, TypeVar
 import redis
 
 from ..errors import StoreUnavailable
-from ..ticket import STATUSES
 from . import keys
 
 F = TypeVar("F", bound=Callable)
@@ -23,16 +22,6 @@ def guarded(method: F) -> F:
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
     return wrapper  # type: ignore[return-value]
-
-
-def set_status(pipe, ticket_id: str, status: str) -> None:
-    """Within a caller's pipeline: move a ticket to ``status``, in its hash and in the status sets."""
-    assert status in STATUSES, status
-    pipe.hset(keys.ticket(ticket_id), "status", status)
-    for other in STATUSES:
-        if other != status:
-            pipe.srem(keys.status(other), ticket_id)
-    pipe.sadd(keys.status(status), ticket_id)
 
 
 class StoreBase:

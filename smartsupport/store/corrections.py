@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import TicketNotFound
 from ..ticket import Ticket
-from . import keys
+from . import indexes, keys
 from .base import StoreBase, guarded
 
 #: kind -> (the ticket's field, the hash of examples, its version counter)
@@ -37,7 +37,7 @@ class Corrections(StoreBase):
             urgency.setdefault("original_score", urgency.get("score"))
             urgency.update(level=level, score=score, corrected=True)
         self._correct("urgency", ticket_id, level, change, {"signals": [], "sentiment": 0.0}, now=now,
-                      also=lambda pipe: pipe.zadd(keys.BY_URGENCY, {ticket_id: score}, xx=True))
+                      also=lambda pipe: indexes.rescore(pipe, ticket_id, score))
 
     def _correct(self, kind: str, ticket_id: str, answer: str, change, empty: dict[str, Any], *,
                  now: float | None, also=None) -> None:

@@ -5,7 +5,9 @@
   ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
   ss:tickets:created         zset: id -> created_at
   ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
-  ss:tickets:status:<s>      set: ids of the tickets in status s
+  ss:tickets:status:<s>      zset: the tickets in status s -> created_at (and :urgency -> urgency score)
+  ss:tickets:submitter:<fp>  zset: one submit key's tickets -> created_at (and :urgency -> urgency score)
+  ss:tickets:finished        zset: done and failed tickets -> when they ended (retention)
   ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count (all processes)
   ss:metrics:webhooks        hash: attempt outcome -> count
   ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
@@ -28,6 +30,9 @@ import hashlib
 PREFIX = "ss:"
 CREATED = PREFIX + "tickets:created"
 BY_URGENCY = PREFIX + "tickets:urgency"
+FINISHED = PREFIX + "tickets:finished"
+#: The layout of the indexes; an older store is migrated when the API or a worker starts.
+INDEX_VERSION = PREFIX + "indexes:version"
 CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"
 URGENCY_CORRECTIONS = PREFIX + "corrections:urgency"
@@ -54,6 +59,11 @@ def subject(name: str) -> str:
 def status(name: str) -> str:
     """The set of the tickets in one status."""
     return f"{PREFIX}tickets:status:{name}"
+
+
+def submitter(fingerprint: str) -> str:
+    """The tickets of one submit key."""
+    return f"{PREFIX}tickets:submitter:{fingerprint}"
 
 
 def endpoint_log(url: str) -> str:

@@ -37,7 +37,7 @@ class Metrics(StoreBase):
         """Everything /metrics reports from Redis, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for status in STATUSES:
-            pipe.scard(keys.status(status))
+            pipe.zcard(keys.status(status))
         for stage in STAGES:
             pipe.hgetall(keys.STAGE_METRICS + stage)
         pipe.hgetall(keys.WEBHOOK_METRICS)

@@ -14,7 +14,10 @@ class Sweeping(StoreBase):
         """Tickets queued or processing for longer than ``older_than_s`` since they arrived or were
         last re-queued by the sweeper."""
         cutoff = (time.time() if now is None else now) - older_than_s
-        ids = list(self.r.sunion(keys.status("queued"), keys.status("processing")))
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(keys.status("queued"), 0, -1)
+        pipe.zrange(keys.status("processing"), 0, -1)
+        ids = list(dict.fromkeys(sum(pipe.execute(), [])))
         pipe = self.r.pipeline(transaction=False)
         for tid in ids:
             pipe.hmget(keys.ticket(tid), ["t:received", "swept_at"])

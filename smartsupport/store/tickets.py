@@ -7,9 +7,9 @@ import time
 from typing import Any, Iterable, Sequence
 
 from ..errors import TicketNotFound
-from ..ticket import STATUSES, Category, Ticket, Urgency
-from . import keys
-from .base import StoreBase, guarded, set_status
+from ..ticket import Category, Ticket, Urgency
+from . import indexes, keys
+from .base import StoreBase, guarded
 from .deliveries import open_delivery
 from .metrics import add_stage_metrics
 
@@ -18,31 +18,44 @@ class Tickets(StoreBase):
     @guarded
     def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = ()) -> None:
         """Store a new ticket as ``queued``, with ``job`` (the Redis commands that publish its first
-        task, see workers.tasks.classify_job) in the same MULTI/EXEC: all of it or nothing. Without
+        task, see workers.pipeline.enqueue_new_ticket) in the same MULTI/EXEC: all of it or nothing. Without
         ``job``, the caller publishes right after, and deletes the ticket if that fails."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.ticket(ticket.id), mapping={
             "ticket": json.dumps(ticket.to_dict()),
             "status": "queued",
+            "submitter": ticket.submitter,
             "t:received": repr(ticket.created_at),
             "t:queued": repr(time.time()),
         })
-        pipe.zadd(keys.CREATED, {ticket.id: ticket.created_at})
-        pipe.zadd(keys.BY_URGENCY, {ticket.id: -1})
-        pipe.sadd(keys.status("queued"), ticket.id)
+        indexes.add(pipe, ticket)
         for command, args in job:
             getattr(pipe, command)(*args)
         pipe.execute()
 
     @guarded
     def delete(self, ticket_id: str) -> None:
+        self.delete_tickets([ticket_id])
+
+    @guarded
+    def delete_tickets(self, ticket_ids: list[str]) -> None:
+        """Delete tickets with everything kept about them: deliveries, attempts, dead letters, places
+        in every index and incident, in one MULTI."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(keys.ticket(tid), ["submitter", "incident"])
+            pipe.hkeys(keys.ticket(tid) + ":deliveries")
+        replies = pipe.execute()
         pipe = self.r.pipeline(transaction=True)
-        key = keys.ticket(ticket_id)
-        pipe.delete(key, key + ":deliveries", key + ":attempts")
-        pipe.zrem(keys.CREATED, ticket_id)
-        pipe.zrem(keys.BY_URGENCY, ticket_id)
-        for status in STATUSES:
-            pipe.srem(keys.status(status), ticket_id)
+        for tid, (submitter, incident), urls in zip(ticket_ids, replies[::2], replies[1::2]):
+            key = keys.ticket(tid)
+            pipe.delete(key, key + ":deliveries", key + ":attempts")
+            indexes.remove(pipe, tid, submitter or "")
+            for url in urls:
+                pipe.zrem(keys.PENDING_DELIVERIES, keys.pending(tid, url))
+                pipe.hdel(keys.DEAD_LETTER, keys.pending(tid, url))
+            if incident:
+                pipe.zrem(f"{keys.PREFIX}incident:{incident}:members", tid)
         pipe.execute()
 
     @guarded
@@ -67,7 +80,7 @@ class Tickets(StoreBase):
         if worker:
             pipe.hset(key, f"w:{event.rsplit('_', 1)[0]}", worker)
         if status:
-            set_status(pipe, ticket_id, status)
+            indexes.move(pipe, ticket_id, status)
         pipe.execute()
 
     @guarded
@@ -83,7 +96,7 @@ class Tickets(StoreBase):
             pipe.hsetnx(keys.ticket(ticket.id), "t:classify_started", now)
             if worker:
                 pipe.hset(keys.ticket(ticket.id), "w:classify", worker)
-            set_status(pipe, ticket.id, "processing")
+            indexes.move(pipe, ticket.id, "processing")
         pipe.execute()
         return existing, todo
 
@@ -121,7 +134,7 @@ class Tickets(StoreBase):
             if worker:
                 pipe.hset(key, "w:score", worker)
             pipe.hset(key, "urgency", json.dumps(urgency.to_dict()))
-            pipe.zadd(keys.BY_URGENCY, {ticket_id: urgency.score})
+            indexes.rescore(pipe, ticket_id, urgency.score)
             pipe.hsetnx(key, "t:score_finished", now)
         pipe.execute()
 
@@ -133,13 +146,13 @@ class Tickets(StoreBase):
 
     @guarded
     def finish_tickets(self, plans: Iterable[tuple[str, str, tuple[str, ...], str | None]], *, started: float,
-                       worker: str | None = None) -> list[tuple[str, str]]:
+                       worker: str | None = None, now: float | None = None) -> list[tuple[str, str]]:
         """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident)``:
         the stage's timestamps, the incident cover, the deliveries opened (pending) and the ticket
         ``done``, in one MULTI; then the stage metrics of the tickets done for the first time.
         Returns the ``(ticket id, url)`` deliveries that had no attempt yet: opened now, or opened by
         an earlier run that died before sending them."""
-        now = time.time()
+        now = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=True)
         deliveries, gates = [], []  # (ticket id, url, reply index), (reply index of the gate, of the record)
         for ticket_id, event_id, urls, incident in plans:
@@ -155,7 +168,8 @@ class Tickets(StoreBase):
                 pipe.hget(key + ":deliveries", url)
             pipe.hsetnx(key, "t:notify_finished", repr(now))
             pipe.hsetnx(key, "t:done", repr(now))
-            set_status(pipe, ticket_id, "done")
+            indexes.move(pipe, ticket_id, "done")
+            pipe.zadd(keys.FINISHED, {ticket_id: now}, nx=True)
             gates.append(len(pipe))
             pipe.hsetnx(key, "metrics_recorded", "1")
             pipe.hgetall(key)
@@ -171,13 +185,14 @@ class Tickets(StoreBase):
         return to_send
 
     @guarded
-    def fail(self, ticket_id: str, reason: str) -> None:
+    def fail(self, ticket_id: str, reason: str, *, now: float | None = None) -> None:
         """Mark the ticket failed, with the reason; a ticket that is done (or deleted) stays as it is."""
         if self.r.hget(keys.ticket(ticket_id), "status") in (None, "done"):
             return  # deleted meanwhile, or finished by an earlier run of a redelivered batch
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.ticket(ticket_id), "error", reason[:2000])
-        set_status(pipe, ticket_id, "failed")
+        indexes.move(pipe, ticket_id, "failed")
+        pipe.zadd(keys.FINISHED, {ticket_id: time.time() if now is None else now})
         pipe.hsetnx(keys.ticket(ticket_id), "t:failed", repr(time.time()))
         pipe.execute()
 
@@ -186,6 +201,7 @@ class Tickets(StoreBase):
         """A failed ticket goes back to ``queued``; stages that succeeded keep their results."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hdel(keys.ticket(ticket_id), "error", "t:failed", "t:done", "metrics_recorded")
-        set_status(pipe, ticket_id, "queued")
+        indexes.move(pipe, ticket_id, "queued")
+        pipe.zrem(keys.FINISHED, ticket_id)
         pipe.hincrby(keys.ticket(ticket_id), "retries", 1)
         pipe.execute()

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from ..errors import TicketNotFound
 from ..ticket import WebhookStatus
-from . import keys
+from . import indexes, keys
 from .base import StoreBase, guarded
 from .metrics import STAGES
 
@@ -28,24 +28,30 @@ class Views(StoreBase):
     @guarded
     def list(self, *, sort: str = "urgency", status: str | None = None, limit: int = 50,
              submitter: str | None = None) -> list[dict[str, Any]]:
-        """Newest or most urgent tickets first, optionally only one status or one submitter's."""
-        index = keys.BY_URGENCY if sort == "urgency" else keys.CREATED
+        """Most urgent (or newest) tickets first, optionally of one status or one submitter, read from
+        the index for that filter: the cost grows with ``limit``, not with the tickets stored."""
+        index = indexes.listing(sort=sort, status=status, submitter=submitter)
         found: list[dict[str, Any]] = []
-        start, page = 0, max(limit * 2, 50)
+        start, page = 0, max(limit, 50)
         while len(found) < limit:
             ids = self.r.zrevrange(index, start, start + page - 1)
             if not ids:
                 break
             start += page
-            for view in self._present_many(ids):
-                if status and view["status"] != status:
-                    continue
-                if submitter and view["submitter"] != submitter:
-                    continue
-                found.append(view)
-                if len(found) == limit:
-                    break
-        return found
+            # Only with both filters does the page need filtering: the submitter's index, by status.
+            found += [v for v in self._present_many(ids) if not (submitter and status) or v["status"] == status]
+        return found[:limit]
+
+    @guarded
+    def views(self, ticket_ids: list[str]) -> list[dict[str, Any]]:
+        """Full views (with their attempt logs) of the tickets that exist, as get() gives them."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hgetall(keys.ticket(tid))
+            pipe.hgetall(keys.ticket(tid) + ":deliveries")
+            pipe.lrange(keys.ticket(tid) + ":attempts", 0, -1)
+        raw = pipe.execute()
+        return [present(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3) if raw[i].get("ticket")]
 
     def _present_many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         pipe = self.r.pipeline(transaction=False)

@@ -50,12 +50,13 @@ def test_a_bad_value_raises_config_error_naming_the_variable(tmp_path, name, val
 
 
 def test_retry_countdowns_stay_inside_the_visibility_timeout(tmp_path):
-    s = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600"})
+    s = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600",
+                           "SMARTSUPPORT_STUCK_AFTER_S": "900"})
     assert s.retry_hop_s < s.visibility_timeout_s < s.webhook_backoff_max_s
 
     with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT"):
         Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_WEBHOOK_TIMEOUT_S": "200",
-                           "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600"})
+                           "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "600", "SMARTSUPPORT_STUCK_AFTER_S": "900"})
 
 
 def test_the_settings_table_in_the_docs_is_the_one_the_declarations_make():
