@@ -8,12 +8,15 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-import requests
+import pycurl
 from standardwebhooks.webhooks import Webhook
 
 from .errors import WebhookFailed, WebhookRejected
 
 EVENT_TYPE = "ticket.urgent"
+#: The most of a receiver's answer that is read; the rest is not waited for.
+RESPONSE_CAP = 64 * 1024
+CONNECT_TIMEOUT_S = 5.0
 
 
 def event_id_for(subject: str) -> str:
@@ -67,6 +70,9 @@ def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | No
 def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: float) -> dict[str, Any]:
     """POST one signed event; return the attempt record, or raise.
 
+    The whole attempt (connecting, sending, the answer's headers and body) ends by ``timeout_s``,
+    however slowly the receiver drips its answer, and no more than RESPONSE_CAP bytes of the
+    answer are read: one slow or chatty receiver cannot hold a delivery thread for longer.
     Raises ``WebhookFailed`` for what a retry may fix (5xx, 429, timeouts, connection errors) and
     ``WebhookRejected`` for other non-2xx answers; both carry the attempt record in ``.attempt``.
     """
@@ -74,21 +80,63 @@ def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: f
     headers = sign_headers(body, event_id=payload["id"], secret=secret)
     started = time.time()
     attempt: dict[str, Any] = {"at": started, "status_code": None, "error": None}
-    try:
-        response = requests.post(url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False)
-    except requests.Timeout as exc:
-        attempt.update(latency_ms=_ms(started), error=f"timeout after {timeout_s}s")
-        raise _with(WebhookFailed(attempt["error"]), attempt) from exc
-    except requests.RequestException as exc:
-        attempt.update(latency_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
-        raise _with(WebhookFailed(attempt["error"]), attempt) from exc
-    attempt.update(latency_ms=_ms(started), status_code=response.status_code)
-    if 200 <= response.status_code < 300:
+    status, retry_after, error = _post(url, body.encode(), headers, timeout_s=timeout_s)
+    attempt.update(latency_ms=_ms(started), status_code=status)
+    if status is None:
+        attempt["error"] = error
+        raise _with(WebhookFailed(error), attempt)
+    if 200 <= status < 300:
         return attempt
-    attempt["error"] = f"HTTP {response.status_code}"
-    if response.status_code >= 500 or response.status_code == 429:
-        raise _with(WebhookFailed(attempt["error"], retry_after_s=_retry_after(response)), attempt)
+    attempt["error"] = f"HTTP {status}"
+    if status >= 500 or status == 429:
+        raise _with(WebhookFailed(attempt["error"], retry_after_s=retry_after), attempt)
     raise _with(WebhookRejected(attempt["error"]), attempt)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], *,
+          timeout_s: float) -> tuple[int | None, float | None, str | None]:
+    """(status, Retry-After seconds, error) of one POST through libcurl, whose timeout bounds the
+    whole transfer (requests' applies to each read: a receiver sending a byte a second never ends)."""
+    received = bytearray()
+    answer: dict[str, str] = {}
+
+    def keep(chunk: bytes):
+        if len(received) + len(chunk) > RESPONSE_CAP:
+            return 0  # libcurl stops the transfer: the answer's status is all we need
+        received.extend(chunk)
+        return None
+
+    def header(line: bytes) -> None:
+        name, sep, value = line.decode("latin-1").partition(":")
+        if sep:
+            answer[name.strip().lower()] = value.strip()
+
+    curl = pycurl.Curl()
+    try:
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.POST, 1)
+        curl.setopt(pycurl.POSTFIELDS, body)
+        curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
+        curl.setopt(pycurl.TIMEOUT_MS, int(timeout_s * 1000))
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(timeout_s, CONNECT_TIMEOUT_S) * 1000))
+        curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: safe in threads
+        curl.setopt(pycurl.FOLLOWLOCATION, 0)
+        curl.setopt(pycurl.WRITEFUNCTION, keep)
+        curl.setopt(pycurl.HEADERFUNCTION, header)
+        try:
+            curl.perform()
+        except pycurl.error as exc:
+            code, message = exc.args
+            status = curl.getinfo(pycurl.RESPONSE_CODE) or None
+            if code == pycurl.E_WRITE_ERROR and status:  # the answer was too long: its status stands
+                return status, _seconds(answer.get("retry-after", "")), None
+            if code == pycurl.E_OPERATION_TIMEDOUT:
+                return None, None, f"timeout after {timeout_s}s"
+            return None, None, f"{message} (curl error {code})"[:300]
+        return curl.getinfo(pycurl.RESPONSE_CODE), _seconds(answer.get("retry-after", "")), None
+    finally:
+        curl.close()
 
 
 def _with(exc: Exception, attempt: dict[str, Any]) -> Exception:
@@ -100,8 +148,8 @@ def _ms(started: float) -> float:
     return round((time.time() - started) * 1000.0, 2)
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def _seconds(value: str) -> float | None:
+    """A Retry-After in seconds (the HTTP-date form is not used by the receivers we know of)."""
     try:
         return max(0.0, float(value))
     except ValueError:

@@ -1,14 +1,14 @@
 import json
+import random
+import time
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
-from smartsupport.errors import WebhookFailed, WebhookRejected
-import random
-
 from smartsupport.config import Settings
-from smartsupport.notify import build_payload, compute_backoff, event_id_for, post_webhook, should_notify
+from smartsupport.errors import WebhookFailed, WebhookRejected
+from smartsupport.notify import RESPONSE_CAP, build_payload, compute_backoff, event_id_for, post_webhook, should_notify
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -78,3 +78,46 @@ def test_backoff_is_capped_and_jittered_within_bounds():
     waits = {compute_backoff(10, base_s=1, factor=2, max_s=60, jitter=0.2, rng=rng) for _ in range(50)}
 
     assert all(48 <= w <= 72 for w in waits) and len(waits) > 1
+
+
+def _dripping_receiver(reply: bytes, *, every_s: float):
+    """A receiver on loopback that reads the request, then sends ``reply`` one byte every ``every_s``."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in reply:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the sender gave up: as it should
+                time.sleep(every_s)
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                                   b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + b"x" * 50])
+def test_a_receiver_dripping_its_answer_ends_the_attempt_at_the_deadline(reply):
+    # Given a receiver that answers one byte every 0.3 s (its headers, or its body)
+    server, url = _dripping_receiver(reply, every_s=0.3)
+    started = time.monotonic()
+
+    # When an event is posted to it with a 1 s deadline, then the attempt fails as a timeout, at 1 s
+    with pytest.raises(WebhookFailed) as info:
+        post_webhook(url, build_payload({}, event_id="e"), secret=SECRET, timeout_s=1)
+    server.close()
+    assert "timeout" in info.value.attempt["error"] and time.monotonic() - started < 1.5
+
+
+def test_a_long_answer_is_not_read_past_the_cap(httpserver):
+    httpserver.expect_request("/hook").respond_with_data("x" * (RESPONSE_CAP * 4), status=200)
+
+    attempt = post_webhook(httpserver.url_for("/hook"), build_payload({}, event_id="e"), secret=SECRET, timeout_s=5)
+
+    assert attempt["status_code"] == 200
