@@ -84,6 +84,8 @@ def _alive(proc: psutil.Process) -> bool:
 def role(cmdline: list[str]) -> str:
     """What a process of the stack is, from its command line."""
     line = " ".join(cmdline)
+    if "deploy.guard" in line:  # supervisord's child that runs each program
+        return "guard"
     if "redis-server" in line or line.startswith("redis-"):  # and its forks (redis-aof-rewrite, ...)
         return "redis"
     if "gunicorn" in line:
@@ -93,9 +95,13 @@ def role(cmdline: list[str]) -> str:
     if "celery" in line and "worker" in cmdline:
         app = cmdline[cmdline.index("-A") + 1] if "-A" in cmdline else "?"
         queues = cmdline[cmdline.index("--queues") + 1] if "--queues" in cmdline else ""
-        return "bare worker" if app == "bench.bare" else "model worker" if "model" in queues else "io worker"
-    if "-m deploy" in line:
-        return "honcho"
+        if app == "bench.bare":
+            return "bare worker"
+        return {"model": "model worker", "webhooks": "webhook worker"}.get(queues, "io worker")
+    if "celery" in line and "beat" in cmdline:
+        return "scheduler"
+    if "supervisord" in line:
+        return "supervisord"
     return os.path.basename(cmdline[0]) if cmdline else "?"
 
 

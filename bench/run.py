@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, hostspeed, incidents, load
+from . import baseline, classifiers, hostspeed, incidents, load, storage
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -188,6 +188,10 @@ def summarise(result: dict) -> dict:
         "incident_ms_per_ticket_at_10k_batch1": result["incidents"]["batch1_ms_per_ticket"],
         "incident_ms_per_ticket_at_10k_batch32": result["incidents"]["batch32_ms_per_ticket"],
         "host_speed_ms": {k: v["median_ms"] for k, v in result["host_speed"].items()},
+        "storage_p99_ms": {f"{n:,} stored": {k: v["p99_ms"] for k, v in f.items() if k != "bytes_per_ticket"}
+                           for n, f in result["storage"]["by_tickets_stored"].items()},
+        "storage_p99_ratio_200k_to_1k": result["storage"]["p99_ratio_200k_to_1k"],
+        "redis_bytes_per_ticket": result["storage"]["by_tickets_stored"][200_000]["bytes_per_ticket"],
     }
 
 
@@ -223,6 +227,8 @@ def summary_text(s: dict) -> str:
         f"  incidents, 10k recent       : {s['incident_ms_per_ticket_at_10k_batch1']['p50']} ms per ticket at "
         f"batch 1 (p95 {s['incident_ms_per_ticket_at_10k_batch1']['p95']}), "
         f"{s['incident_ms_per_ticket_at_10k_batch32']['p50']} ms at batch 32",
+        f"  stored tickets, p99 ms      : {_by_phase(s['storage_p99_ms'])}; 200k / 1k: "
+        f"{_by_phase(s['storage_p99_ratio_200k_to_1k'])}; Redis {s['redis_bytes_per_ticket']} bytes per ticket",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
         f"  host speed (fixed workload) : {_by_phase(s['host_speed_ms'])} ms (bench/hostspeed.py; lower is faster)",
     ])
@@ -248,6 +254,8 @@ def run_all(clock: Clock) -> dict:
         clock.say("incident detection: per-ticket cost with 10,000 recent tickets in the window")
         result["incidents"] = incidents.measure()
         clock.say(incidents.text(result["incidents"]))
+        clock.say("storage: POST and list latency with 1,000 and with 200,000 tickets stored")
+        result["storage"] = storage.run(clock.say)
     result["host_speed"] = {"before": speed_before, "after": hostspeed.measure()}
     clock.say(hostspeed.text(speed_before, result["host_speed"]["after"]))
     result["seconds"] = round(time.monotonic() - clock.t0, 1)

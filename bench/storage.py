@@ -52,11 +52,12 @@ def _latency(client, method: str, path: str, **kwargs) -> dict:
 def run(say=print) -> dict:
     """Both measurements, and their ratio; every figure in the returned dict."""
     from deploy import redis_server
-    from tests.helpers import free_port
     from web import create_app
 
+    from .stack import free_ports
+
     with tempfile.TemporaryDirectory(prefix="smartsupport-storage-") as tmp:
-        port = free_port()
+        [port] = free_ports(1)
         proc = redis_server.start(port=port, data_dir=Path(tmp) / "redis")
         try:
             url = f"redis://127.0.0.1:{port}/0"
