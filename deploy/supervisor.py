@@ -32,7 +32,7 @@ def config(settings: Settings, programs: dict[str, list[str]], env: dict[str, di
     data = Path(settings.data_dir)
     sock = socket_path(data)
     sections = [
-        "[supervisord]", "nodaemon=true", "logfile=/dev/stdout", "logfile_maxbytes=0", "loglevel=warn",
+        "[supervisord]", "nodaemon=true", "logfile=/dev/stdout", "logfile_maxbytes=0", "loglevel=info",
         f"pidfile={data / 'supervisord.pid'}", f"childlogdir={data / 'logs'}", "umask=077", "",
         "[unix_http_server]", f"file={sock}", "chmod=0700", "",
         "[rpcinterface:supervisor]", "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

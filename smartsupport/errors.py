@@ -73,6 +73,10 @@ class StoreUnavailable(SmartSupportError):
     """Raised when the ticket store (Redis) cannot be reached."""
 
 
+class StoreFull(StoreUnavailable):
+    """Raised when the ticket store refuses writes: Redis reached its memory limit (maxmemory)."""
+
+
 class WebhookFailed(SmartSupportError):
     """Raised when a webhook delivery failed in a way worth retrying (5xx, 429, timeout, network)."""
 

@@ -54,6 +54,7 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     BodyNotAnObject: (422, "invalid_ticket"),
     domain.InvalidTicket: (422, "validation_error"),
     domain.UnknownLabel: (422, "unknown_label"),
+    domain.StoreFull: (503, "store_full"),
     domain.StoreUnavailable: (503, "unavailable"),
 }
 #: Seconds a client is told to wait before trying again, for the errors that pass.
@@ -76,7 +77,10 @@ def handle_error(exc: Exception):
         if getattr(exc, "details", None):
             body["details"] = exc.details
         headers = {"Retry-After": str(s) for cls, s in RETRY_AFTER_S.items() if isinstance(exc, cls)}
-        if status == 503:
+        if isinstance(exc, domain.StoreFull):
+            log.error("store full: %s", exc)
+            body["message"] = "the ticket store is full (Redis maxmemory): tickets cannot be accepted now"
+        elif status == 503:
             log.warning("store unavailable: %s", exc)
             body["message"] = "the ticket store is unavailable, try again shortly"
         elif status == 500:

@@ -122,3 +122,31 @@ def test_killed_processes_come_back_health_says_what_is_missing_and_no_ticket_is
     wait_for(all_done, timeout_s=180, interval_s=1, what="every accepted ticket to be done")
     assert max(recovered.values()) < 30, recovered
     print(f"\n{TICKETS} tickets, 0 lost; back after (s): " + ", ".join(f"{k} {v:.1f}" for k, v in recovered.items()))
+
+
+def test_a_process_that_keeps_crashing_is_given_up_on_reported_and_the_rest_keep_serving(tmp_path):
+    # Given Flower's port taken by another program, so that Flower dies each time it starts
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    proc, base, ports = start_stack(tmp_path, FLOWER_PORT=str(taken.getsockname()[1]), wait_healthy=False)
+    key = (tmp_path / "data" / "api_key").read_text().strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        # Then supervisord gives up on it after its retries, and health names it while the API serves
+        def flower_given_up():
+            try:
+                report = requests.get(base + "/api/health", headers=auth, timeout=5).json()
+            except requests.RequestException:
+                return None
+            return report.get("processes", {}).get("flower") == "FATAL" and report
+        report = wait_for(flower_given_up, timeout_s=90, interval_s=1, what="flower to be given up on")
+        assert "the flower process (it keeps crashing)" in report["missing"] and report["status"] == "unavailable"
+        assert all(state == "RUNNING" for name, state in report["processes"].items() if name != "flower")
+        response = requests.post(base + "/api/tickets", json={"body": "The export fails"}, headers=auth, timeout=5)
+        assert response.status_code == 202
+        assert "gave up: flower entered FATAL state" in (tmp_path / "run.log").read_text()
+    finally:
+        taken.close()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)

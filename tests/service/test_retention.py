@@ -12,7 +12,7 @@ from deploy import redis_server
 from smartsupport.delivery import DeadLetter
 from smartsupport.store import TicketStore
 from smartsupport.ticket import Ticket, Urgency, UrgencyLevel
-from tests.helpers import free_port, settings_for
+from tests.helpers import OPERATOR_KEY, free_port, settings_for
 from workers import tasks
 
 DAY = 86400.0
@@ -115,3 +115,25 @@ def test_a_store_written_with_the_older_indexes_is_indexed_again_once(own_redis)
     assert store.r.zscore("ss:tickets:finished", ticket.id) == 1010.0
     assert store.r.zscore("ss:tickets:status:done:urgency", ticket.id) == 0.42
     assert store.migrate_indexes() == 0
+
+
+def test_when_redis_refuses_writes_past_maxmemory_a_post_is_a_clear_503_and_stores_nothing(own_redis, tmp_path):
+    # Given a Redis at its memory limit (noeviction: it refuses writes rather than dropping keys)
+    from web import create_app
+
+    client = create_app(settings_for(own_redis, tmp_path)).test_client()
+    store = client.application.extensions["smartsupport"].store
+    store.r.config_set("maxmemory-policy", "noeviction")
+    store.r.config_set("maxmemory", store.r.info("memory")["used_memory"] + 64 * 1024)
+    auth = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+    # When tickets keep arriving, then at the limit the API answers 503 store_full, saying why
+    statuses = [client.post("/api/tickets", json={"body": "x" * 19_000}, headers=auth) for _ in range(40)]
+    refused = [r for r in statuses if r.status_code != 202]
+    assert refused and {r.status_code for r in refused} == {503}
+    assert refused[0].get_json()["error"]["code"] == "store_full" and refused[0].headers["Retry-After"]
+    # and nothing half-written: every ticket in the index exists, and every existing one is indexed
+    store.r.config_set("maxmemory", 0)
+    created = set(store.r.zrange("ss:tickets:created", 0, -1))
+    assert created == {k.split(":")[2] for k in store.r.keys("ss:ticket:*")}
+    assert len(created) == len(statuses) - len(refused)
