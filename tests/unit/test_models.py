@@ -1,9 +1,17 @@
-"""The model process's memory behaviour, measured in a fresh interpreter each time."""
+"""The embedding model: the same answer for a ticket whatever its batch; the model process's memory
+behaviour, measured in a fresh interpreter each time."""
 
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartsupport.classify import Classifier
+from smartsupport.labels import load_labels
+from smartsupport.models import PRECISIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: 50 rounds of a batch's activations: six 8 MiB buffers, written, then freed; print the page faults.
@@ -32,3 +40,37 @@ def test_freed_batch_memory_is_reused_instead_of_faulted_in_again():
     # (about 600,000 faults of 4 KiB pages in all, measured here); kept, only the first round does.
     assert default > 50 * 20
     assert kept * 10 < default
+
+
+#: Pieces of tickets, joined into 64 tickets of 1 to 40 sentences: from a few tokens to past the
+#: 256-token truncation, so that batched, most are padded to lengths other than their own.
+SENTENCES = [
+    "refund pls", "Hi", "I was charged twice for my subscription this month.",
+    "Our production API is down and every checkout fails, fix ASAP!",
+    "Can you send me an invoice with our VAT number on it?",
+    "Under GDPR, please delete all personal data you hold about me.",
+    "The mobile app crashes every time I open the settings page.",
+    "Our lawyers need the signed data processing agreement by Friday.",
+    "Since the update last Tuesday, the CSV export times out after about thirty seconds.",
+    "We would like to move from the monthly plan to the annual one, and add five seats.",
+    "Someone logged into my account from another country and changed the password.",
+    "Thanks for the quick help yesterday, everything works now.",
+]
+
+
+def _tickets() -> list[str]:
+    counts = [1, 2, 3, 5, 8, 13, 1, 2] * 8
+    counts[-2:] = [21, 40]
+    return [" ".join(SENTENCES[(i + j) % len(SENTENCES)] for j in range(n)) for i, n in enumerate(counts)]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)  # int8, the default, is the one that needed work
+def test_a_ticket_gets_the_same_probabilities_whatever_it_is_batched_with(precision):
+    """Alone (no padding) or among 63 others (sorted by length, chunked, padded): the same answer."""
+    clf = Classifier(load_labels(), threads=2, precision=precision)
+    tickets = _tickets()
+    together = clf.probabilities(tickets)
+    alone = np.concatenate([clf.probabilities([ticket]) for ticket in tickets])
+
+    assert np.abs(alone - together).max() < 1e-3
+    assert (alone.argmax(axis=1) == together.argmax(axis=1)).all()
