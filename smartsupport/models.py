@@ -69,6 +69,8 @@ class EmbeddingModel:
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(self.name)
         self.model = AutoModel.from_pretrained(self.name).eval()
+        if getattr(self.model, "pooler", None) is not None:
+            self.model.pooler = None  # BERT's dense layer on the first token: embed pools by itself
         self.pooling = _pooling_mode(self.name)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
