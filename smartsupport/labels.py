@@ -1,7 +1,13 @@
 """Label sets: each category has a name, a description and optional example tickets.
 
 A labels file is JSON: ``{"labels": [{"name", "description", "examples": [...]}, ...],
-"temperature"?: float}``; the temperature, when present, was calibrated for that label set.
+"temperature"?: float, "fallback"?: str, "fallback_threshold"?: float, "review_gap"?: float}``; the
+temperature, when present, was calibrated for that label set, and so was ``review_gap``: a ticket
+whose best label's similarity leads the second's by less is flagged for review (0: no such rule).
+``fallback`` names the label given to a ticket that no label is close enough to (its centred
+similarity to every label is under ``fallback_threshold``): such a ticket is flagged for review.
+The fallback may be one of the labels, with a description and examples of its own (what typically
+falls outside the others), or a bare name, added as a label that only the threshold chooses.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from .errors import ConfigError
 DEFAULT_LABELS_FILE = Path(__file__).with_name("data") / "labels.json"
 #: Softmax temperature used when a labels file carries no calibrated one.
 DEFAULT_TEMPERATURE = 0.05
+#: Centred similarity under which no label counts as close (see ``Classifier``).
+DEFAULT_FALLBACK_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,11 @@ class Label:
 class LabelSet:
     labels: tuple[Label, ...]
     temperature: float = DEFAULT_TEMPERATURE
+    #: The label for tickets that fit none of the others, or None (every ticket gets its nearest label).
+    fallback: str | None = None
+    fallback_threshold: float = DEFAULT_FALLBACK_THRESHOLD
+    #: Flag a ticket whose two best labels' similarities are closer than this (0: never on that ground).
+    review_gap: float = 0.0
 
 
 def load_label_set(path: Path | str | None = None) -> LabelSet:
@@ -50,6 +63,9 @@ def load_label_set(path: Path | str | None = None) -> LabelSet:
             for item in raw["labels"]
         )
         temperature = float(raw.get("temperature", DEFAULT_TEMPERATURE))
+        fallback = str(raw["fallback"]).strip() if raw.get("fallback") is not None else None
+        threshold = float(raw.get("fallback_threshold", DEFAULT_FALLBACK_THRESHOLD))
+        review_gap = float(raw.get("review_gap", 0.0))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: {exc}") from exc
     names = [label.name for label in labels]
@@ -57,7 +73,13 @@ def load_label_set(path: Path | str | None = None) -> LabelSet:
         raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: needs at least two labels with unique, non-empty names")
     if not 0 < temperature <= 10:
         raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: temperature must be in (0, 10]")
-    return LabelSet(labels, temperature)
+    if fallback == "" or not -1 <= threshold <= 1:
+        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: fallback needs a name and a threshold in [-1, 1]")
+    if not 0 <= review_gap <= 2:
+        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: review_gap must be in [0, 2]")
+    if fallback and fallback not in names:
+        labels += (Label(name=fallback),)
+    return LabelSet(labels, temperature, fallback, threshold, review_gap)
 
 
 def load_labels(path: Path | str | None = None) -> tuple[Label, ...]:
