@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from smartsupport.classify import Classifier, softmax
+from smartsupport.config import Settings
 from smartsupport.labels import load_label_set
 from smartsupport.ticket import Ticket
 from smartsupport.urgency import SemanticSeverity, score
 
 from .incidents import incident_quality
 from .metrics import accuracy, expected_calibration_error, fit_temperature, macro_f1, top_confusions
+from .outside import outside_quality
 
 HERE = Path(__file__).resolve().parent
 SUPPORT_SET = HERE / "data" / "support_tickets.csv"
@@ -38,9 +40,13 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def report(title: str, names: list[str], probs: np.ndarray, gold: list[str], clf: Classifier) -> dict[str, float]:
-    """Print and return accuracy, macro-F1, review rate, unflagged accuracy and ECE."""
-    cats = [clf._category(row) for row in probs]
+def report(title: str, names: list[str], probs: np.ndarray, gold: list[str], clf: Classifier,
+           sims: np.ndarray | None = None) -> dict[str, float]:
+    """Print and return accuracy, macro-F1, review rate, unflagged accuracy and ECE (the review
+    rate with the classifier's similarity rules too when ``sims`` are given)."""
+    none = np.zeros(len(probs), dtype=bool)
+    unmatched, unsure = (clf.unmatched(sims), clf.unsure(sims)) if sims is not None else (none, none)
+    cats = [clf._category(row, unmatched=u, unsure=v) for row, u, v in zip(probs, unmatched, unsure)]
     predicted = [c.label for c in cats]
     flagged = np.array([c.needs_review for c in cats])
     correct = np.array([p == g for p, g in zip(predicted, gold)])
@@ -63,7 +69,8 @@ def support_set(clf: Classifier) -> None:
     print(f"\n== Billing/Technical/Legal set ({len(rows)} tickets, {SUPPORT_SET.relative_to(HERE.parent)}) ==")
     sims = clf.similarities(clf.features(texts))
     gold_index = np.array([clf.names.index(g) for g in gold])
-    report(f"temperature {clf.temperature:g} (labels file)", clf.names, softmax(sims / clf.temperature), gold, clf)
+    report(f"temperature {clf.temperature:g} (labels file)", clf.names, softmax(sims / clf.temperature), gold, clf,
+           sims)
     # Two-fold cross-fitting: each half is scored with the temperature fitted on the other half.
     folds = np.arange(len(rows)) % 2
     probs = np.zeros_like(sims)
@@ -72,7 +79,7 @@ def support_set(clf: Classifier) -> None:
         t = fit_temperature(sims[folds != k], gold_index[folds != k])
         fitted.append(t)
         probs[folds == k] = softmax(sims[folds == k] / t)
-    report(f"calibrated (T fitted {fitted[0]:.3f}/{fitted[1]:.3f})", clf.names, probs, gold, clf)
+    report(f"calibrated (T fitted {fitted[0]:.3f}/{fitted[1]:.3f})", clf.names, probs, gold, clf, sims)
     predicted = [clf.names[i] for i in probs.argmax(axis=1)]
     print("  confusions (gold → predicted):", top_confusions(gold, predicted) or "none")
     print(f"  temperature fitted on the whole set (for the labels file): {fit_temperature(sims, gold_index):.4f}")
@@ -173,6 +180,9 @@ def main() -> None:
     urgency_quality(default)
     incident_quality(default.encoder)
     precisions = ("fp32",) if args.quick else ("fp32", "int8")
+    for precision in precisions:
+        clf = default if precision == "fp32" else Classifier(load_label_set(), threads=2, precision=precision)
+        outside_quality(clf, threshold=Settings().urgency_threshold)
     for precision in precisions:
         banking77(precision=precision, shots=(0, 1, 4, 8), sample=600 if args.quick else None)
     print("\n== Classification throughput (2 threads, Billing/Technical/Legal labels) ==")
