@@ -2,6 +2,10 @@
 
 Signals come in tiers (critical > urgent > moderate), each with a weight. Fired weights combine
 as a noisy-OR, ``R = 1 - prod(1 - w)``, so R stays in [0,1] and adding a signal never lowers it.
+A signal reports something only when the ticket says it happened: asking about it ("What do you
+do to prevent data breaches?", "in case of an outage", a policy enquiry) turns the signals after
+the cue, in the same sentence, off; courtesy formulas ("I look forward to hearing from you") never
+fire. Signals and sentiment read the normalised text (smartsupport/normalize.py).
 Negative sentiment and shouting are weak extra terms. When the model worker has estimated the
 ticket's *semantic severity* (how much it reads like each tier's descriptions, 0 = low .. 1 =
 critical), ``S = a * severity + (1 - a) * R``; else ``S = R``. Hedges ("no rush") damp the total.
@@ -14,9 +18,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
+from .normalize import normalize
+from .severity import SeverityCorrections
 from .ticket import Signal, Ticket, Urgency, UrgencyLevel
 
 DEFAULT_SIGNALS_FILE = Path(__file__).with_name("data") / "signals.json"
@@ -41,6 +48,14 @@ class Rules:
     semantic_temperature: float = 0.05
     #: Descriptions of each level, low to critical, for the semantic severity.
     anchors: tuple[tuple[str, ...], ...] = ()
+    #: Cues of asking rather than reporting; a signal after one in its sentence does not fire.
+    asking: re.Pattern[str] | None = None
+    #: Openings of a question about the company ("do you", "is your"): the whole question is asking.
+    questions: re.Pattern[str] | None = None
+    #: Courtesy formulas, whose words never fire a signal.
+    courtesy: re.Pattern[str] | None = None
+    #: For some tiers, how many of their phrases count at most (the strongest).
+    max_per_tier: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_SIGNALS_FILE) -> "Rules":
@@ -54,7 +69,12 @@ class Rules:
         ), key=lambda p: -len(p[2])))
         levels = sorted(((UrgencyLevel(k), float(v)) for k, v in raw["levels"].items()), key=lambda kv: -kv[1])
         semantic = raw.get("semantic", {})
+        asking = raw.get("asking", {})
         return cls(
+            asking=_alternation(asking.get("cues", ())),
+            questions=_alternation(asking.get("questions", ()), anchor=r"^\W*"),
+            courtesy=_alternation(raw.get("courtesy", ())),
+            max_per_tier=tuple((str(k), int(v)) for k, v in raw.get("max_per_tier", {}).items()),
             semantic_weight=float(semantic.get("weight", 0.0)),
             semantic_temperature=float(semantic.get("temperature", 0.05)),
             anchors=tuple(tuple(semantic.get("anchors", {}).get(level.value, ())) for level in UrgencyLevel),
@@ -82,10 +102,12 @@ def load_rules(path: str | None = None) -> Rules:
 
 
 def find_signals(text: str, rules: Rules) -> list[Signal]:
-    """Severity phrases in ``text`` that are not negated, at most one per phrase."""
+    """Severity phrases in ``text`` that are not negated, not asked about and not part of a
+    courtesy formula, at most one per phrase."""
     lowered = text.lower()
     fired: dict[str, Signal] = {}
-    taken: list[tuple[int, int]] = []
+    # Courtesy formulas claim their words first, as a longer phrase would.
+    taken: list[tuple[int, int]] = [m.span() for m in rules.courtesy.finditer(lowered)] if rules.courtesy else []
     for tier, weight, phrase, pattern in rules.patterns:  # longest phrase first
         if phrase not in lowered:  # a match needs the phrase itself: skip the regex (most phrases)
             continue
@@ -93,7 +115,7 @@ def find_signals(text: str, rules: Rules) -> list[Signal]:
             start, end = match.span()
             if any(s < end and start < e for s, e in taken):
                 continue
-            if _negated(lowered[:start], rules.negations):
+            if _negated(lowered[:start], rules.negations) or _asked(lowered, start, end, rules):
                 continue
             taken.append((start, end))
             fired.setdefault(phrase, Signal(tier=tier, phrase=phrase, weight=weight))
@@ -105,8 +127,8 @@ def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None
     """Urgency of ``ticket``; ``sentiment`` (VADER compound, -1..1) is computed when not given;
     ``severity`` (0..1) is the model worker's semantic estimate, if it made one."""
     rules = rules or load_rules()
-    text = ticket.text
-    signals = find_signals(text, rules)
+    text = normalize(ticket.text)
+    signals = _counted(find_signals(text, rules), rules)
     compound = sentiment_of(text) if sentiment is None else sentiment
     weights = [rules.baseline] + [s.weight for s in signals]
     extra: list[Signal] = []
@@ -138,22 +160,33 @@ def score(ticket: Ticket, *, rules: Rules | None = None, sentiment: float | None
 
 
 class SemanticSeverity:
-    """How much texts read like each level's descriptions: the expected level, 0 (low) to 1 (critical).
+    """How much texts read like each level's descriptions: the expected level, 0 (low) to 1 (critical),
+    moved towards the levels operators gave similar tickets (``corrections``, smartsupport/severity.py).
 
     ``encoder`` is anything with ``embed(texts) -> L2-normalised vectors`` (the classifier's model).
     """
 
-    def __init__(self, encoder, rules: Rules | None = None) -> None:
+    def __init__(self, encoder, rules: Rules | None = None, *, corrections: SeverityCorrections | None = None) -> None:
         self.rules = rules or load_rules()
         self.encoder = encoder
         self.anchors = [encoder.embed(list(texts)) for texts in self.rules.anchors]
+        self.corrections = corrections or SeverityCorrections.from_examples(())
+
+    def set_corrections(self, corrections: Iterable[tuple[UrgencyLevel | str, str]]) -> None:
+        """Learn operators' ``(level, ticket text)`` corrections; the texts are embedded as the
+        model worker embeds tickets (normalised). An empty list forgets them all."""
+        pairs = list(corrections)
+        vectors = self.encoder.embed([normalize(text) for _, text in pairs]) if pairs else []
+        self.corrections = SeverityCorrections.from_examples(
+            zip([level for level, _ in pairs], vectors), floor=self.corrections.floor, weight=self.corrections.weight)
 
     def of_vectors(self, vectors: np.ndarray) -> np.ndarray:
         sims = np.stack([0.5 * (vectors @ a.T).max(axis=1) + 0.5 * (vectors @ a.T).mean(axis=1)
                          for a in self.anchors], axis=1)
         z = (sims - sims.max(axis=1, keepdims=True)) / self.rules.semantic_temperature
         p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return np.round(p @ np.linspace(0.0, 1.0, len(self.anchors)), 4)
+        severity = p @ np.linspace(0.0, 1.0, len(self.anchors))
+        return np.round(self.corrections.adjust(vectors, severity), 4)
 
 
 def triage_priority(text: str, *, threshold: float, rules: Rules | None = None) -> int:
@@ -183,6 +216,37 @@ def _negated(before: str, negations: frozenset[str]) -> bool:
     clause = re.split(r"[.,;:!?\n]| but ", before)[-1]
     words = re.findall(r"[\w']+", clause)[-3:]
     return any(w in negations or w.endswith("n't") for w in words)
+
+
+def _counted(signals: list[Signal], rules: Rules) -> list[Signal]:
+    """The signals that add to the score: all of them, except past a tier's ``max_per_tier``
+    (``signals`` come strongest first)."""
+    caps, seen, kept = dict(rules.max_per_tier), {}, []
+    for s in signals:
+        seen[s.tier] = seen.get(s.tier, 0) + 1
+        if seen[s.tier] <= caps.get(s.tier, len(signals)):
+            kept.append(s)
+    return kept
+
+
+def _asked(lowered: str, start: int, end: int, rules: Rules) -> bool:
+    """Whether the phrase at ``start:end`` is asked about rather than reported: an asking cue
+    earlier in its sentence, or a question about the company ("Do you ...?", "Is your ...?")."""
+    begin = max(lowered.rfind(c, 0, start) for c in ".!?\n") + 1
+    if rules.asking and rules.asking.search(lowered, begin, start):
+        return True
+    if rules.questions and rules.questions.match(lowered[begin:start]):
+        stop = min((i for i in (lowered.find(c, end) for c in ".!?\n") if i >= 0), default=len(lowered))
+        return lowered[stop:stop + 1] == "?"
+    return False
+
+
+def _alternation(phrases, *, anchor: str = r"(?<![\w'])") -> re.Pattern[str] | None:
+    """One regex for a list of phrases, whole words only, longest first; None for no phrases."""
+    phrases = sorted({p.lower().strip() for p in phrases if p.strip()}, key=len, reverse=True)
+    if not phrases:
+        return None
+    return re.compile(anchor + "(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![\w'])")
 
 
 def _shouting(text: str) -> bool:
