@@ -33,7 +33,7 @@ _MARKUP = re.compile(r"\*\*|__|^#+\s|^>+\s?", re.MULTILINE)
 #: An opening salutation: "Dear Customer Support," "Hello team!" "Hi," "To whom it may concern:".
 _GREETING = re.compile(r"^[ \t]*(?:(?:dear|hello|hi|hey|greetings|good (?:morning|afternoon|evening|day)|respected)"
                        r"(?:[ \t]+(?!(?:i|i'm|we|my|our|me|you|is|are|can|the|this)\b)[\w'-]+){0,4}[ \t]*[,.!:;\n]"
-                       r"|to (?:the )?(?:customer )?(?:support|service|help ?desk)(?: team)?[,:]"
+                       r"|(?:to )?(?:the )?(?:customer )?(?:support|service|help ?desk)(?: team)?[,:]"
                        r"|to whom it may concern\b[,.:;]?)[ \t]*", re.IGNORECASE | re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z']+")
@@ -61,11 +61,11 @@ def normalize(text: str) -> str:
     """The ticket as the models should read it: literal ``\\n`` sequences as line breaks, HTML
     line tags and template placeholders removed, the latest reply only (no quoted history, no
     signature), and no greeting or courtesy sentences. When nothing would be left (a ticket that is
-    only "Thanks!"), the cleaned text without the courtesy step, so the models always see words."""
+    only "Thanks!"), the courtesy is kept, so the models always see words."""
     cleaned = clean_markup(text)
     reply = latest_reply(cleaned)
-    kept = strip_courtesy(reply)
-    return kept or reply or cleaned.strip() or text.strip()
+    ungreeted = _GREETING.sub("", reply).strip()
+    return _drop_courtesy(ungreeted) or ungreeted or reply or cleaned or text.strip()
 
 
 def clean_markup(text: str) -> str:
@@ -94,10 +94,12 @@ def latest_reply(text: str) -> str:
 
 
 def strip_courtesy(text: str) -> str:
-    """``text`` without an opening salutation and without sentences made only of courtesy words."""
-    text = _GREETING.sub("", text)
-    kept = [s for s in _SENTENCE.split(text) if s.strip() and not is_courtesy(s)]
-    return " ".join(s.strip() for s in kept)
+    """``text`` without opening salutations and without sentences made only of courtesy words."""
+    return _drop_courtesy(_GREETING.sub("", text))
+
+
+def _drop_courtesy(text: str) -> str:
+    return " ".join(s.strip() for s in _SENTENCE.split(text) if s.strip() and not is_courtesy(s))
 
 
 def is_courtesy(sentence: str) -> bool:
