@@ -254,8 +254,8 @@ class Classifier:
             label=label,
             confidence=round(float(probs[self.names.index(label)]), 4),
             scores={name: round(float(p), 4) for name, p in zip(self.names, probs)},
-            needs_review=(unmatched or unsure or top < self.review_threshold
-                          or (top - second) < self.review_margin),
+            needs_review=bool(unmatched or unsure or top < self.review_threshold
+                              or (top - second) < self.review_margin),
             model=self.model_name,
         )
 

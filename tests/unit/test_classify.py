@@ -143,3 +143,74 @@ def test_corrections_switch_scoring_to_the_whitened_space(classifier):
     finally:
         classifier.set_corrections([])
     assert np.allclose(classifier.probabilities([text])[0], before)
+
+
+SHOP_LABELS = {"fallback": "Other", "fallback_threshold": 0.1, "labels": [
+    {"name": "Shipping", "description": "Parcels, delivery, tracking numbers, couriers, late packages."},
+    {"name": "Returns", "description": "Sending an item back, return labels, exchanges, refunds for returned items."},
+    {"name": "Sizing", "description": "Which size to order, measurements, size charts, clothes too small or too big."},
+]}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    path = tmp_path_factory.mktemp("labels") / "labels.json"
+    path.write_text(json.dumps(SHOP_LABELS))
+    return Classifier(load_label_set(path), threads=2)
+
+
+def test_a_bare_fallback_label_is_added_and_chosen_when_no_label_is_close(shop):
+    # The labels file names a fallback it does not describe: it becomes a label of its own
+    assert shop.names == ["Shipping", "Returns", "Sizing", "Other"] and shop.fallback == "Other"
+
+    unrelated = shop.classify_texts(["What is the capital of Australia?"])[0]
+    parcel = shop.classify_texts(["Where is my parcel? The tracking number shows nothing"])[0]
+
+    assert unrelated.label == "Other" and unrelated.needs_review is True
+    assert unrelated.confidence == unrelated.scores["Other"]
+    assert parcel.label == "Shipping" and not parcel.needs_review
+
+
+def test_without_a_fallback_every_ticket_gets_its_nearest_label(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"labels": SHOP_LABELS["labels"]}))
+    classifier = Classifier(load_label_set(path), threads=2)
+
+    label = classifier.classify_texts(["What is the capital of Australia?"])[0].label
+    assert classifier.fallback is None and label in {"Shipping", "Returns", "Sizing"}
+
+
+@pytest.mark.parametrize("text", ["Where is my parcel? It was supposed to arrive on Monday.",
+                                  "Please unsubscribe me from the newsletter"])
+def test_the_default_labels_send_what_fits_none_of_them_to_other(classifier, text):
+    assert classifier.fallback == "Other"
+    assert classifier.classify_texts([text])[0].label == "Other"
+
+
+def test_a_close_call_between_two_labels_is_flagged(tmp_path):
+    # Given the same label set with and without a review gap wider than any real lead
+    texts = ["Where is my parcel? The tracking number shows nothing", "I want to send these shoes back"]
+    flags = {}
+    for gap in (0.0, 2.0):
+        path = tmp_path / f"labels-{gap}.json"
+        path.write_text(json.dumps({"labels": SHOP_LABELS["labels"], "review_gap": gap}))
+        classifier = Classifier(load_label_set(path), threads=2, review_threshold=0.0, review_margin=0.0)
+        flags[gap] = [c.needs_review for c in classifier.classify_texts(texts)]
+
+    assert flags == {0.0: [False, False], 2.0: [True, True]}
+
+
+@pytest.mark.parametrize("extra", [{"fallback": ""}, {"fallback_threshold": 3}, {"review_gap": -0.1}])
+def test_a_bad_fallback_or_review_gap_raises_config_error(tmp_path, extra):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"labels": SHOP_LABELS["labels"], "fallback": "Other", **extra}))
+    with pytest.raises(ConfigError, match="SMARTSUPPORT_LABELS_FILE"):
+        load_label_set(path)
+
+
+def test_the_model_reads_the_ticket_without_its_courtesy(classifier):
+    plain = "The mobile app crashes every time I open settings."
+    formal = (f"Dear Customer Support,\n\nI hope this message finds you well. {plain}\n\n"
+              "Thank you for your time and assistance. I look forward to hearing from you.\n\nBest regards,\nSam")
+
+    assert np.allclose(classifier.features([formal]), classifier.features([plain]))
