@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from smartsupport.ticket import Ticket, UrgencyLevel
@@ -100,3 +102,90 @@ def test_semantic_severity_reads_an_outage_as_critical_and_a_how_to_as_low():
         UrgencyLevel.HIGH, UrgencyLevel.CRITICAL)
     semantic = [s for s in urgency("x", severity=0.9).signals if s.tier == "semantic"]
     assert semantic and semantic[0].weight > 0
+
+
+def fired(text: str) -> set[tuple[str, str]]:
+    return {(s.tier, s.phrase) for s in urgency(text).signals if s.tier in ("critical", "urgent", "moderate")}
+
+
+@pytest.mark.parametrize("asking, reporting", [
+    ("What do you do to prevent data breaches?", "We had a data breach this morning."),
+    ("What happens to our tickets in case of an outage?", "There is an outage and our tickets do not load."),
+    ("Do you have a policy for handling a security incident?", "We are reporting a security incident."),
+    ("Is your service ever down for maintenance?", "Your service is down for all of our agents."),
+    ("We are interested in information about ransomware protection.", "Ransomware encrypted our shared drive."),
+])
+def test_asking_about_a_problem_fires_nothing_but_reporting_it_does(asking, reporting):
+    assert not fired(asking)
+    assert [s for s in urgency(reporting).signals if s.tier == "critical"]
+    assert urgency(asking).score < urgency(reporting).score
+
+
+def test_an_asking_cue_only_turns_off_what_follows_it_in_its_sentence():
+    phrases = {p for _, p in fired("Our site is down, and what do you do in case of an outage? The export fails too.")}
+    assert {"is down", "fails"} <= phrases and "outage" not in phrases
+
+
+@pytest.mark.parametrize("courtesy", [
+    "I look forward to hearing from you.", "Looking forward to hearing back soon.",
+    "Thank you for your prompt assistance.", "Please reply at your earliest convenience.",
+])
+def test_courtesy_never_fires_a_signal(courtesy):
+    assert not fired(courtesy)
+    assert not [s for s in find_signals(courtesy, RULES) if s.tier in ("critical", "urgent", "moderate")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=words, courtesy=st.sampled_from(["Thank you for your help.", "I look forward to hearing from you soon.",
+                                             "Best regards,", "I hope this message finds you well."]),
+       sentiment=st.floats(-1, 1), severity=severities)
+def test_adding_a_courtesy_line_never_raises_the_score(text, courtesy, sentiment, severity):
+    plain = urgency(text, sentiment=sentiment, severity=severity).score
+    polite = urgency(f"{text}\n\n{courtesy}", sentiment=sentiment, severity=severity).score
+
+    assert polite <= plain
+
+
+def test_saying_something_is_wrong_three_ways_counts_once():
+    result = urgency("There is an issue: a problem with the export, an error every time.", sentiment=0.0)
+
+    moderate = [s for s in result.signals if s.tier == "moderate"]
+    assert len(moderate) == 1
+    assert result.score == urgency("There is an issue with the export.", sentiment=0.0).score
+
+
+def test_operators_urgency_corrections_move_the_next_similar_ticket_only():
+    from smartsupport.models import embedding_model
+    from smartsupport.urgency import SemanticSeverity
+
+    encoder = embedding_model(threads=2)
+    severity = SemanticSeverity(encoder)
+    similar, unrelated = encoder.embed(["The nightly sync to the warehouse stopped and reports are empty",
+                                        "How do I change the colour of my avatar?"])
+    before = severity.of_vectors(np.stack([similar, unrelated]))
+
+    # An operator says a ticket like the first one is not urgent at all
+    severity.set_corrections([("low", "Nightly sync to our data warehouse stopped, all reports are empty")])
+    after = severity.of_vectors(np.stack([similar, unrelated]))
+
+    assert before[0] > 0.6 and after[0] < before[0] - 0.3
+    assert after[1] == pytest.approx(before[1], abs=1e-4)
+    # And forgetting the corrections gives the descriptions' severity back
+    severity.set_corrections([])
+    assert np.allclose(severity.of_vectors(np.stack([similar, unrelated])), before)
+
+
+def test_corrections_pull_towards_their_level_more_the_closer_and_the_more_they_agree():
+    from smartsupport.severity import SeverityCorrections
+
+    x = np.array([1.0, 0.0, 0.0])
+    near, far = np.array([[0.9, np.sqrt(1 - 0.81), 0.0]]), np.array([[0.5, np.sqrt(0.75), 0.0]])
+    one = SeverityCorrections.from_examples([("low", x)])
+    two = SeverityCorrections.from_examples([("low", x), ("low", x)])
+
+    assert one.adjust(far, np.array([1.0]))[0] == 1.0  # under the floor: no pull at all
+    assert one.adjust(near, np.array([1.0]))[0] < 1.0
+    assert two.adjust(near, np.array([1.0]))[0] < one.adjust(near, np.array([1.0]))[0]
+    assert one.adjust(x[None], np.array([1.0]))[0] == pytest.approx(1 / 3)  # weight 2: two thirds of the way
+    mixed = SeverityCorrections.from_examples([("low", x), ("critical", x)])
+    assert mixed.adjust(x[None], np.array([0.5]))[0] == pytest.approx(0.5)
