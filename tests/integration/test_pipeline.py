@@ -13,7 +13,7 @@ def test_an_outage_comes_back_technical_critical_with_timings_and_one_signed_web
 
     assert view["status"] == "done" and view["error"] is None
     assert view["category"]["label"] == "Technical"
-    assert set(view["category"]["scores"]) == {"Billing", "Technical", "Legal"}
+    assert set(view["category"]["scores"]) == {"Billing", "Technical", "Legal", "Other"}
     assert view["urgency"]["level"] == "critical" and view["urgency"]["score"] >= 0.75
     assert "is down" in {s["phrase"] for s in view["urgency"]["signals"]}
     assert set(view["timings_ms"]) == {"queue_wait", "classify", "score", "notify", "total"}
