@@ -4,9 +4,9 @@ from smartsupport.normalize import clean_markup, is_courtesy, latest_reply, norm
 
 FORMAL = (
     "Dear Support Team,\n\n"
-    "I hope this message finds you well. Since yesterday's update the reporting dashboard shows a "
+    "I hope you are well. Since yesterday's update the reporting dashboard shows a "
     "timeout error for every chart. Restarting the browser did not help.\n\n"
-    "Thank you for your time and assistance. I look forward to hearing from you soon.\n\n"
+    "Thanks so much for your help. I look forward to your reply.\n\n"
     "Best regards,\n"
     "Jordan Miles\n"
     "Operations Lead, Example Corp\n"
@@ -46,7 +46,7 @@ def test_a_windows_path_keeps_its_backslashes():
 
 @pytest.mark.parametrize("sentence", [
     "Thank you for your help.", "I look forward to hearing from you.", "Best regards,",
-    "Please let me know if you need any further information.", "I hope this email finds you well.",
+    "Let me know if anything else is needed.", "I hope this email finds you well.",
 ])
 def test_courtesy_sentences_are_recognised(sentence):
     assert is_courtesy(sentence)
