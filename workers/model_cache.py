@@ -1,16 +1,22 @@
-"""This process's classifier: loaded once, rebuilt when the labels file changes, refreshed with corrections."""
+"""This process's classifier: loaded once, rebuilt when the labels file changes, refreshed with
+operators' corrections (of categories and of urgency levels), and scoring around the traffic centre
+that every model process shares through Redis."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
 
 from smartsupport import urgency
+from smartsupport.centring import TrafficCentre
 from smartsupport.classify import Classifier
 from smartsupport.errors import StoreUnavailable
 
 from .runtime import settings, store
+
+log = logging.getLogger(__name__)
 
 
 class ModelCache:
@@ -20,6 +26,7 @@ class ModelCache:
     severity: urgency.SemanticSeverity | None = None
     labels_mtime: float | None = None
     corrections_version = -1
+    urgency_version = -1
 
     @classmethod
     def current(cls) -> Classifier:
@@ -28,11 +35,16 @@ class ModelCache:
         if cls.classifier is None or mtime != cls.labels_mtime:
             cls.classifier, cls.labels_mtime, cls.corrections_version = Classifier.from_settings(cfg), mtime, -1
             encoder = getattr(cls.classifier, "encoder", None)  # the nli backend has none
-            cls.severity = urgency.SemanticSeverity(encoder) if encoder else None
-        version = store().corrections_version()
+            cls.severity, cls.urgency_version = (urgency.SemanticSeverity(encoder) if encoder else None), -1
+        s = store()
+        version = s.corrections_version()
         if version != cls.corrections_version:
-            cls.classifier.set_corrections(store().corrections())
+            cls.classifier.set_corrections(s.corrections())
             cls.corrections_version = version
+        version = s.corrections_version("urgency")
+        if cls.severity is not None and version != cls.urgency_version:
+            cls.severity.set_corrections(s.corrections("urgency"))
+            cls.urgency_version = version
         return cls.classifier
 
     @classmethod
@@ -41,9 +53,29 @@ class ModelCache:
         classifier = cls.current()
         if cls.severity is None:
             return classifier.classify_texts(texts), [None] * len(texts), None
+        cls._follow_traffic(classifier)
         features = classifier.features(texts)
         vectors = features[:, :classifier.dim]  # the embeddings; any columns after are the classifier's own
-        return classifier.classify_features(features), [float(v) for v in cls.severity.of_vectors(vectors)], vectors
+        categories = classifier.classify_features(features)
+        cls._learn_traffic(classifier, vectors, categories)
+        return categories, [float(v) for v in cls.severity.of_vectors(vectors)], vectors
+
+    @staticmethod
+    def _follow_traffic(classifier: Classifier) -> None:
+        """Score around the centre the model processes share (one learnt for other labels or another
+        model is not used: this process's own is written over it after the batch)."""
+        raw = store().traffic_centre()
+        if raw:
+            try:
+                classifier.set_centre(TrafficCentre.from_bytes(raw))
+            except ValueError:
+                log.warning("the stored traffic centre is unreadable; starting from this process's own")
+
+    @staticmethod
+    def _learn_traffic(classifier: Classifier, vectors: np.ndarray, categories: list) -> None:
+        centre = classifier.centre.update(vectors, [c.label for c in categories])
+        classifier.set_centre(centre)
+        store().save_traffic_centre(centre.to_bytes())
 
     @classmethod
     def warm_up(cls) -> None:

@@ -68,3 +68,14 @@ class Corrections(StoreBase):
         """All ``(label or level, text)`` pairs operators confirmed, oldest first."""
         entries = sorted((json.loads(v) for v in self.r.hvals(KINDS[kind][1])), key=lambda e: e["at"])
         return [(e["label"], e["text"]) for e in entries]
+
+    @guarded
+    def traffic_centre(self) -> str | None:
+        """The traffic centre the model processes share (``TrafficCentre.to_bytes``, JSON), if any yet."""
+        return self.r.get(keys.TRAFFIC_CENTRE)
+
+    @guarded
+    def save_traffic_centre(self, raw: bytes) -> None:
+        """Keep a model process's updated centre; the last writer wins (a concurrent batch's update
+        is lost, a few tickets' worth of statistics)."""
+        self.r.set(keys.TRAFFIC_CENTRE, raw)

@@ -20,6 +20,7 @@
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
   ss:corrections:urgency     hash: ticket id -> {"label" (the level), "text", "at"}, and its :version
+  ss:classifier:centre       string: the traffic centre every model process scores around (centring.py)
   ss:incident...             incidents: see smartsupport/incidents/
 """
 
@@ -37,6 +38,7 @@ CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"
 URGENCY_CORRECTIONS = PREFIX + "corrections:urgency"
 URGENCY_CORRECTIONS_VERSION = PREFIX + "corrections:urgency:version"
+TRAFFIC_CENTRE = PREFIX + "classifier:centre"
 STAGE_METRICS = PREFIX + "metrics:stage:"
 WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"

@@ -106,3 +106,30 @@ def test_a_failed_ticket_retried_by_an_operator_finishes(client):
     view = finished(client, ticket.id)
     assert view["status"] == "done" and view["error"] is None
     assert view["category"]["label"] == "Technical" and view["urgency"]["level"]
+
+
+def test_an_urgency_correction_through_the_api_moves_the_next_similar_ticket(client):
+    # Given a ticket the score puts low
+    first = finished(client, submit(client, "Could you change the colour of the logo in our monthly report?"))
+    assert first["urgency"]["level"] in ("low", "medium"), first["urgency"]
+
+    # When an operator says it is critical
+    response = client.post(f"/api/tickets/{first['id']}/urgency", json={"level": "critical"}, headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["urgency"]["level"] == "critical"
+
+    # Then a similar ticket scores clearly higher, with no retraining, and the signals say why
+    second = finished(client, submit(client, "Can you change the colour of the logo in the monthly report?"))
+    assert second["urgency"]["score"] >= first["urgency"]["score"] + 0.2, (first["urgency"], second["urgency"])
+    assert any(s["tier"] == "semantic" for s in second["urgency"]["signals"])
+
+
+def test_the_traffic_centre_is_learnt_and_shared_through_redis(client):
+    # When tickets are classified, then the model processes keep the centre they score around in Redis
+    from smartsupport.centring import TrafficCentre
+
+    store = client.application.extensions["smartsupport"].store
+    store.r.delete("ss:classifier:centre")
+    for text in ("The export fails with an error", "Please refund the second charge on my card"):
+        finished(client, submit(client, text))
+    centre = TrafficCentre.from_bytes(store.traffic_centre())
+    assert centre.seen >= 2 and set(centre.labels) >= {"Billing", "Technical"}
