@@ -192,6 +192,7 @@ def summarise(result: dict) -> dict:
                            for n, f in result["storage"]["by_tickets_stored"].items()},
         "storage_p99_ratio_200k_to_1k": result["storage"]["p99_ratio_200k_to_1k"],
         "redis_bytes_per_ticket": result["storage"]["by_tickets_stored"][200_000]["bytes_per_ticket"],
+        "post_cpu_ms": result["storage"]["post_cpu"],
     }
 
 
@@ -229,6 +230,7 @@ def summary_text(s: dict) -> str:
         f"{s['incident_ms_per_ticket_at_10k_batch32']['p50']} ms at batch 32",
         f"  stored tickets, p99 ms      : {_by_phase(s['storage_p99_ms'])}; 200k / 1k: "
         f"{_by_phase(s['storage_p99_ratio_200k_to_1k'])}; Redis {s['redis_bytes_per_ticket']} bytes per ticket",
+        f"  API CPU per POST            : {_by_phase(s['post_cpu_ms'])} ms",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
         f"  host speed (fixed workload) : {_by_phase(s['host_speed_ms'])} ms (bench/hostspeed.py; lower is faster)",
     ])

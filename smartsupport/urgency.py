@@ -103,22 +103,26 @@ def load_rules(path: str | None = None) -> Rules:
 
 def find_signals(text: str, rules: Rules) -> list[Signal]:
     """Severity phrases in ``text`` that are not negated, not asked about and not part of a
-    courtesy formula, at most one per phrase."""
+    courtesy formula, at most one per phrase. Linear in the text's length: each match looks at a
+    bounded stretch before and after it, and the characters already claimed are marked, not listed."""
     lowered = text.lower()
     fired: dict[str, Signal] = {}
-    # Courtesy formulas claim their words first, as a longer phrase would.
-    taken: list[tuple[int, int]] = [m.span() for m in rules.courtesy.finditer(lowered)] if rules.courtesy else []
+    claimed = bytearray(len(lowered))  # 1 where a longer phrase (or a courtesy formula) took the words
+    for match in rules.courtesy.finditer(lowered) if rules.courtesy else ():
+        claimed[match.start():match.end()] = b"\x01" * (match.end() - match.start())
     for tier, weight, phrase, pattern in rules.patterns:  # longest phrase first
         if phrase not in lowered:  # a match needs the phrase itself: skip the regex (most phrases)
             continue
         for match in pattern.finditer(lowered):
             start, end = match.span()
-            if any(s < end and start < e for s, e in taken):
+            if any(claimed[start:end]):
                 continue
-            if _negated(lowered[:start], rules.negations) or _asked(lowered, start, end, rules):
+            claimed[start:end] = b"\x01" * (end - start)
+            if phrase in fired:
+                continue  # one signal per phrase; this match only claims its words
+            if _negated(lowered, start, rules.negations) or _asked(lowered, start, end, rules):
                 continue
-            taken.append((start, end))
-            fired.setdefault(phrase, Signal(tier=tier, phrase=phrase, weight=weight))
+            fired[phrase] = Signal(tier=tier, phrase=phrase, weight=weight)
     return sorted(fired.values(), key=lambda s: -s.weight)
 
 
@@ -211,9 +215,14 @@ def sentiment_of(text: str) -> float:
     return float(_vader().polarity_scores(text[:5000])["compound"])
 
 
-def _negated(before: str, negations: frozenset[str]) -> bool:
+#: How far before a phrase its clause is read for a negation, and its sentence for an asking cue.
+CLAUSE_CHARS = 120
+SENTENCE_CHARS = 400
+
+
+def _negated(lowered: str, start: int, negations: frozenset[str]) -> bool:
     # Only the words of the same clause count: "not slow, but down" still fires "down".
-    clause = re.split(r"[.,;:!?\n]| but ", before)[-1]
+    clause = re.split(r"[.,;:!?\n]| but ", lowered[max(0, start - CLAUSE_CHARS):start])[-1]
     words = re.findall(r"[\w']+", clause)[-3:]
     return any(w in negations or w.endswith("n't") for w in words)
 
@@ -232,11 +241,13 @@ def _counted(signals: list[Signal], rules: Rules) -> list[Signal]:
 def _asked(lowered: str, start: int, end: int, rules: Rules) -> bool:
     """Whether the phrase at ``start:end`` is asked about rather than reported: an asking cue
     earlier in its sentence, or a question about the company ("Do you ...?", "Is your ...?")."""
-    begin = max(lowered.rfind(c, 0, start) for c in ".!?\n") + 1
+    floor = max(0, start - SENTENCE_CHARS)
+    begin = max(max(lowered.rfind(c, floor, start) for c in ".!?\n") + 1, floor)
     if rules.asking and rules.asking.search(lowered, begin, start):
         return True
     if rules.questions and rules.questions.match(lowered[begin:start]):
-        stop = min((i for i in (lowered.find(c, end) for c in ".!?\n") if i >= 0), default=len(lowered))
+        ceiling = min(len(lowered), end + SENTENCE_CHARS)
+        stop = min((i for i in (lowered.find(c, end, ceiling) for c in ".!?\n") if i >= 0), default=ceiling)
         return lowered[stop:stop + 1] == "?"
     return False
 
