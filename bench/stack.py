@@ -56,10 +56,10 @@ class Stack:
     api_key: str = ""
 
     @classmethod
-    def start(cls, data_dir: Path) -> "Stack":
+    def start(cls, data_dir: Path, *, extra_env: dict[str, str] | None = None) -> "Stack":
         """Start ``python -m deploy run`` in its own process group, output to data_dir/stack.log."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        env = stack_env(data_dir)
+        env = {**stack_env(data_dir), **(extra_env or {})}
         proc = OwnedProcess("stack", [sys.executable, "-m", "deploy", "run"], env=env,
                             log_path=str(data_dir / "stack.log"))
         return cls(proc, env, f"http://127.0.0.1:{env['SMARTSUPPORT_PORT']}",
@@ -79,5 +79,9 @@ class Stack:
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"/api/health not 200 after {timeout_s:.0f}s:\n{self.proc.log_tail()}")
             time.sleep(0.5)
-        self.api_key = (Path(self.env["SMARTSUPPORT_DATA_DIR"]) / "api_key").read_text().strip()
+        data = Path(self.env["SMARTSUPPORT_DATA_DIR"])
+        self.api_key = (data / "api_key").read_text().strip()
+        # The embedded Redis takes the installation's generated password (deploy/redis_server.py).
+        password = (data / "redis_password").read_text().strip()
+        self.redis_url = f"redis://:{password}@127.0.0.1:{self.env['SMARTSUPPORT_REDIS_PORT']}"
         return time.monotonic() - started

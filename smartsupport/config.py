@@ -73,7 +73,8 @@ class Settings:
     model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",
                                 shown="the backend's")
     model_precision: str = setting("SMARTSUPPORT_MODEL_PRECISION", "int8", p.choice("fp32", "int8"),
-                                   "`int8` (quantised on CPU, about twice as fast) or `fp32`")
+                                   "`int8` (per-token int8 on CPU, about three times as fast; the same answer "
+                                   "whatever the batch) or `fp32`")
     review_threshold: float = setting("SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, p.number(0, 1),
                                       "`needs_review` when the top probability is below this")
     review_margin: float = setting("SMARTSUPPORT_REVIEW_MARGIN", 0.1, p.number(0, 1),
@@ -107,7 +108,7 @@ class Settings:
     torch_threads: int = setting("SMARTSUPPORT_TORCH_THREADS", 1, p.integer(1, 64),
                                  "torch threads per model process (more spin against the other processes)")
     io_concurrency: int = setting("SMARTSUPPORT_IO_CONCURRENCY", 16, p.integer(1, 512),
-                                  "threads of the I/O worker (score, notify, webhooks)")
+                                  "threads of each I/O worker: score and notify, and webhook deliveries")
     incidents: bool = setting("SMARTSUPPORT_INCIDENTS", True, p.on_off, "incident detection")
     incident_similarity: float = setting("SMARTSUPPORT_INCIDENT_SIMILARITY", 0.6, p.number(0, 1),
                                          "cosine similarity that counts as \"about the same thing\"")

@@ -32,7 +32,7 @@ PREFIX = "ss:"
 CREATED = PREFIX + "tickets:created"
 BY_URGENCY = PREFIX + "tickets:urgency"
 FINISHED = PREFIX + "tickets:finished"
-#: The layout of the indexes; an older store is migrated when the API or a worker starts.
+#: The layout of the indexes; an older store is migrated when the API starts (web.create_app).
 INDEX_VERSION = PREFIX + "indexes:version"
 CORRECTIONS = PREFIX + "corrections"
 CORRECTIONS_VERSION = PREFIX + "corrections:version"

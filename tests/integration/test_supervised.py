@@ -40,9 +40,9 @@ def command(supervisord: int, program: str) -> psutil.Process | None:
     """The process a program's guard runs (the Celery worker's or gunicorn's main process), if any now."""
     for guard in psutil.Process(supervisord).children():
         try:
-            cmdline = guard.cmdline()
-            if cmdline[3:4] == [program] and guard.children():
-                return guard.children()[0]
+            children = guard.children() if guard.cmdline()[3:4] == [program] else []
+            if children:
+                return children[0]
         except psutil.Error:  # a guard exiting just now
             continue
     return None
