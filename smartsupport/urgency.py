@@ -193,11 +193,16 @@ class SemanticSeverity:
         return np.round(self.corrections.adjust(vectors, severity), 4)
 
 
+#: The API's pre-score reads the start of a ticket only: it orders the queue, the worker scores the
+#: whole text, and a POST's cost must not grow with a long body's matches.
+TRIAGE_CHARS = 2000
+
+
 def triage_priority(text: str, *, threshold: float, rules: Rules | None = None) -> int:
-    """A broker priority (0 first) from the severity signals alone, before any model has run:
-    under a backlog, tickets that look urgent are classified first."""
+    """A broker priority (0 first) from the severity signals of the ticket's first TRIAGE_CHARS
+    characters, before any model has run: under a backlog, tickets that look urgent are classified first."""
     rules = rules or load_rules()
-    estimate = score(Ticket(id="", body=text), rules=rules, sentiment=0.0).score
+    estimate = score(Ticket(id="", body=text[:TRIAGE_CHARS]), rules=rules, sentiment=0.0).score
     if estimate >= threshold:
         return 0
     return 3 if estimate >= dict(rules.levels)[UrgencyLevel.MEDIUM] else 6
