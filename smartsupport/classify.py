@@ -116,8 +116,10 @@ class Classifier:
         if (centre.fingerprint != self.fingerprint or centre.prior.shape[1] != self.dim
                 or centre.labels != self.centre.labels):
             return False
+        same_prior = np.array_equal(centre.prior, self.centre.prior)
         self.centre = centre
-        self._centred_anchors = self._centre_anchors()
+        if not same_prior:  # anchors are centred on the prior alone: an update leaves them as they are
+            self._centred_anchors = self._centre_anchors()
         return True
 
     def _centre_anchors(self) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -27,6 +27,8 @@ class ModelCache:
     labels_mtime: float | None = None
     corrections_version = -1
     urgency_version = -1
+    #: The traffic centre as this process last wrote it to Redis.
+    centre_raw: str | None = None
 
     @classmethod
     def current(cls) -> Classifier:
@@ -36,6 +38,7 @@ class ModelCache:
             cls.classifier, cls.labels_mtime, cls.corrections_version = Classifier.from_settings(cfg), mtime, -1
             encoder = getattr(cls.classifier, "encoder", None)  # the nli backend has none
             cls.severity, cls.urgency_version = (urgency.SemanticSeverity(encoder) if encoder else None), -1
+            cls.centre_raw = None
         s = store()
         version = s.corrections_version()
         if version != cls.corrections_version:
@@ -60,22 +63,24 @@ class ModelCache:
         cls._learn_traffic(classifier, vectors, categories)
         return categories, [float(v) for v in cls.severity.of_vectors(vectors)], vectors
 
-    @staticmethod
-    def _follow_traffic(classifier: Classifier) -> None:
+    @classmethod
+    def _follow_traffic(cls, classifier: Classifier) -> None:
         """Score around the centre the model processes share (one learnt for other labels or another
-        model is not used: this process's own is written over it after the batch)."""
+        model is not used: this process's own is written over it after the batch). The one this
+        process wrote last, still there, is what it holds already: not parsed again."""
         raw = store().traffic_centre()
-        if raw:
+        if raw and raw != cls.centre_raw:
             try:
                 classifier.set_centre(TrafficCentre.from_bytes(raw))
             except ValueError:
                 log.warning("the stored traffic centre is unreadable; starting from this process's own")
 
-    @staticmethod
-    def _learn_traffic(classifier: Classifier, vectors: np.ndarray, categories: list) -> None:
+    @classmethod
+    def _learn_traffic(cls, classifier: Classifier, vectors: np.ndarray, categories: list) -> None:
         centre = classifier.centre.update(vectors, [c.label for c in categories])
         classifier.set_centre(centre)
-        store().save_traffic_centre(centre.to_bytes())
+        cls.centre_raw = centre.to_bytes().decode()
+        store().save_traffic_centre(cls.centre_raw)
 
     @classmethod
     def warm_up(cls) -> None:

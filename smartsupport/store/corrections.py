@@ -75,7 +75,7 @@ class Corrections(StoreBase):
         return self.r.get(keys.TRAFFIC_CENTRE)
 
     @guarded
-    def save_traffic_centre(self, raw: bytes) -> None:
+    def save_traffic_centre(self, raw: str) -> None:
         """Keep a model process's updated centre; the last writer wins (a concurrent batch's update
         is lost, a few tickets' worth of statistics)."""
         self.r.set(keys.TRAFFIC_CENTRE, raw)
