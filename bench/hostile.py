@@ -1,8 +1,8 @@
 """Clients and receivers that try to stall the system, measured against the same stack without them.
 
-1. Costly bodies: small POSTs at 20/s for 10 s, alone, then with six threads posting the longest
-   valid body of one repeated severity word ("bug " x 4900) back to back: POST latency of the small
-   ones, with and without.
+1. Costly bodies: small POSTs at 20/s for 10 s, alone, then beside six clients posting the longest
+   valid body of one repeated severity word ("bug " x 4900) back to back, then beside six posting
+   small bodies back to back: POST latency of the small ones each way.
 2. Slow receivers: a stack whose 16 webhook endpoints first answer at once, then drip their answer
    one byte a second: submit→done p95 of urgent tickets at 10/s for 15 s, each way. Deliveries have
    their own worker and end at the attempt's deadline, so scoring should not notice.
@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,40 +26,81 @@ COSTLY = "bug " * 4900
 URGENT = "Our API is down for all users and every checkout fails, fix ASAP"
 
 
+SMALL = "The CSV export fails with an error"
+
+
 def costly_bodies(api: load.Api, say) -> dict:
-    """Small POST latency at 20/s, without and then with six costly bodies in flight."""
+    """Small POST latency at 20/s: alone, beside six clients posting costly bodies back to back, and
+    beside six posting small bodies back to back (as many clients, none of their bodies costly).
+
+    The six clients run in a process of their own, as other clients would: sharing the measuring
+    process's GIL would time our own client's waits, not the API's."""
     def small_posts() -> list[float]:
         latencies = []
         for _ in range(200):
             started = time.perf_counter()
-            api.submit("The CSV export fails with an error")
+            api.submit(SMALL)
             latencies.append((time.perf_counter() - started) * 1000)
             time.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
         return latencies
 
-    alone = small_posts()
-    stop, costly = threading.Event(), []
+    result = {"alone": _pcts(small_posts())}
+    for name, body in (("costly", COSTLY), ("small", SMALL)):
+        beside, sent = _beside_six(api, body, small_posts)
+        result[f"beside_6_{name}"] = _pcts(beside)
+        result[f"{name}_clients"] = {"sent": len(sent), "latency_ms": _pcts([ms for _, ms in sent]),
+                                     "statuses": dict(Counter(str(status) for status, _ in sent))}
+        load.wait_drained(api, 60, f"six {name} clients")
+    for p in ("p50", "p95"):
+        result[f"{p}_ratio"] = round(result["beside_6_costly"][p] / result["alone"][p], 2)
+        result[f"{p}_ratio_to_small_clients"] = round(result["beside_6_costly"][p] / result["beside_6_small"][p], 2)
+    say(f"costly bodies: small POST p50/p95 {result['alone']['p50']}/{result['alone']['p95']} ms alone, "
+        f"{result['beside_6_costly']['p50']}/{result['beside_6_costly']['p95']} ms beside six clients posting "
+        f"costly ones back to back ({result['costly_clients']['sent']} sent, "
+        f"p50 {result['costly_clients']['latency_ms']['p50']} ms each), "
+        f"{result['beside_6_small']['p50']}/{result['beside_6_small']['p95']} ms beside six posting small ones "
+        f"({result['small_clients']['sent']} sent)")
+    return result
 
-    def hammer():
-        while not stop.is_set():
-            costly.append(api.submit(COSTLY).latency_ms)
-    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(6)]
-    for t in threads:
-        t.start()
+
+def _beside_six(api: load.Api, body: str, measure) -> tuple[list[float], list[tuple[int | None, float]]]:
+    """What ``measure()`` returns while six clients post ``body`` back to back, and their answers."""
+    context = multiprocessing.get_context("spawn")
+    stop, answers = context.Event(), context.Queue()
+    clients = context.Process(target=_six_clients, args=(api.base_url, api.headers, body, stop, answers),
+                              daemon=True)
+    clients.start()
     try:
-        beside = small_posts()
+        answers.get(timeout=60)  # they are posting
+        measured = measure()
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=30)
-    result = {"alone": _pcts(alone), "beside_6_costly": _pcts(beside), "costly_posts": len(costly),
-              "costly": _pcts(costly)}
-    result["p50_ratio"] = round(result["beside_6_costly"]["p50"] / result["alone"]["p50"], 2)
-    result["p95_ratio"] = round(result["beside_6_costly"]["p95"] / result["alone"]["p95"], 2)
-    say(f"costly bodies: small POST p50/p95 {result['alone']['p50']}/{result['alone']['p95']} ms alone, "
-        f"{result['beside_6_costly']['p50']}/{result['beside_6_costly']['p95']} ms beside six costly ones "
-        f"({len(costly)} sent, p50 {result['costly']['p50']} ms each)")
-    return result
+        sent = answers.get(timeout=60)
+        clients.join(timeout=30)
+    return measured, sent
+
+
+def _six_clients(base_url: str, headers: dict, body: str, stop, answers) -> None:
+    """Six threads posting ``body`` back to back until ``stop``; puts ``[]`` once they post, then
+    every answer's (status, latency)."""
+    api = load.Api(base_url, "")
+    api.headers = headers
+    sent: list[tuple[int | None, float]] = []
+
+    def post_back_to_back():
+        while not stop.is_set():
+            answer = api.submit(body)
+            sent.append((answer.status, answer.latency_ms))
+    threads = [threading.Thread(target=post_back_to_back, daemon=True) for _ in range(6)]
+    for t in threads:
+        t.start()
+    while not sent and not stop.is_set():
+        time.sleep(0.01)
+    answers.put([])
+    stop.wait()
+    for t in threads:
+        t.join(timeout=30)
+    answers.put(sent)
 
 
 class _Receivers:

@@ -197,8 +197,9 @@ def summarise(result: dict) -> dict:
         "storage_p99_ratio_200k_to_1k": result["storage"]["p99_ratio_200k_to_1k"],
         "redis_bytes_per_ticket": result["storage"]["by_tickets_stored"][200_000]["bytes_per_ticket"],
         "post_cpu_ms": result["storage"]["post_cpu"],
-        "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in ("alone", "beside_6_costly",
-                                                                                  "p50_ratio", "p95_ratio")},
+        "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in (
+            "alone", "beside_6_costly", "beside_6_small", "p50_ratio", "p95_ratio", "p50_ratio_to_small_clients",
+            "p95_ratio_to_small_clients")},
         "submit_to_done_p95_ms_16_receivers": {m: result["slow_receivers"][m]["submit_to_done_ms"]["p95"]
                                                for m in ("answering", "dripping")},
         "slow_receivers_p95_ratio": result["slow_receivers"]["p95_ratio"],
@@ -216,6 +217,7 @@ def _rss_by_label(rows: list[dict]) -> dict[str, float]:
 
 def summary_text(s: dict) -> str:
     """The summary block printed at the end."""
+    costly = s["small_post_ms_beside_6_costly"]
     rss = ", ".join(f"{k} {v}" for k, v in s["rss_mib_at_saturation"].items())
     unfinished = _by_phase({k.split(":")[0]: v for k, v in s["unfinished_after_wait"].items()})
     return "\n".join([
@@ -240,9 +242,9 @@ def summary_text(s: dict) -> str:
         f"  stored tickets, p99 ms      : {_by_phase(s['storage_p99_ms'])}; 200k / 1k: "
         f"{_by_phase(s['storage_p99_ratio_200k_to_1k'])}; Redis {s['redis_bytes_per_ticket']} bytes per ticket",
         f"  API CPU per POST            : {_by_phase(s['post_cpu_ms'])} ms",
-        f"  small POSTs, 6 costly beside: p50 ×{s['small_post_ms_beside_6_costly']['p50_ratio']}, "
-        f"p95 ×{s['small_post_ms_beside_6_costly']['p95_ratio']} (alone "
-        f"{s['small_post_ms_beside_6_costly']['alone']['p95']} ms p95)",
+        f"  small POSTs, 6 costly beside: p50 ×{costly['p50_ratio']}, p95 ×{costly['p95_ratio']} (alone "
+        f"{costly['alone']['p95']} ms p95); p95 ×{costly['p95_ratio_to_small_clients']} of the same beside "
+        f"six clients of small bodies",
         f"  16 dripping receivers       : submit→done p95 {_by_phase(s['submit_to_done_p95_ms_16_receivers'])} ms "
         f"(×{s['slow_receivers_p95_ratio']})",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",

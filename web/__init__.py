@@ -45,6 +45,7 @@ class Services:
 def create_app(settings: Settings | None = None) -> Flask:
     from workers.celery import app as celery_app, use_broker
 
+    from . import admission
     from .api import api
     from .errors import handle_error
     from .metrics import init_metrics
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     limiter = Limiter(key_func=_rate_limit_key, app=app, storage_uri=settings.broker_url, headers_enabled=False,
                       storage_options={"socket_connect_timeout": 2}, swallow_errors=True)
     app.extensions["smartsupport_limiter"] = limiter
-    limiter.limit(settings.rate_limit, exempt_when=lambda: request.endpoint == "api.health")(api)
+    limiter.limit(settings.rate_limit, cost=admission.request_cost,
+                  exempt_when=lambda: request.endpoint == "api.health")(api)
+    admission.install(app)
     app.register_blueprint(api)
     init_metrics(app, app.extensions["smartsupport"].store)
     _migrate(app.extensions["smartsupport"].store)

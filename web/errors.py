@@ -17,6 +17,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from smartsupport import errors as domain
 
+from .admission import LargeBodiesBusy
+
 log = logging.getLogger(__name__)
 
 
@@ -54,11 +56,12 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     BodyNotAnObject: (422, "invalid_ticket"),
     domain.InvalidTicket: (422, "validation_error"),
     domain.UnknownLabel: (422, "unknown_label"),
+    LargeBodiesBusy: (503, "busy"),
     domain.StoreFull: (503, "store_full"),
     domain.StoreUnavailable: (503, "unavailable"),
 }
 #: Seconds a client is told to wait before trying again, for the errors that pass.
-RETRY_AFTER_S = {domain.StoreUnavailable: 5, domain.IdempotencyKeyInProgress: 1}
+RETRY_AFTER_S = {domain.StoreUnavailable: 5, LargeBodiesBusy: 1, domain.IdempotencyKeyInProgress: 1}
 
 
 def http_status(exc: Exception) -> tuple[int, str]:

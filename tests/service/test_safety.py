@@ -121,3 +121,42 @@ def test_responses_carry_security_headers(client):
     response = client.get("/")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_large_body_counts_more_against_the_rate_limit(api_redis_url, tmp_path, operator):
+    clear_tickets(api_redis_url)
+    client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_RATE_LIMIT="6/minute")).test_client()
+
+    # 20 KB counts 3 (one, plus one per 8 KiB): two of them use the minute's six
+    statuses = [post(client, operator, "bug " * 4900).status_code for _ in range(2)]
+
+    assert statuses == [202, 202]
+    assert post(client, operator, "Refund please").status_code == 429
+
+
+def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, store, monkeypatch):
+    from web import admission
+    monkeypatch.setattr(admission, "LARGE_BODY_WAIT_S", 0.2)
+    gate = client.application.extensions["smartsupport_large_bodies"]
+    held = 0
+    while gate.acquire(timeout=0):  # as if other large requests were being processed
+        held += 1
+    assert held == admission.slots()
+    before = store.r.zcard("ss:tickets:created")
+    try:
+        busy = post(client, operator, "bug " * 4900)
+        small = post(client, operator, "The export fails")
+
+        assert busy.status_code == 503 and busy.get_json()["error"]["code"] == "busy"
+        assert int(busy.headers["Retry-After"]) >= 1
+        assert small.status_code == 202
+        assert store.r.zcard("ss:tickets:created") == before + 1  # the refused one left nothing
+    finally:
+        for _ in range(held):
+            gate.release()
+
+    assert post(client, operator, "bug " * 4900).status_code == 202
+    # every slot came back after the requests that held one
+    assert all(gate.acquire(timeout=0) for _ in range(held))
+    for _ in range(held):
+        gate.release()
