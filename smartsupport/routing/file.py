@@ -1,0 +1,221 @@
+"""Reading a routing file: every problem found at once, each named by its place (ConfigError)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ..errors import ConfigError
+from ..parsing import webhook_secret
+from . import (DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS, Destination, Match, Member,
+               Routing, Rule, SlaPolicy, Team)
+
+
+def load(path: Path, *, labels: Iterable[str]) -> Routing:
+    """Read and check a routing file; raises ConfigError listing every problem, each with its place."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        raw = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"routing file {path}: cannot be read: {exc}") from exc
+    return parse(raw, labels=labels, source=str(path))
+
+
+def parse(raw: Any, *, labels: Iterable[str], source: str = "routing") -> Routing:
+    """Build a Routing from the file's data; ConfigError names every bad place at once."""
+    problems: list[str] = []
+    labels = tuple(labels)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: must be a mapping with teams, destinations, sla_policies and rules")
+    unknown = set(raw) - {"teams", "destinations", "sla_policies", "rules", "sla_warning_share"}
+    if unknown:
+        problems.append(f"unknown top-level keys {sorted(unknown)}")
+    teams = _teams(raw.get("teams"), problems)
+    destinations = _destinations(raw.get("destinations") or [], problems)
+    policies = _policies(raw.get("sla_policies") or {}, problems)
+    share = raw.get("sla_warning_share", DEFAULT_WARNING_SHARE)
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share < 1:
+        problems.append(f"sla_warning_share: must be a number between 0 and 1, not {share!r}")
+        share = DEFAULT_WARNING_SHARE
+    rules = _rules(raw.get("rules"), labels, teams, destinations, policies, problems)
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+    return Routing(teams, destinations, policies, tuple(rules), float(share), source)
+
+
+def _teams(raw: Any, problems: list[str]) -> dict[str, Team]:
+    teams: dict[str, Team] = {}
+    if not isinstance(raw, list) or not raw:
+        problems.append("teams: must be a non-empty list")
+        return teams
+    for i, item in enumerate(raw):
+        where = f"teams[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            problems.append(f"{where}: needs a name")
+            continue
+        name = item["name"].strip()
+        where = f"teams[{i}] ({name})"
+        if name in teams:
+            problems.append(f"{where}: a second team of that name")
+        members = []
+        for j, m in enumerate(item.get("members") or []):
+            member = {"name": m} if isinstance(m, str) else m
+            capacity = member.get("capacity") if isinstance(member, dict) else None
+            if not isinstance(member, dict) or not isinstance(member.get("name"), str) or (
+                    capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)
+                                              or capacity < 1)):
+                problems.append(f"{where}.members[{j}]: a name and an optional capacity of at least 1")
+                continue
+            members.append(Member(member["name"], capacity))
+        teams[name] = Team(name, tuple(members))
+    return teams
+
+
+def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
+    found: dict[str, Destination] = {}
+    if not isinstance(raw, list):
+        problems.append("destinations: must be a list")
+        return found
+    for i, item in enumerate(raw):
+        name = item.get("name") if isinstance(item, dict) else None
+        where = f"destinations[{i}]" + (f" ({name})" if name else "")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}: needs a name")
+            continue
+        before = len(problems)
+        url, secret = (_expand(item.get(k), f"{where}.{k}", problems) for k in ("url", "secret"))
+        if len(problems) == before and (not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url)):
+            problems.append(f"{where}: needs a url (http:// or https://)")
+        try:
+            if len(problems) == before:
+                webhook_secret(secret if isinstance(secret, str) else "")
+        except ValueError:
+            problems.append(f"{where}: needs a secret (a Standard Webhooks secret starting with whsec_)")
+        events = tuple(item.get("events") or DEFAULT_EVENTS)
+        if not set(events) <= set(EVENTS):
+            problems.append(f"{where}: unknown events {sorted(set(events) - set(EVENTS))} (known: {list(EVENTS)})")
+        fmt = item.get("format", "standard")
+        if fmt not in FORMATS:
+            problems.append(f"{where}: format must be one of {list(FORMATS)}, not {fmt!r}")
+        if name in found:
+            problems.append(f"{where}: a second destination of that name")
+        found[name] = Destination(name, str(url), str(secret), events, fmt)
+    return found
+
+
+def _expand(value: Any, where: str, problems: list[str]) -> Any:
+    """``${NAME}`` in a string replaced by that environment variable (an unset one is a problem)."""
+    if not isinstance(value, str):
+        return value
+
+    def variable(m: re.Match) -> str:
+        if m.group(1) not in os.environ:
+            problems.append(f"{where}: the environment variable {m.group(1)} is not set")
+            return ""
+        return os.environ[m.group(1)]
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", variable, value)
+
+
+def _policies(raw: Any, problems: list[str]) -> dict[str, SlaPolicy]:
+    found: dict[str, SlaPolicy] = {}
+    if not isinstance(raw, dict):
+        problems.append("sla_policies: must be a mapping of name to {first_response_minutes}")
+        return found
+    for name, item in raw.items():
+        minutes = item.get("first_response_minutes") if isinstance(item, dict) else None
+        if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
+            problems.append(f"sla_policies.{name}: needs first_response_minutes, a number above 0")
+            continue
+        found[str(name)] = SlaPolicy(str(name), float(minutes) * 60.0)
+    return found
+
+
+def _rules(raw: Any, labels: tuple[str, ...], teams: dict[str, Team], destinations: dict[str, Destination],
+           policies: dict[str, SlaPolicy], problems: list[str]) -> list[Rule]:
+    rules: list[Rule] = []
+    if not isinstance(raw, list) or not raw:
+        problems.append("rules: must be a non-empty list, the last one without a match (the default)")
+        return rules
+    seen_match_all = None
+    for i, item in enumerate(raw):
+        name = item.get("name", f"rule {i + 1}") if isinstance(item, dict) else f"rule {i + 1}"
+        where = f"rules[{i}] ({name})"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        if seen_match_all is not None:
+            problems.append(f"{where}: can never match: {seen_match_all} before it matches every ticket")
+        team = item.get("team")
+        if team not in teams:
+            problems.append(f"{where}: unknown team {team!r} (teams: {sorted(teams)})")
+        sla = item.get("sla")
+        if sla is not None and sla not in policies:
+            problems.append(f"{where}: unknown SLA policy {sla!r} (policies: {sorted(policies)})")
+        notify = tuple(item.get("notify") or ())
+        for d in notify:
+            if d not in destinations:
+                problems.append(f"{where}: unknown destination {d!r} (destinations: {sorted(destinations)})")
+        match = _match(item.get("match"), where, labels, problems) if "match" in item else None
+        if match is None or match == Match():
+            seen_match_all = where
+        rules.append(Rule(str(name), str(team), match, str(item.get("priority", "normal")), sla, notify))
+    if rules and rules[-1].match not in (None, Match()):
+        problems.append(f"rules[{len(rules) - 1}] ({rules[-1].name}): the last rule must have no match "
+                        "(it catches every ticket the others leave)")
+    unrouted = sorted(set(teams) - {r.team for r in rules})
+    if unrouted:
+        problems.append(f"teams {unrouted}: no rule routes to them")
+    return rules
+
+
+def _match(raw: Any, where: str, labels: tuple[str, ...], problems: list[str]) -> Match:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}.match: must be a mapping of {list(MATCH_KEYS)}")
+        return Match()
+    unknown = set(raw) - set(MATCH_KEYS)
+    if unknown:
+        problems.append(f"{where}.match: unknown keys {sorted(unknown)} (known: {list(MATCH_KEYS)})")
+    categories = _strings(raw.get("category"), f"{where}.match.category", problems)
+    for c in categories:
+        if c not in labels:
+            problems.append(f"{where}.match.category: unknown category {c!r} (labels: {list(labels)})")
+    levels = _strings(raw.get("urgency"), f"{where}.match.urgency", problems)
+    for level in levels:
+        if level not in LEVELS:
+            problems.append(f"{where}.match.urgency: unknown level {level!r} (levels: {list(LEVELS)})")
+    score = raw.get("score") or {}
+    low, high = (score.get("min", 0.0), score.get("max", 1.0)) if isinstance(score, dict) else (None, None)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in (low, high)):
+        problems.append(f"{where}.match.score: min and max between 0 and 1")
+        low, high = 0.0, 1.0
+    elif low > high:
+        problems.append(f"{where}.match.score: can never match: min {low} is above max {high}")
+    incident = raw.get("incident")
+    if incident is not None and not isinstance(incident, bool):
+        problems.append(f"{where}.match.incident: true or false")
+        incident = None
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        problems.append(f"{where}.match.metadata: a mapping of field to value(s)")
+        metadata = {}
+    meta = tuple((str(k), tuple(str(v) for v in (vs if isinstance(vs, list) else [vs]))) for k, vs in metadata.items())
+    for key, values in meta:
+        if not values:
+            problems.append(f"{where}.match.metadata.{key}: can never match: no values")
+    phrases = _strings(raw.get("phrases"), f"{where}.match.phrases", problems)
+    return Match(categories, levels, float(low), float(high), incident, meta, phrases)
+
+
+def _strings(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    values = raw if isinstance(raw, list) else [raw]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        problems.append(f"{where}: a name or a non-empty list of names" + (" (can never match)" if not values else ""))
+        return ()
+    return tuple(values)
