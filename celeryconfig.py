@@ -68,6 +68,11 @@ beat_schedule = {
         "task": "workers.tasks.sweep_stuck_tickets",
         "schedule": min(60.0, _settings.stuck_after_s / 4),
     },
+    # SLA warnings and breaches (SMARTSUPPORT_ROUTING_FILE): fired within a few seconds of their time.
+    "fire-sla-events": {
+        "task": "workers.tasks.fire_sla_events",
+        "schedule": _settings.sla_check_s,
+    },
     # Retention (SMARTSUPPORT_RETENTION_DAYS): a few hundred deletions per round trip, every 10 minutes.
     "expire-tickets": {
         "task": "workers.tasks.expire_tickets",

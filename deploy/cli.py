@@ -14,7 +14,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from smartsupport import routing
 from smartsupport.config import Settings
+from smartsupport.errors import ConfigError
+from smartsupport.labels import load_labels
 
 from . import supervisor
 from .redis_server import private_dir, server_args, wait_until_ready
@@ -93,6 +96,7 @@ def run(settings: Settings) -> int:
     supervisord gives each program its own process group but keeps them in this session: where the
     kernel shares the CPU between sessions first (``/proc/sys/kernel/sched_autogroup_enabled``), one
     session is what lets the nice values above order them (see docs/architecture.md)."""
+    check_routing(settings)
     os.umask(0o077)  # everything this installation writes is its user's alone (supervisord inherits it)
     data = private_dir(settings.data_dir)
     metrics_dir = data / "prometheus"
@@ -114,14 +118,24 @@ def run(settings: Settings) -> int:
     os.execv(str(BIN / "supervisord"), [str(BIN / "supervisord"), "--nodaemon", "--configuration", str(path)])
 
 
+def check_routing(settings: Settings) -> None:
+    """A routing file that does not load stops the start, naming each bad place (ConfigError)."""
+    if settings.routing_file is not None:
+        routing.load(settings.routing_file, labels=[label.name for label in load_labels(settings.labels_file)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy")
     parser.add_argument("command", choices=["run", "wait-redis", "show-config"])
     args = parser.parse_args(argv)
-    # Only `run` generates the API key and the webhook secret of a new installation.
-    settings = Settings.from_env(create_secrets=args.command == "run")
-    if args.command == "run":
-        return run(settings)
+    try:
+        # Only `run` generates the API key and the webhook secret of a new installation.
+        settings = Settings.from_env(create_secrets=args.command == "run")
+        if args.command == "run":
+            return run(settings)
+    except ConfigError as exc:
+        print(f"smartsupport: {exc}", file=sys.stderr)
+        return 2
     if args.command == "wait-redis":
         wait_until_ready(settings.broker_url, timeout_s=60)
         return 0

@@ -68,6 +68,11 @@ class Settings:
                                             "browser origins allowed to call the API")
     labels_file: Path | None = setting("SMARTSUPPORT_LABELS_FILE", None, p.existing_file,
                                        "JSON label set (`docs/classification.md`)", shown="built-in")
+    routing_file: Path | None = setting("SMARTSUPPORT_ROUTING_FILE", None, p.existing_file,
+                                        "YAML or JSON routing rules, teams, SLAs (`docs/routing.md`)",
+                                        shown="a team per category")
+    sla_check_s: float = setting("SMARTSUPPORT_SLA_CHECK_S", 5.0, p.number(0.5, 300),
+                                 "how often the scheduler fires the SLA warnings and breaches that fell due")
     classifier: str = setting("SMARTSUPPORT_CLASSIFIER", "embedding", p.choice("embedding", "nli"),
                               "`embedding` (packaged model, offline) or `nli` (transformers zero-shot pipeline)")
     model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",

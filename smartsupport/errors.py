@@ -69,6 +69,22 @@ class IncidentMergedIntoItself(SmartSupportError):
     """Raised when an incident is to be merged into itself."""
 
 
+class UnknownTeam(SmartSupportError):
+    """Raised when a request names a team that the routing does not have."""
+
+
+class NotATeamMember(SmartSupportError):
+    """Raised when an agent asks for work of a team that does not list them."""
+
+
+class AgentAtCapacity(SmartSupportError):
+    """Raised when an agent asks for more work while holding as many open tickets as their capacity."""
+
+
+class NoRoute(SmartSupportError):
+    """Raised when a ticket to acknowledge or resolve has not been routed yet."""
+
+
 class StoreUnavailable(SmartSupportError):
     """Raised when the ticket store (Redis) cannot be reached."""
 

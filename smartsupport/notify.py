@@ -46,12 +46,32 @@ def build_payload(ticket: dict[str, Any], *, event_id: str) -> dict[str, Any]:
     return {"type": EVENT_TYPE, "id": event_id, "data": ticket}
 
 
-def payload_for(store, subject: str, *, event_id: str) -> dict[str, Any]:
-    """What to POST for a subject: the ticket as it is now, or the incident event's snapshot."""
-    if subject.startswith("incident:"):
+def payload_for(store, subject: str, *, event_id: str, destination=None, threshold: float = 1.0) -> dict[str, Any]:
+    """What to POST for a subject: the ticket as it is now, or the incident or SLA event's snapshot.
+    A ticket's own event is ``ticket.urgent`` for an urgent one sent to a destination that asked for
+    urgent tickets (every one, without a routing file), else ``ticket.routed``."""
+    if subject.startswith(("incident:", "sla:")):
         return store.event_payload(subject)
     view = store.get(subject)
-    return build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
+    payload = build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
+    if destination is not None and not ("ticket.urgent" in destination.events and view["urgency"]
+                                        and view["urgency"]["score"] >= threshold):
+        payload["type"] = "ticket.routed"
+    return payload
+
+
+def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """A Slack-compatible incoming-webhook message for an event (``{"text", "blocks"}``)."""
+    data = payload.get("data") or {}
+    ticket = data.get("ticket", data) if isinstance(data, dict) else {}
+    route = ticket.get("route") or {}
+    category = (ticket.get("category") or {}).get("label", "?")
+    level = (ticket.get("urgency") or {}).get("level", "?")
+    title = (ticket.get("subject") or ticket.get("body") or "")[:150]
+    text = (f"[{payload['type']}] {category}, {level}: {title} "
+            f"(ticket {ticket.get('id', '?')}, team {route.get('team', '?')}, priority {route.get('priority', '?')})")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+            "id": payload["id"], "type": payload["type"]}
 
 
 def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | None = None) -> dict[str, str]:
@@ -67,8 +87,9 @@ def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | No
     }
 
 
-def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: float) -> dict[str, Any]:
-    """POST one signed event; return the attempt record, or raise.
+def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: float,
+                 slack: bool = False) -> dict[str, Any]:
+    """POST one signed event (as a Slack message when ``slack``); return the attempt record, or raise.
 
     The whole attempt (connecting, sending, the answer's headers and body) ends by ``timeout_s``,
     however slowly the receiver drips its answer, and no more than RESPONSE_CAP bytes of the
@@ -76,7 +97,8 @@ def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: f
     Raises ``WebhookFailed`` for what a retry may fix (5xx, 429, timeouts, connection errors) and
     ``WebhookRejected`` for other non-2xx answers; both carry the attempt record in ``.attempt``.
     """
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, allow_nan=False)  # strict JSON only
+    body = json.dumps(slack_message(payload) if slack else payload, separators=(",", ":"), sort_keys=True,
+                      allow_nan=False)  # strict JSON only
     headers = sign_headers(body, event_id=payload["id"], secret=secret)
     started = time.time()
     attempt: dict[str, Any] = {"at": started, "status_code": None, "error": None}

@@ -15,6 +15,7 @@ from flask_limiter import Limiter
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError, StoreUnavailable
 from smartsupport.labels import load_labels
+from smartsupport.routing import RoutingSource
 from smartsupport.store import TicketStore
 
 from .auth import KeyRing
@@ -31,6 +32,7 @@ class Services:
     store: TicketStore
     keys: KeyRing
     celery: Celery
+    routing: RoutingSource
     _labels: tuple[float | None, list[str]] | None = field(default=None, repr=False)
 
     def label_names(self) -> list[str]:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from . import admission
     from .api import api
+    from . import teams  # noqa: F401  (its routes join the blueprint)
     from .errors import handle_error
     from .metrics import init_metrics
     from .openapi import build_spec
@@ -64,7 +67,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=TicketStore.from_url(settings.broker_url),
         keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
         celery=celery_app,
+        routing=RoutingSource(settings.routing_file, labels=lambda: app.extensions["smartsupport"].label_names(),
+                              webhook_urls=settings.webhook_urls, secret=settings.webhook_secret),
     )
+    app.extensions["smartsupport"].routing.current()  # a bad routing file stops the start, naming the place
     if settings.cors_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
@@ -77,7 +83,8 @@ def create_app(settings: Settings | None = None) -> Flask:
                   exempt_when=lambda: request.endpoint == "api.health")(api)
     admission.install(app)
     app.register_blueprint(api)
-    init_metrics(app, app.extensions["smartsupport"].store)
+    init_metrics(app, app.extensions["smartsupport"].store,
+                 teams=lambda: app.extensions["smartsupport"].routing.current().team_names())
     _migrate(app.extensions["smartsupport"].store)
     app.after_request(_secure_headers)
 

@@ -92,7 +92,15 @@ def get_ticket(ticket_id: str):
 def list_tickets():
     query = _validated(ListQuery, request.args.to_dict(), query=True)
     submitter = None if g.principal.is_operator else g.principal.fingerprint
-    tickets = _services().store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
+    store = _services().store
+    if query.team or query.assignee:
+        _operator_only()
+        views = store.views(store.route_index(team=query.team, assignee=query.assignee, limit=500))
+        tickets = [v for v in views if query.status in (None, v["status"])]
+        if query.sort == "urgency":
+            tickets.sort(key=lambda v: -(v["urgency"] or {"score": -1})["score"])
+        return {"tickets": tickets[:query.limit]}
+    tickets = store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
     return {"tickets": tickets if submitter is None else [for_submitter(t) for t in tickets]}
 
 
@@ -105,6 +113,7 @@ def correct_category(ticket_id: str):
     if payload.label not in names:
         raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
     services.store.correct(ticket_id, payload.label)
+    _reroute(services, ticket_id)
     return services.store.get(ticket_id)
 
 
@@ -117,6 +126,7 @@ def correct_urgency(ticket_id: str):
     current = store.get(ticket_id)["urgency"] or {"score": 0.0}
     level = UrgencyLevel(payload.level)
     store.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
+    _reroute(_services(), ticket_id)
     return store.get(ticket_id)
 
 
@@ -146,12 +156,16 @@ def redeliver_webhook(ticket_id: str):
 
 @api.get("/webhooks")
 def webhooks():
-    """Each configured endpoint with its state and latest attempts, and the dead-letter count."""
+    """Each configured endpoint (and routing destination, with its name) with its state and latest
+    attempts, and the dead-letter count."""
     _operator_only()
     store = _services().store
     disabled = store.disabled_endpoints()
-    endpoints = [{"url": url, "disabled": url in disabled, "disabled_reason": disabled.get(url, {}).get("reason"),
-                  "recent": store.endpoint_log(url)} for url in _services().settings.webhook_urls]
+    destinations = {d.url: d.name for d in _services().routing.current().destinations.values()}
+    urls = list(dict.fromkeys([*_services().settings.webhook_urls, *destinations]))
+    endpoints = [{"url": url, "name": destinations.get(url), "disabled": url in disabled,
+                  "disabled_reason": disabled.get(url, {}).get("reason"), "recent": store.endpoint_log(url)}
+                 for url in urls]
     return {"endpoints": endpoints, "dead_letter": len(store.dead_letters())}
 
 
@@ -236,6 +250,11 @@ def health():
     principal = _services().keys.identify(request.headers.get("Authorization"))
     report, healthy = check(_services(), operator=bool(principal and principal.is_operator))
     return report, 200 if healthy else 503
+
+
+def _reroute(services, ticket_id: str) -> None:
+    from .teams import reroute  # teams.py registers on this blueprint
+    reroute(services, ticket_id)
 
 
 def _operator_only() -> None:

@@ -44,6 +44,10 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         missing += [f"the {name} process ({'it keeps crashing' if state == 'FATAL' else state.lower()})"
                     for name, state in processes.items() if state not in ("RUNNING", "STARTING")]
     report["missing"] = missing
+    # A routing file that failed to reload: tickets still flow, with the rules in force before it.
+    source = services.routing
+    detail = source.error if operator else "details for operator keys"
+    report["warnings"] = [f"the routing file did not reload, the rules in force stay: {detail}"] if source.error else []
     healthy = not missing
     return {"status": "ok" if healthy else "unavailable", **report}, healthy
 

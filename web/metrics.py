@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 import celeryconfig
 from flask import Flask, Response, g, request
@@ -31,8 +32,8 @@ REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API r
 class PipelineCollector:
     """Reads the pipeline's shared metrics from Redis at scrape time."""
 
-    def __init__(self, store: TicketStore) -> None:
-        self.store = store
+    def __init__(self, store: TicketStore, teams: Callable[[], list[str]] | None = None) -> None:
+        self.store, self.teams = store, teams
 
     def collect(self):
         snap = self.store.metrics_snapshot([key for keys in QUEUES.values() for key in keys])
@@ -58,11 +59,29 @@ class PipelineCollector:
         for queue, keys in QUEUES.items():
             depth.add_metric([queue], sum(snap["queues"][key] for key in keys))
         yield depth
+        if self.teams is not None:
+            yield from self._teams(self.store.teams_summary(self.teams()))
+
+    @staticmethod
+    def _teams(summaries: list[dict]):
+        waiting = GaugeMetricFamily("smartsupport_team_waiting", "Unassigned, unresolved tickets per team",
+                                    labels=["team"])
+        oldest = GaugeMetricFamily("smartsupport_team_oldest_waiting_seconds", "Age of the oldest waiting ticket",
+                                   labels=["team"])
+        breaches = CounterMetricFamily("smartsupport_team_sla_breaches", "SLA breaches per team", labels=["team"])
+        acks = CounterMetricFamily("smartsupport_team_acknowledged", "Tickets acknowledged per team",
+                                   labels=["team"])
+        for t in summaries:
+            waiting.add_metric([t["team"]], t["waiting"])
+            oldest.add_metric([t["team"]], t["oldest_waiting_s"] or 0.0)
+            breaches.add_metric([t["team"]], t["sla_breaches"])
+            acks.add_metric([t["team"]], t["acknowledged"])
+        yield from (waiting, oldest, breaches, acks)
 
 
-def init_metrics(app: Flask, store: TicketStore) -> None:
+def init_metrics(app: Flask, store: TicketStore, teams: Callable[[], list[str]] | None = None) -> None:
     pipeline = CollectorRegistry(auto_describe=False)
-    pipeline.register(PipelineCollector(store))
+    pipeline.register(PipelineCollector(store, teams))
 
     @app.before_request
     def _start_timer() -> None:

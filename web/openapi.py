@@ -9,7 +9,7 @@ from typing import Any
 from smartsupport import __version__
 from smartsupport.ticket import STATUSES
 
-from .schemas import CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn, UrgencyIn
+from .schemas import AckIn, AgentIn, CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn, UrgencyIn
 
 _ERROR = {
     "type": "object",
@@ -100,7 +100,7 @@ def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *
 def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
     """The spec for the current label set (a correction's label must be one of them)."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (TicketIn, CategoryIn, UrgencyIn, EndpointIn, ReplayIn, MergeIn)}
+               for model in (TicketIn, CategoryIn, UrgencyIn, EndpointIn, ReplayIn, MergeIn, AgentIn, AckIn)}
     schemas["CategoryIn"]["properties"]["label"]["enum"] = list(labels)
     list_params = [
         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
@@ -179,6 +179,21 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
             "/api/incidents/{incident_id}/merge": {
                 "post": _op("Merge this incident into another; its tickets move there.", (200, _ref("Incident")),
                             (400, 403, 404, 409, 413, 415, 422), body="MergeIn", params=[_INCIDENT_ID]),
+            },
+            "/api/tickets/{ticket_id}/ack": {
+                "post": _op("Acknowledge the ticket: its SLA clock stops.", (200, _ref("Ticket")),
+                            (400, 403, 404, 409, 415, 422), body="AckIn", params=[_TICKET_ID]),
+            },
+            "/api/tickets/{ticket_id}/resolve": {
+                "post": _op("Resolve the ticket: acknowledged, and out of every queue.", (200, _ref("Ticket")),
+                            (400, 403, 404, 409, 415, 422), body="AckIn", params=[_TICKET_ID]),
+            },
+            "/api/teams": {"get": _op("Each team's queue, breaches and time to acknowledge; the routing in force.",
+                                      (200, obj), (403,))},
+            "/api/teams/{team}/next": {
+                "post": _op("Hand the agent the most urgent waiting ticket of the team (204: none waits).",
+                            (200, _ref("Ticket")), (400, 403, 404, 409, 415, 422), body="AgentIn",
+                            params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}]),
             },
             "/api/meta": {"get": _op("Labels, urgency threshold and the Flower URL.", (200, obj), ())},
             "/api/stats": {

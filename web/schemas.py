@@ -84,6 +84,22 @@ class ListQuery(BaseModel):
     sort: str = Field("urgency", pattern="^(urgency|created)$")
     status: Literal[STATUSES] | None = None
     limit: int = Field(50, ge=1, le=500)
+    team: str | None = Field(None, min_length=1, max_length=100)
+    assignee: str | None = Field(None, min_length=1, max_length=100)
+
+
+class AgentIn(BaseModel):
+    """Who takes, acknowledges or resolves a ticket."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agent: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agent: str = Field("", max_length=100)
 
 
 class IncidentQuery(BaseModel):

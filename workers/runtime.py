@@ -13,6 +13,8 @@ from kombu.exceptions import BatchPublishError, OperationalError
 from smartsupport import incidents
 from smartsupport.config import Settings
 from smartsupport.errors import StoreUnavailable
+from smartsupport.labels import load_labels
+from smartsupport.routing import Routing, RoutingSource
 from smartsupport.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,18 @@ def store() -> TicketStore:
 def incident_tracker() -> incidents.IncidentTracker:
     cfg = settings()
     return incidents.IncidentTracker(store(), incidents.Policy.from_settings(cfg), webhook_urls=cfg.webhook_urls)
+
+
+@lru_cache(maxsize=1)
+def routing_source() -> RoutingSource:
+    cfg = settings()
+    return RoutingSource(cfg.routing_file, labels=lambda: [label.name for label in load_labels(cfg.labels_file)],
+                         webhook_urls=cfg.webhook_urls, secret=cfg.webhook_secret)
+
+
+def current_routing() -> Routing:
+    """The routing in force (the file re-read when it changed)."""
+    return routing_source().current()
 
 
 def run_stage(stage: str, step: Callable[[list[str], str | None], None], requests) -> None:

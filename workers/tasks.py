@@ -20,7 +20,7 @@ import numpy as np
 from celery import Task
 from celery.signals import worker_process_init
 
-from smartsupport import delivery, incidents, notify, urgency
+from smartsupport import delivery, incidents, notify, routing, urgency
 from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.ticket import Ticket
@@ -30,7 +30,7 @@ from .celery import app
 from .model_cache import ModelCache
 from .pipeline import route_ticket
 from .publishing import send_on
-from .runtime import fail_all, incident_tracker, run_stage, settings, store
+from .runtime import current_routing, fail_all, incident_tracker, run_stage, settings, store
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 32
@@ -112,15 +112,23 @@ def notify_team(requests) -> None:
 
 
 def _notify(ticket_ids: list[str], worker: str | None) -> None:
+    """Route each ticket (routing.py: its team, priority, deadline and destinations) and open the
+    deliveries of its own event; routing is a pure function of what is stored by now, so it runs
+    here rather than as a stage of its own (one Redis round trip and one queue hop less)."""
     s, cfg, started = store(), settings(), time.time()
+    rules = current_routing()
     plans = []
-    for tid, (ticket_urgency, incident) in s.to_notify(ticket_ids).items():
+    for tid, (ticket, category, ticket_urgency, incident) in s.to_route(ticket_ids).items():
         if ticket_urgency is None:
             s.fail(tid, "notify: the ticket has no urgency")
             continue
         covered = incident if cfg.incident_covers_webhooks and incident else None
         urgent = not covered and notify.should_notify(ticket_urgency["score"], threshold=cfg.urgency_threshold)
-        plans.append((tid, notify.event_id_for(tid), tuple(cfg.webhook_urls) if urgent else (), covered))
+        route = rules.route(routing.routed_ticket(ticket, category, ticket_urgency, incident))
+        record = route.record(created_at=ticket.created_at, routing=rules)
+        urls = tuple(d.url for d in rules.deliveries_for(route, urgent=urgent))
+        plans.append((tid, notify.event_id_for(tid), urls, covered,
+                      (record, float(ticket_urgency["score"]), ticket.created_at)))
     send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
 
 
@@ -142,10 +150,21 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
         attempt = {"at": time.time(), "status_code": None, "error": "endpoint disabled (it answered 410 Gone)"}
         s.record_attempt(subject, url, attempt, delivery.Rejected())
         return subject
+    rules = current_routing()
+    destination = rules.destination_at(url)
+    if destination is None and rules.source != "default" and url not in cfg.webhook_urls:
+        # Its destination left the routing file: the event waits in the dead-letter list, for an
+        # operator to replay, rather than going out with no secret of its own.
+        attempt = {"at": time.time(), "status_code": None, "error": "destination removed from the routing file"}
+        s.record_attempt(subject, url, attempt, delivery.DeadLetter(attempt["error"]))
+        return subject
     retry_after = None
     try:
-        attempt = notify.post_webhook(url, notify.payload_for(s, subject, event_id=state["event_id"]),
-                                      secret=cfg.webhook_secret, timeout_s=cfg.webhook_timeout_s)
+        payload = notify.payload_for(s, subject, event_id=state["event_id"], destination=destination,
+                                     threshold=cfg.urgency_threshold)
+        attempt = notify.post_webhook(url, payload, secret=destination.secret if destination else cfg.webhook_secret,
+                                      timeout_s=cfg.webhook_timeout_s,
+                                      slack=destination is not None and destination.format == "slack")
     except (WebhookFailed, WebhookRejected) as exc:
         attempt, retry_after = exc.attempt, getattr(exc, "retry_after_s", None)
     number = int(state.get("attempts", 0)) + 1 - int(state.get("round_start", 0))
@@ -183,6 +202,28 @@ def sweep_stuck_tickets() -> int:
         return requeued
     finally:
         s.release_sweep_lock()
+
+
+@app.task
+def fire_sla_events(now: float | None = None) -> int:
+    """Fire the SLA warnings and breaches whose time has come, each once, to the destinations of the
+    ticket's route that want it (Celery beat runs this every few seconds); returns how many fired.
+    The clock is in Redis: a worker restarted in between fires what fell due meanwhile."""
+    s, fired = store(), 0
+    rules = current_routing()
+    for ticket_id, event in s.due_sla_events(now=now):
+        route = s.route_of(ticket_id)
+        destinations = rules.sla_destinations((route or {}).get("destinations") or [], event)
+        subject = f"sla:{ticket_id}:event:{event.split('.')[-1]}"
+        view = s.get(ticket_id)
+        payload = {"type": event, "id": notify.event_id_for(subject),
+                   "data": {k: v for k, v in view.items() if k != "webhook"}}
+        if s.fire_sla_event(ticket_id, event, payload, [d.url for d in destinations], now=now):
+            log.warning("%s: ticket %s (team %s)", event, ticket_id, (route or {}).get("team"))
+            for d in destinations:
+                deliver_webhook.delay(subject, d.url)
+            fired += 1
+    return fired
 
 
 #: Tickets deleted per round trip of the retention task.

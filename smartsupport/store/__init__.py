@@ -15,6 +15,7 @@ from .deliveries import Deliveries
 from .idempotency import Idempotency
 from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
 from .retention import Retention
+from .routes import Routes
 from .sweeper import Sweeping
 from .tickets import Tickets
 from .views import Views, present
@@ -22,7 +23,8 @@ from .views import Views, present
 __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
 
 
-class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention):
+class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention,
+                  Routes):
     """Every read and write of SmartSupport's state in Redis."""
 
     @classmethod

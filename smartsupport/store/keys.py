@@ -21,6 +21,9 @@
   ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
   ss:corrections:urgency     hash: ticket id -> {"label" (the level), "text", "at"}, and its :version
   ss:classifier:centre       string: the traffic centre every model process scores around (centring.py)
+  ss:sla:<id>:event:<name>   hash: an SLA event's payload; its :deliveries and :attempts as a ticket's
+  ss:team..., ss:agent...,   routes, team queues and the SLA clock: see store/routes.py
+  ss:sla:due
   ss:incident...             incidents: see smartsupport/incidents/
 """
 
@@ -55,7 +58,7 @@ def ticket(ticket_id: str) -> str:
 
 def subject(name: str) -> str:
     """Where a webhook subject's deliveries live: under its ticket, or under its incident event."""
-    return PREFIX + name if name.startswith("incident:") else ticket(name)
+    return PREFIX + name if name.startswith(("incident:", "sla:")) else ticket(name)
 
 
 def status(name: str) -> str:

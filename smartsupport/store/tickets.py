@@ -12,6 +12,7 @@ from . import indexes, keys
 from .base import StoreBase, guarded
 from .deliveries import open_delivery
 from .metrics import add_stage_metrics
+from .routes import stage_route, unroute
 
 
 class Tickets(StoreBase):
@@ -43,13 +44,14 @@ class Tickets(StoreBase):
         in every index and incident, in one MULTI."""
         pipe = self.r.pipeline(transaction=False)
         for tid in ticket_ids:
-            pipe.hmget(keys.ticket(tid), ["submitter", "incident"])
+            pipe.hmget(keys.ticket(tid), ["submitter", "incident", "route"])
             pipe.hkeys(keys.ticket(tid) + ":deliveries")
         replies = pipe.execute()
         pipe = self.r.pipeline(transaction=True)
-        for tid, (submitter, incident), urls in zip(ticket_ids, replies[::2], replies[1::2]):
+        for tid, (submitter, incident, route), urls in zip(ticket_ids, replies[::2], replies[1::2]):
             key = keys.ticket(tid)
             pipe.delete(key, key + ":deliveries", key + ":attempts")
+            unroute(pipe, tid, route)
             indexes.remove(pipe, tid, submitter or "")
             for url in urls:
                 pipe.zrem(keys.PENDING_DELIVERIES, keys.pending(tid, url))
@@ -145,18 +147,34 @@ class Tickets(StoreBase):
                 for tid, (_, urgency, incident) in self._existing(ticket_ids, "urgency", "incident")}
 
     @guarded
-    def finish_tickets(self, plans: Iterable[tuple[str, str, tuple[str, ...], str | None]], *, started: float,
+    def to_route(self, ticket_ids: list[str]) -> dict[str, tuple[Ticket, dict | None, dict | None, str | None]]:
+        """For a batch, in one round trip: each existing ticket, its category and urgency (None when
+        not there yet) and incident."""
+        return {tid: (Ticket(**json.loads(raw)), *(None if v is None else json.loads(v) for v in (category, urgency)),
+                      incident)
+                for tid, (raw, category, urgency, incident) in self._existing(ticket_ids, "category", "urgency",
+                                                                              "incident")}
+
+    @guarded
+    def finish_tickets(self, plans: Iterable[tuple], *, started: float,
                        worker: str | None = None, now: float | None = None) -> list[tuple[str, str]]:
-        """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident)``:
-        the stage's timestamps, the incident cover, the deliveries opened (pending) and the ticket
-        ``done``, in one MULTI; then the stage metrics of the tickets done for the first time.
+        """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident,
+        route)``: the stage's timestamps, the incident cover, the route (kept once: a run again keeps
+        the first), the deliveries opened (pending) and the ticket ``done``, in one MULTI; then the
+        stage metrics of the tickets done for the first time.
         Returns the ``(ticket id, url)`` deliveries that had no attempt yet: opened now, or opened by
         an earlier run that died before sending them."""
         now = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=True)
         deliveries, gates = [], []  # (ticket id, url, reply index), (reply index of the gate, of the record)
-        for ticket_id, event_id, urls, incident in plans:
+        plans = list(plans)
+        routed = self._routed([p[0] for p in plans if len(p) > 4 and p[4]])
+        for ticket_id, event_id, urls, incident, *rest in plans:
             key = keys.ticket(ticket_id)
+            route = rest[0] if rest else None
+            if route and ticket_id not in routed:
+                record, score, created_at = route
+                stage_route(pipe, ticket_id, record, score=score, created_at=created_at)
             pipe.hsetnx(key, "t:notify_started", repr(started))
             if worker:
                 pipe.hset(key, "w:notify", worker)
@@ -183,6 +201,15 @@ class Tickets(StoreBase):
             add_stage_metrics(pipe, {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")})
         pipe.execute()
         return to_send
+
+    def _routed(self, ticket_ids: list[str]) -> set[str]:
+        """Those of the tickets that have a route already (notify ran for them before)."""
+        if not ticket_ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hexists(keys.ticket(tid), "route")
+        return {tid for tid, has in zip(ticket_ids, pipe.execute()) if has}
 
     @guarded
     def fail(self, ticket_id: str, reason: str, *, now: float | None = None) -> None:

@@ -88,7 +88,18 @@ def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]
         "timings_ms": timings,
         "workers": {k[2:]: v for k, v in raw.items() if k.startswith("w:")},
         "incident": raw.get("incident"),
+        "route": route_view(raw.get("route")),
     }
+
+
+def route_view(raw: str | None) -> dict[str, Any] | None:
+    """A ticket's route as the API shows it (None until notify routed it)."""
+    if raw is None:
+        return None
+    route = json.loads(raw)
+    if not route.get("destinations"):
+        route["destinations"] = []  # Lua's cjson writes an empty list as {}
+    return route
 
 
 def webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict]) -> dict[str, Any]:
@@ -121,4 +132,5 @@ def for_submitter(view: dict[str, Any]) -> dict[str, Any]:
     """What a submit-only key sees of its own ticket: no endpoint URL (an incoming-webhook URL is a
     secret in itself), no attempt log, no worker host names."""
     webhook = {k: v for k, v in view["webhook"].items() if k not in ("endpoints", "log")}
-    return {**{k: v for k, v in view.items() if k != "workers"}, "webhook": webhook}
+    route = view.get("route") and {k: v for k, v in view["route"].items() if k not in ("destinations",)}
+    return {**{k: v for k, v in view.items() if k != "workers"}, "webhook": webhook, "route": route}

@@ -1,0 +1,234 @@
+"""Routes: each ticket's team, priority, deadline and assignee, the teams' queues and the SLA clock.
+
+  ss:ticket:<id> route        the route JSON (smartsupport.routing.Route.record)
+  ss:team:<team>:waiting      zset: unassigned, unresolved tickets -> urgency score (next takes the top)
+  ss:team:<team>:since        zset: the same tickets -> created_at (the oldest waiting)
+  ss:team:<team>:all          zset: every ticket routed to the team -> created_at (list filter)
+  ss:agent:<name>:open        zset: an agent's assigned, unresolved tickets -> when assigned
+  ss:agent:<name>:all         zset: every ticket assigned to the agent -> when assigned (list filter)
+  ss:sla:due                  zset: "<id> <event>" -> when that SLA event is due
+  ss:team:stats               hash: breaches:<team>, acks:<team>, ack_s:<team> (sum of seconds to ack)
+
+Every change of a route is one Lua script, so that two agents never take the same ticket and an
+acknowledgement never races the SLA clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ..errors import TicketNotFound
+from . import keys
+from .base import StoreBase, guarded
+
+SLA_DUE = keys.PREFIX + "sla:due"
+TEAM_STATS = keys.PREFIX + "team:stats"
+SLA_EVENTS = ("ticket.sla_warning", "ticket.sla_breached")
+
+
+def team_key(team: str, part: str) -> str:
+    return f"{keys.PREFIX}team:{team}:{part}"
+
+
+def agent_key(agent: str, part: str) -> str:
+    return f"{keys.PREFIX}agent:{agent}:{part}"
+
+
+def stage_route(pipe, ticket_id: str, record: dict[str, Any], *, score: float, created_at: float) -> None:
+    """Within a caller's MULTI: keep a new route, queue the ticket for its team, start its SLA clock."""
+    pipe.hset(keys.ticket(ticket_id), "route", json.dumps(record))
+    team = record["team"]
+    pipe.zadd(team_key(team, "all"), {ticket_id: created_at})
+    if record.get("assignee") is None and record.get("resolved_at") is None:
+        pipe.zadd(team_key(team, "waiting"), {ticket_id: score})
+        pipe.zadd(team_key(team, "since"), {ticket_id: created_at})
+    sla = record.get("sla")
+    if sla and record.get("acknowledged_at") is None and record.get("resolved_at") is None:
+        if not sla.get("breached"):
+            pipe.zadd(SLA_DUE, {f"{ticket_id} ticket.sla_warning": sla["warning_at"],
+                                f"{ticket_id} ticket.sla_breached": sla["first_response_due"]})
+
+
+#: KEYS: ticket hash, SLA due; ARGV: ticket id, now, what ("ack" | "resolve"), agent. Returns the route JSON.
+_CLOSE = """
+local raw = redis.call('HGET', KEYS[1], 'route')
+if not raw then return false end
+local route = cjson.decode(raw)
+local now = tonumber(ARGV[2])
+local id = ARGV[1]
+local prefix = ARGV[5]
+if route['acknowledged_at'] == cjson.null or route['acknowledged_at'] == nil then
+  route['acknowledged_at'] = now
+  if ARGV[4] ~= '' then route['acknowledged_by'] = ARGV[4] end
+  redis.call('HINCRBY', prefix .. 'team:stats', 'acks:' .. route['team'], 1)
+  redis.call('HINCRBYFLOAT', prefix .. 'team:stats', 'ack_s:' .. route['team'], now - tonumber(ARGV[6]))
+end
+redis.call('ZREM', KEYS[2], id .. ' ticket.sla_warning', id .. ' ticket.sla_breached')
+if ARGV[3] == 'resolve' and (route['resolved_at'] == cjson.null or route['resolved_at'] == nil) then
+  route['resolved_at'] = now
+  redis.call('ZREM', prefix .. 'team:' .. route['team'] .. ':waiting', id)
+  redis.call('ZREM', prefix .. 'team:' .. route['team'] .. ':since', id)
+  if route['assignee'] ~= cjson.null and route['assignee'] ~= nil then
+    redis.call('ZREM', prefix .. 'agent:' .. route['assignee'] .. ':open', id)
+  end
+end
+raw = cjson.encode(route)
+redis.call('HSET', KEYS[1], 'route', raw)
+return raw
+"""
+
+#: KEYS: team waiting, team since, agent open, agent all; ARGV: capacity (0: none), now, ticket prefix.
+#: Returns the ticket id taken, "" when none waits, or "full" when the agent is at capacity.
+_NEXT = """
+local capacity = tonumber(ARGV[1])
+if capacity > 0 and redis.call('ZCARD', KEYS[3]) >= capacity then return 'full' end
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0)
+if #top == 0 then return '' end
+local id = top[1]
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+local hash = ARGV[3] .. id
+local raw = redis.call('HGET', hash, 'route')
+if not raw then return '' end
+local route = cjson.decode(raw)
+route['assignee'] = ARGV[4]
+route['assigned_at'] = tonumber(ARGV[2])
+redis.call('HSET', hash, 'route', cjson.encode(route))
+redis.call('ZADD', KEYS[3], ARGV[2], id)
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+return id
+"""
+
+
+class Routes(StoreBase):
+    @guarded
+    def route_of(self, ticket_id: str) -> dict[str, Any] | None:
+        raw = self.r.hget(keys.ticket(ticket_id), "route")
+        return None if raw is None else json.loads(raw)
+
+    @guarded
+    def reroute(self, ticket_id: str, record: dict[str, Any], *, score: float, created_at: float) -> None:
+        """Replace a ticket's route (after a correction): out of the old team's queue and SLA clock,
+        into the new one's."""
+        old = self.route_of(ticket_id)
+        pipe = self.r.pipeline(transaction=True)
+        if old:
+            for part in ("waiting", "since", "all"):
+                pipe.zrem(team_key(old["team"], part), ticket_id)
+            if old.get("assignee") and record.get("assignee") != old["assignee"]:
+                pipe.zrem(agent_key(old["assignee"], "open"), ticket_id)
+            pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
+        stage_route(pipe, ticket_id, record, score=score, created_at=created_at)
+        pipe.execute()
+
+    @guarded
+    def close_route(self, ticket_id: str, what: str, *, agent: str = "", now: float | None = None) -> dict:
+        """Acknowledge (``ack``: the SLA clock stops) or resolve (``resolve``: also out of every queue);
+        doing it again changes nothing. Raises TicketNotFound for a ticket with no route."""
+        now = time.time() if now is None else now
+        raw = self.r.hget(keys.ticket(ticket_id), "ticket")
+        if raw is None:
+            raise TicketNotFound(ticket_id)
+        created_at = json.loads(raw)["created_at"]
+        result = self.r.eval(_CLOSE, 2, keys.ticket(ticket_id), SLA_DUE, ticket_id, repr(now), what, agent,
+                             keys.PREFIX, repr(created_at))
+        if not result:
+            raise TicketNotFound(ticket_id)
+        return json.loads(result)
+
+    @guarded
+    def take_next(self, team: str, agent: str, *, capacity: int | None, now: float | None = None) -> str | None:
+        """Atomically hand ``agent`` the most urgent waiting ticket of ``team``: its id, None when none
+        waits; raises AgentAtCapacity when the agent holds ``capacity`` open tickets already."""
+        from ..errors import AgentAtCapacity
+        now = time.time() if now is None else now
+        taken = self.r.eval(_NEXT, 4, team_key(team, "waiting"), team_key(team, "since"), agent_key(agent, "open"),
+                            agent_key(agent, "all"), capacity or 0, repr(now), keys.PREFIX + "ticket:", agent)
+        if taken == "full":
+            raise AgentAtCapacity(f"{agent} already holds {capacity} open tickets")
+        return taken or None
+
+    @guarded
+    def due_sla_events(self, *, now: float | None = None, limit: int = 200) -> list[tuple[str, str]]:
+        """``(ticket id, event)`` SLA events whose time has come."""
+        now = time.time() if now is None else now
+        members = self.r.zrangebyscore(SLA_DUE, 0, now, start=0, num=limit)
+        return [tuple(m.split(" ", 1)) for m in members]  # type: ignore[misc]
+
+    @guarded
+    def fire_sla_event(self, ticket_id: str, event: str, payload: dict[str, Any], urls: list[str], *,
+                       now: float | None = None) -> bool:
+        """Stage one SLA event with its deliveries and take it off the clock, in one MULTI; False when
+        another worker fired it first, or an acknowledgement stopped the clock meanwhile."""
+        from .deliveries import Deliveries
+        member = f"{ticket_id} {event}"
+        subject = f"sla:{ticket_id}:event:{event.split('.')[-1]}"
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.watch(SLA_DUE, keys.ticket(ticket_id))
+            if pipe.zscore(SLA_DUE, member) is None:
+                return False
+            raw = pipe.hget(keys.ticket(ticket_id), "route")
+            pipe.multi()
+            pipe.zrem(SLA_DUE, member)
+            Deliveries.stage_event(pipe, subject, payload["id"], payload, urls)
+            if event == "ticket.sla_breached" and raw:
+                route = json.loads(raw)
+                route["sla"]["breached"] = True
+                pipe.hset(keys.ticket(ticket_id), "route", json.dumps(route))
+                pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
+            try:
+                pipe.execute()
+            except Exception as exc:  # WatchError: someone else changed it; look again next tick
+                if type(exc).__name__ == "WatchError":
+                    return False
+                raise
+        return True
+
+    @guarded
+    def teams_summary(self, teams: list[str], *, now: float | None = None) -> list[dict[str, Any]]:
+        """Per team: tickets waiting, the oldest waiting one's age, SLA breaches, mean time to acknowledge."""
+        now = time.time() if now is None else now
+        pipe = self.r.pipeline(transaction=False)
+        for team in teams:
+            pipe.zcard(team_key(team, "waiting"))
+            pipe.zrange(team_key(team, "since"), 0, 0, withscores=True)
+            pipe.zcard(team_key(team, "all"))
+        pipe.hgetall(TEAM_STATS)
+        replies = pipe.execute()
+        stats = replies[-1]
+        out = []
+        for i, team in enumerate(teams):
+            waiting, oldest, total = replies[3 * i: 3 * i + 3]
+            acks = int(stats.get(f"acks:{team}", 0))
+            out.append({"team": team, "waiting": waiting, "tickets": total,
+                        "oldest_waiting_s": round(now - oldest[0][1], 1) if oldest else None,
+                        "sla_breaches": int(stats.get(f"breaches:{team}", 0)), "acknowledged": acks,
+                        "mean_time_to_ack_s": round(float(stats.get(f"ack_s:{team}", 0)) / acks, 1) if acks else None})
+        return out
+
+    @guarded
+    def route_index(self, *, team: str | None, assignee: str | None, limit: int) -> list[str]:
+        """Newest first, the tickets of a team and/or an assignee."""
+        if team and assignee:
+            found = self.r.zrevrange(agent_key(assignee, "all"), 0, -1)
+            pipe = self.r.pipeline(transaction=False)
+            for tid in found:
+                pipe.zscore(team_key(team, "all"), tid)
+            return [t for t, s in zip(found, pipe.execute()) if s is not None][:limit]
+        index = team_key(team, "all") if team else agent_key(assignee or "", "all")
+        return self.r.zrevrange(index, 0, limit - 1)
+
+
+def unroute(pipe, ticket_id: str, raw_route: str | None) -> None:
+    """Within a caller's MULTI: the ticket out of every queue, agent list and SLA clock (deletion)."""
+    pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
+    if not raw_route:
+        return
+    route = json.loads(raw_route)
+    for part in ("waiting", "since", "all"):
+        pipe.zrem(team_key(route["team"], part), ticket_id)
+    if route.get("assignee"):
+        for part in ("open", "all"):
+            pipe.zrem(agent_key(route["assignee"], part), ticket_id)

@@ -1,0 +1,312 @@
+"""Routing end to end, with the example routing file (examples/routing.yaml) and a real worker on
+its own Redis database: every ticket on the team the file's rules give, every destination getting
+exactly the events its filter selects, signed with its own secret; the SLA clock across a worker
+restart; two agents taking work at once."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import threading
+import time
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+from standardwebhooks.webhooks import Webhook
+from werkzeug import Response
+
+from smartsupport import routing
+from smartsupport.store import TicketStore
+from smartsupport.store.routes import stage_route
+from tests.helpers import ROOT, answering_worker, clear_tickets, free_port, settings_for, wait_for
+from web import create_app
+
+pytestmark = pytest.mark.integration
+EXAMPLE = ROOT / "examples" / "routing.yaml"
+LABELS = ["Billing", "Technical", "Legal", "Other"]
+DESTINATIONS = {"billing-slack": "BILLING_SLACK", "tech-pager": "TECH_PAGER", "ops-hook": "OPS_HOOK"}
+SECRETS = {"billing-slack": "whsec_" + "QmlsbGluZ1NsYWNrU2VjcmV0MTIzNDU2",
+           "tech-pager": "whsec_" + "VGVjaFBhZ2VyU2VjcmV0MTIzNDU2Nzg5",
+           "ops-hook": "whsec_" + "T3BzSG9va1NlY3JldDEyMzQ1Njc4OTAx"}
+
+
+class Recorder:
+    """One destination's receiver: keeps every request, answers 200."""
+
+    def __init__(self) -> None:
+        self.server = HTTPServer(host="127.0.0.1", port=free_port())
+        self.requests: list[tuple[dict, dict, bytes]] = []
+        self.lock = threading.Lock()
+        self.server.expect_request("/hook", method="POST").respond_with_handler(self.handle)
+        self.server.start()
+
+    def handle(self, request) -> Response:
+        with self.lock:
+            self.requests.append((json.loads(request.get_data()), dict(request.headers), request.get_data()))
+        return Response("ok")
+
+    def events(self) -> list[dict]:
+        with self.lock:
+            return [body for body, _, _ in self.requests]
+
+
+@pytest.fixture(scope="module")
+def receivers():
+    found = {name: Recorder() for name in DESTINATIONS}
+    yield found
+    for r in found.values():
+        r.server.clear()
+        r.server.stop()
+
+
+@pytest.fixture(scope="module")
+def routing_file(tmp_path_factory):
+    """A copy of the example that the SLA test rewrites (the worker reloads it, no restart)."""
+    path = tmp_path_factory.mktemp("routing") / "routing.yaml"
+    path.write_text(EXAMPLE.read_text())
+    return path
+
+
+@pytest.fixture(scope="module")
+def routing_env(worker_env, redis_server, receivers, routing_file):
+    env = {**worker_env, "REDIS_URL": redis_server + "/3", "SMARTSUPPORT_ROUTING_FILE": str(routing_file),
+           "SMARTSUPPORT_SLA_CHECK_S": "0.5", "SMARTSUPPORT_WEBHOOK_URLS": ""}
+    for name, var in DESTINATIONS.items():
+        env[f"{var}_URL"] = receivers[name].server.url_for("/hook")
+        env[f"{var}_SECRET"] = SECRETS[name]
+    return env
+
+
+@pytest.fixture(scope="module")
+def routing_worker(routing_env, tmp_path_factory):
+    clear_tickets(routing_env["REDIS_URL"])
+    with answering_worker(routing_env, tmp_path_factory, "routing worker") as proc:
+        yield proc
+
+
+@pytest.fixture
+def app(routing_worker, routing_env, tmp_path, monkeypatch):
+    for key, value in routing_env.items():
+        if key.endswith(("_URL", "_SECRET")) and key.split("_")[0] in ("BILLING", "TECH", "OPS"):
+            monkeypatch.setenv(key, value)
+    return create_app(settings_for(routing_env["REDIS_URL"], tmp_path, SMARTSUPPORT_RATE_LIMIT="10000/second",
+                                   SMARTSUPPORT_ROUTING_FILE=routing_env["SMARTSUPPORT_ROUTING_FILE"]))
+
+
+def auth(app):
+    return {"Authorization": f"Bearer {app.extensions['smartsupport'].settings.api_keys[0]}"}
+
+
+def mixed_tickets(n: int) -> list[dict]:
+    with open(ROOT / "eval" / "data" / "support_tickets.csv", newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh)]
+    rng = random.Random(17)
+    return [{"body": rng.choice(texts), "metadata": {"tier": rng.choice(["gold", "free", "platinum", "team"])}}
+            for _ in range(n)]
+
+
+def verified(recorder: Recorder, secret: str) -> list[dict]:
+    """Every event the receiver got, each checked against the destination's own secret."""
+    out = []
+    for body, headers, raw in list(recorder.requests):
+        Webhook(secret).verify(raw, {k.lower(): v for k, v in headers.items()})
+        out.append(body)
+    return out
+
+
+def test_200_mixed_tickets_land_on_their_teams_and_alert_exactly_whom_the_file_says(app, receivers):
+    client, headers = app.test_client(), auth(app)
+    for r in receivers.values():
+        r.requests.clear()
+    ids = [client.post("/api/tickets", json=t, headers=headers).get_json()["id"] for t in mixed_tickets(200)]
+
+    def all_done():
+        views = [client.get(f"/api/tickets/{i}", headers=headers).get_json() for i in ids]
+        settled = all(v["status"] == "failed" or v["status"] == "done" and v["webhook"]["status"] != "pending"
+                      for v in views)
+        return views if settled else None
+    views = wait_for(all_done, timeout_s=240, interval_s=1, what="200 tickets done and their events delivered")
+    assert [v["error"] for v in views if v["status"] != "done"] == []
+
+    # the expectation, computed from the same file
+    rules = routing.load(EXAMPLE, labels=LABELS)
+    wanted = {d["name"]: d["events"] for d in yaml.safe_load(EXAMPLE.read_text())["destinations"]}
+    threshold = app.extensions["smartsupport"].settings.urgency_threshold
+    expected: dict[str, set[tuple[str, str]]] = {name: set() for name in DESTINATIONS}
+    teams = set()
+    for view in views:
+        ticket = app.extensions["smartsupport"].store.load(view["id"])
+        route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"]))
+        assert (view["route"]["team"], view["route"]["rule"]["name"], view["route"]["priority"]) == (
+            route.team, route.rule, route.priority), view["id"]
+        assert view["route"]["sla"]["first_response_due"] == pytest.approx(
+            ticket.created_at + rules.sla_policies[route.sla_policy].first_response_s)
+        teams.add(route.team)
+        urgent = view["urgency"]["score"] >= threshold
+        for name in route.destinations:  # each destination's filter, as the file writes it
+            events = wanted[name]
+            if "ticket.routed" in events or (urgent and "ticket.urgent" in events):
+                kind = "ticket.urgent" if urgent and "ticket.urgent" in events else "ticket.routed"
+                expected[name].add((view["id"], kind))
+    assert teams == {"billing", "technical", "general"}
+
+    def received(name):
+        events = verified(receivers[name], SECRETS[name])
+        return {(e["data"]["id"] if "data" in e else e["text"].split("(ticket ")[1].split(",")[0], e["type"])
+                for e in events}
+    for name in DESTINATIONS:
+        assert received(name) == expected[name], name
+        assert len(receivers[name].requests) == len(expected[name])  # each once
+    assert all("text" in body for body in receivers["billing-slack"].events())  # the Slack format
+    assert expected["tech-pager"] and expected["billing-slack"] and expected["ops-hook"]
+
+    # the team queues and the list filter agree with the routes
+    summary = {t["team"]: t for t in client.get("/api/teams", headers=headers).get_json()["teams"]}
+    for team in ("billing", "technical", "general"):
+        listed = client.get(f"/api/tickets?team={team}&limit=500", headers=headers).get_json()["tickets"]
+        mine = {v["id"] for v in views if v["route"]["team"] == team}
+        assert {t["id"] for t in listed} >= mine
+        assert summary[team]["waiting"] >= len(mine)
+    # the webhooks view lists each destination by name
+    endpoints = client.get("/api/webhooks", headers=headers).get_json()["endpoints"]
+    assert sorted(e["name"] for e in endpoints) == sorted(DESTINATIONS)
+    # and Prometheus sees the same, per team
+    metrics = client.get("/metrics").get_data(as_text=True)
+    for team in ("billing", "technical", "general"):
+        assert f'smartsupport_team_waiting{{team="{team}"}} {float(summary[team]["waiting"])}' in metrics
+
+
+def test_a_correction_routes_the_ticket_again(app):
+    client, headers = app.test_client(), auth(app)
+    text = "Please send us a copy of the data processing agreement for our legal team to review."
+    tid = client.post("/api/tickets", json={"body": text}, headers=headers).get_json()["id"]
+    before = wait_for(lambda: (v := client.get(f"/api/tickets/{tid}", headers=headers).get_json())["route"] and v,
+                      timeout_s=60, what="the ticket to be routed")
+    assert before["route"]["team"] == "general"
+
+    after = client.post(f"/api/tickets/{tid}/category", json={"label": "Billing"}, headers=headers).get_json()
+
+    assert (after["route"]["team"], after["route"]["rule"]["name"]) == ("billing", "billing")
+    waiting = app.extensions["smartsupport"].store.r
+    assert waiting.zscore("ss:team:billing:waiting", tid) is not None
+    assert waiting.zscore("ss:team:general:waiting", tid) is None
+    critical = client.post(f"/api/tickets/{tid}/urgency", json={"level": "critical"}, headers=headers).get_json()
+    assert critical["route"]["team"] == "billing" and critical["urgency"]["level"] == "critical"
+
+
+def test_a_routing_file_that_no_longer_loads_keeps_the_rules_in_force_and_says_why(app, routing_file):
+    client, headers = app.test_client(), auth(app)
+    good = routing_file.read_text()
+    routing_file.write_text(good.replace("team: technical\n    priority: P1", "team: tech-support\n    priority: P1"))
+    os.utime(routing_file, None)
+    try:
+        teams = client.get("/api/teams", headers=headers).get_json()
+        health = client.get("/api/health", headers=headers).get_json()
+        text = "Production is down: every API call fails with 500 errors for all our users, fix ASAP"
+        tid = client.post("/api/tickets", json={"body": text}, headers=headers).get_json()["id"]
+        view = wait_for(lambda: (v := client.get(f"/api/tickets/{tid}", headers=headers).get_json())["route"] and v,
+                        timeout_s=60, what="the ticket to be routed")
+    finally:
+        routing_file.write_text(good)
+        os.utime(routing_file, None)
+
+    assert "unknown team 'tech-support'" in teams["routing"]["error"]
+    assert any("unknown team 'tech-support'" in w for w in health["warnings"])
+    assert view["route"]["team"] == "technical"  # the worker, too, kept the rules in force
+    assert client.get("/api/teams", headers=headers).get_json()["routing"]["error"] is None
+
+
+def test_two_agents_taking_work_at_once_never_get_the_same_ticket(app, routing_env):
+    store: TicketStore = app.extensions["smartsupport"].store
+    clear_tickets(routing_env["REDIS_URL"])
+    rules = app.extensions["smartsupport"].routing.current()
+    route = rules.route(routing.RoutedTicket("Technical", "high", 0.7))
+    from smartsupport.ticket import Ticket
+    pipe = store.r.pipeline(transaction=True)
+    for i in range(120):
+        ticket = Ticket.new(body=f"The export fails, case {i}")
+        store.create(ticket)
+        stage_route(pipe, ticket.id, route.record(created_at=ticket.created_at, routing=rules),
+                    score=random.random(), created_at=ticket.created_at)
+    pipe.execute()
+    headers, taken, errors = auth(app), {"carol": [], "dave": []}, []
+
+    def agent(name):
+        client = app.test_client()
+        for _ in range(50):
+            response = client.post("/api/teams/technical/next", json={"agent": name}, headers=headers)
+            if response.status_code != 200:
+                errors.append(response.status_code)
+                continue
+            tid = response.get_json()["id"]
+            taken[name].append(tid)
+            assert response.get_json()["route"]["assignee"] == name
+            assert client.post(f"/api/tickets/{tid}/resolve", headers=headers).status_code == 200
+    threads = [threading.Thread(target=agent, args=(n,)) for n in taken]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    everything = taken["carol"] + taken["dave"]
+    assert errors == [] and len(everything) == 100 and len(set(everything)) == 100
+    # most urgent first, and a capacity of three open tickets holds
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/api/teams/technical/next", json={"agent": "erin"}, headers=headers).status_code == 403
+    held = [client.post("/api/teams/technical/next", json={"agent": "carol"}, headers=headers) for _ in range(4)]
+    assert [r.status_code for r in held] == [200, 200, 200, 409]
+    waiting = [store.r.zscore("ss:team:technical:waiting", r.get_json()["id"]) for r in held[:3]]
+    assert waiting == [None, None, None]  # out of the queue once taken
+
+
+def _shorten_slas(path, seconds: float) -> None:
+    text = EXAMPLE.read_text()
+    for minutes in ("15", "240", "1440"):
+        text = text.replace(f"first_response_minutes: {minutes}}}", f"first_response_minutes: {seconds / 60}}}")
+    path.write_text(text)
+    os.utime(path, None)
+
+
+# Last in this module: it stops the module's worker.
+def test_an_unacknowledged_critical_ticket_breaches_once_and_an_acknowledged_one_never(
+        app, receivers, routing_file, routing_env, routing_worker, tmp_path_factory):
+    client, headers = app.test_client(), auth(app)
+    _shorten_slas(routing_file, 8.0)  # reloaded by the worker and the API: no restart
+    wait_for(lambda: app.extensions["smartsupport"].routing.current().sla_policies["urgent"].first_response_s == 8.0,
+             what="the API to reload the routing file")
+    text = "Production is down: every API call fails with 500 errors for all our users, fix ASAP"
+    left, acked = (client.post("/api/tickets", json={"body": text}, headers=headers).get_json()["id"] for _ in range(2))
+    views = {}
+    for tid in (left, acked):
+        views[tid] = wait_for(lambda tid=tid: (v := client.get(f"/api/tickets/{tid}", headers=headers).get_json())
+                              ["route"] and v, timeout_s=60, what="the critical tickets to be routed")
+        assert views[tid]["route"]["rule"]["name"] == "critical-technical"
+        due = views[tid]["route"]["sla"]["first_response_due"]
+        assert due - views[tid]["created_at"] == pytest.approx(8.0, abs=0.01)
+    response = client.post(f"/api/tickets/{acked}/ack", json={"agent": "carol"}, headers=headers)
+    assert response.status_code == 200 and response.get_json()["route"]["acknowledged_at"]
+
+    # the worker goes away before the deadline and comes back after it
+    routing_worker.terminate()
+    routing_worker.wait(timeout=30)
+    due = views[left]["route"]["sla"]["first_response_due"]
+    time.sleep(max(0.0, due - time.time() + 1))
+    with answering_worker(routing_env, tmp_path_factory, "routing worker again"):
+        def breached():
+            return [e for e in verified(receivers["tech-pager"], SECRETS["tech-pager"])
+                    if e["type"] == "ticket.sla_breached"]
+        events = wait_for(lambda: breached() or None, timeout_s=60, what="ticket.sla_breached at the pager")
+        time.sleep(3)  # several more SLA ticks: nothing fires twice
+        events = breached()
+        ops = [e for e in verified(receivers["ops-hook"], SECRETS["ops-hook"]) if e["type"].startswith("ticket.sla")]
+
+    assert [e["data"]["id"] for e in events] == [left]
+    assert sorted((e["data"]["id"], e["type"]) for e in ops) == [(left, "ticket.sla_breached"),
+                                                                 (left, "ticket.sla_warning")]
+    view = client.get(f"/api/tickets/{left}", headers=headers).get_json()
+    assert view["route"]["sla"]["breached"] is True
+    assert client.get(f"/api/tickets/{acked}", headers=headers).get_json()["route"]["sla"]["breached"] is False

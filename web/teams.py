@@ -1,0 +1,92 @@
+"""Teams and routes over HTTP: the team queues, taking the next ticket, acknowledging, resolving.
+
+Registered on the API blueprint (web/api.py): the same keys, roles and rate limit.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from smartsupport import routing
+from smartsupport.errors import NotATeamMember, NoRoute, UnknownTeam
+
+from .api import _json_object, _operator_only, _services, _validated, api
+from .schemas import AckIn, AgentIn
+
+
+@api.get("/teams")
+def list_teams():
+    """Each team with its members, queue depth, oldest waiting ticket, SLA breaches and time to
+    acknowledge; the routing in force and, when its file did not reload, why."""
+    _operator_only()
+    services = _services()
+    rules = services.routing.current()
+    summaries = services.store.teams_summary(rules.team_names())
+    for summary in summaries:
+        team = rules.teams[summary["team"]]
+        summary["members"] = [{"name": m.name, "capacity": m.capacity} for m in team.members]
+    return {"teams": summaries, "routing": routing_state(services)}
+
+
+@api.post("/teams/<team>/next")
+def take_next(team: str):
+    """Hand the agent the most urgent waiting ticket of the team (204 when none waits)."""
+    _operator_only()
+    payload = _validated(AgentIn, _json_object())
+    services = _services()
+    rules = services.routing.current()
+    if team not in rules.teams:
+        raise UnknownTeam(f"no team {team!r}; teams are {', '.join(rules.team_names())}")
+    try:
+        capacity = rules.teams[team].capacity_of(payload.agent)
+    except KeyError:
+        raise NotATeamMember(f"{payload.agent} is not a member of {team}") from None
+    ticket_id = services.store.take_next(team, payload.agent, capacity=capacity)
+    if ticket_id is None:
+        return "", 204
+    return services.store.get(ticket_id)
+
+
+@api.post("/tickets/<ticket_id>/ack")
+def acknowledge(ticket_id: str):
+    """The first response: the ticket's SLA clock stops (no warning or breach fires after this)."""
+    return _close(ticket_id, "ack")
+
+
+@api.post("/tickets/<ticket_id>/resolve")
+def resolve(ticket_id: str):
+    """Done with the ticket: acknowledged if it was not, and out of its team's and agent's queues."""
+    return _close(ticket_id, "resolve")
+
+
+def _close(ticket_id: str, what: str):
+    _operator_only()
+    payload = _validated(AckIn, _json_object() if request.get_data() else {})
+    store = _services().store
+    view = store.get(ticket_id)  # 404 for an unknown ticket
+    if view["route"] is None:
+        raise NoRoute("the ticket has not been routed yet (it is still being processed)")
+    store.close_route(ticket_id, what, agent=payload.agent)
+    return store.get(ticket_id)
+
+
+def reroute(services, ticket_id: str) -> None:
+    """Route a ticket again after an operator's correction, keeping its assignee and acknowledgement."""
+    store = services.store
+    view = store.get(ticket_id)
+    if view["route"] is None:
+        return  # not routed yet: notify will route it with the correction
+    ticket = store.load(ticket_id)
+    rules = services.routing.current()
+    route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"]))
+    record = route.record(created_at=ticket.created_at, routing=rules, previous=view["route"])
+    if record["team"] != view["route"]["team"]:
+        record["assignee"] = None  # another team's work now
+    store.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
+                  created_at=ticket.created_at)
+
+
+def routing_state(services) -> dict:
+    source = services.routing
+    return {"file": str(source.path) if source.path else None, "error": source.error,
+            "rules": [r.name for r in source.current().rules]}
