@@ -58,6 +58,20 @@ export const listIncidents = () => request("/api/incidents?status=open").then((d
 export const closeIncident = (id) => request(`/api/incidents/${encodeURIComponent(id)}/close`, { method: "POST" });
 export const mergeIncident = (id, into) =>
   request(`/api/incidents/${encodeURIComponent(id)}/merge`, { method: "POST", body: { into } });
+// Teams and routes: the team queues, taking the next ticket (null when none waits: 204), acknowledge, resolve.
+export const getTeams = () => request("/api/teams");
+export const listTeamTickets = (team, { assignee, status, sort = "urgency", limit = 200 } = {}) => {
+  const query = new URLSearchParams({ team, sort, limit: String(limit) });
+  if (assignee) query.set("assignee", assignee);
+  if (status) query.set("status", status);
+  return request(`/api/tickets?${query}`).then((data) => data.tickets);
+};
+export const takeNext = (team, agent) =>
+  request(`/api/teams/${encodeURIComponent(team)}/next`, { method: "POST", body: { agent } });
+export const acknowledge = (id, agent) =>
+  request(`/api/tickets/${encodeURIComponent(id)}/ack`, { method: "POST", body: agent ? { agent } : {} });
+export const resolve = (id, agent) =>
+  request(`/api/tickets/${encodeURIComponent(id)}/resolve`, { method: "POST", body: agent ? { agent } : {} });
 export const getMeta = () => request("/api/meta");
 export const getStats = () => request("/api/stats?last=200");
 // Health needs no key, and its 503 is an answer ({redis, workers}), not a failure.

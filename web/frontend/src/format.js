@@ -29,3 +29,14 @@ export function excerpt(text, length = 120) {
 
 /** "not_needed" → "not needed" */
 export const words = (identifier) => identifier.replaceAll("_", " ");
+
+/** A span of seconds as people read it: "45s", "3m 12s", "2h 05m", "1d 3h"; "–" when unknown. */
+export function duration(seconds) {
+  if (seconds == null) return "–";
+  const s = Math.max(0, Math.floor(seconds));
+  const [d, h, m] = [Math.floor(s / 86400), Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60)];
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
+}

@@ -5,13 +5,15 @@ import * as api from "../api.js";
 import IncidentsStrip from "./IncidentsStrip.jsx";
 import Queue from "./Queue.jsx";
 import SubmitForm from "./SubmitForm.jsx";
+import TeamsPanel from "./TeamsPanel.jsx";
 import TicketDetail from "./TicketDetail.jsx";
 import WebhooksPanel from "./WebhooksPanel.jsx";
 
 // The chart library is most of the bundle: the queue need not wait for it.
 const LatencyView = lazy(() => import("./LatencyView.jsx"));
 
-/** The signed-in page: open incidents, the live queue, the submit form, latency, webhooks, and the selected ticket. */
+/** The signed-in page: open incidents, the team queues, the live queue, the submit form, latency, webhooks,
+ * and the selected ticket. */
 export default function Dashboard({ onSignOut }) {
   const [selectedId, setSelectedId] = useState(null);
   const meta = useQuery({ queryKey: ["meta"], queryFn: api.getMeta, staleTime: 60_000 });
@@ -25,6 +27,9 @@ export default function Dashboard({ onSignOut }) {
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
       <IncidentsStrip />
+      <div className="teams-row">
+        <TeamsPanel onSelect={setSelectedId} />
+      </div>
       <main className="layout">
         <Queue selectedId={selectedId} onSelect={setSelectedId} />
         <div className="side">

@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { clock, ms, percent, STAGE_NAMES, STAGES } from "../format.js";
 import { CategoryBadge, StatusBadge } from "./Badges.jsx";
 import Correction from "./Correction.jsx";
+import { PriorityBadge, SlaCountdown } from "./Sla.jsx";
 import { SignalList, UrgencyBadge } from "./Urgency.jsx";
 import WebhookLog from "./WebhookLog.jsx";
 
@@ -81,6 +82,12 @@ function DetailBody({ ticket, labels, levels }) {
           <p className="muted">Not scored yet.</p>
         )}
       </section>
+      {ticket.route && (
+        <section>
+          <h3>Route</h3>
+          <RouteView route={ticket.route} />
+        </section>
+      )}
       <section>
         <h3>Timings</h3>
         <Timings timings={ticket.timings_ms} />
@@ -90,6 +97,61 @@ function DetailBody({ ticket, labels, levels }) {
         <WebhookLog ticket={ticket} />
       </section>
     </>
+  );
+}
+
+/** Which team owns the ticket and why, its priority, its first-response deadline and who holds it. */
+function RouteView({ route }) {
+  const { sla } = route;
+  return (
+    <dl className="route" data-testid="detail-route">
+      <dt>Team</dt>
+      <dd data-testid="detail-team"><strong>{route.team}</strong> <PriorityBadge priority={route.priority} /></dd>
+      <dt>Rule</dt>
+      <dd>
+        {route.rule?.name ?? "–"}
+        {route.rule?.why && <span className="muted small"> · {route.rule.why}</span>}
+      </dd>
+      <dt>First response</dt>
+      <dd>
+        {sla ? (
+          <>
+            <SlaCountdown route={route} testId="detail-sla" />{" "}
+            <span className="muted small">
+              {sla.policy} · due {clock(sla.first_response_due)}{sla.breached ? " · breached" : ""}
+            </span>
+          </>
+        ) : (
+          <span className="muted">no deadline</span>
+        )}
+      </dd>
+      <dt>Assignee</dt>
+      <dd data-testid="detail-assignee">
+        {route.assignee ?? <span className="muted">unassigned</span>}
+        {route.assigned_at != null && <span className="muted small"> · since {clock(route.assigned_at)}</span>}
+      </dd>
+      {route.acknowledged_at != null && (
+        <>
+          <dt>Acknowledged</dt>
+          <dd>
+            {clock(route.acknowledged_at)}
+            {route.acknowledged_by && <span className="muted small"> by {route.acknowledged_by}</span>}
+          </dd>
+        </>
+      )}
+      {route.resolved_at != null && (
+        <>
+          <dt>Resolved</dt>
+          <dd>{clock(route.resolved_at)}</dd>
+        </>
+      )}
+      {route.destinations?.length > 0 && (
+        <>
+          <dt>Alerted</dt>
+          <dd className="small">{route.destinations.join(", ")}</dd>
+        </>
+      )}
+    </dl>
   );
 }
 

@@ -18,7 +18,7 @@ export default function WebhooksPanel() {
       </div>
       {webhooks.data ? (
         webhooks.data.endpoints.length === 0 ? (
-          <p className="empty">No endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS).</p>
+          <p className="empty">No endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS or the routing file's destinations).</p>
         ) : (
           webhooks.data.endpoints.map((endpoint) => <Endpoint key={endpoint.url} endpoint={endpoint} />)
         )
@@ -41,7 +41,7 @@ function Endpoint({ endpoint }) {
   return (
     <div className="endpoint">
       <p>
-        <span className="url">{endpoint.url}</span>{" "}
+        {endpoint.name && <strong>{endpoint.name} </strong>}<span className="url">{endpoint.url}</span>{" "}
         {endpoint.disabled ? (
           <>
             <span className="badge status-failed">disabled</span>
