@@ -7,7 +7,8 @@
    tickets/s, lost/failed tickets, and CPU%/RSS per process of the stack; then small POSTs beside
    six costly bodies in flight (bench/hostile.py);
 4. stops the stack, then times the default classifier against a bart-large-mnli-shaped model;
-5. times incident detection per ticket with 10,000 recent tickets in the window (bench/incidents.py);
+5. times incident detection per ticket with 10,000 recent tickets in the window (bench/incidents.py),
+   and routing per ticket with the example routing file (bench/routing.py);
 6. the API's latency with 1,000 and 200,000 tickets stored, and memory per ticket (bench/storage.py);
 7. a stack whose 16 webhook endpoints drip their answers, against the same answering at once;
 8. prints a summary and writes it, with every figure, to bench/last-run.json.
@@ -30,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, hostile, hostspeed, incidents, load, storage
+from . import baseline, classifiers, hostile, hostspeed, incidents, load, routing, storage
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -197,6 +198,7 @@ def summarise(result: dict) -> dict:
         "storage_p99_ratio_200k_to_1k": result["storage"]["p99_ratio_200k_to_1k"],
         "redis_bytes_per_ticket": result["storage"]["by_tickets_stored"][200_000]["bytes_per_ticket"],
         "post_cpu_ms": result["storage"]["post_cpu"],
+        "routing_ms_per_ticket": result["routing"]["total_ms_per_ticket"],
         "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in (
             "alone", "beside_6_costly", "beside_6_small", "p50_ratio", "p95_ratio", "p50_ratio_to_small_clients",
             "p95_ratio_to_small_clients")},
@@ -242,6 +244,7 @@ def summary_text(s: dict) -> str:
         f"  stored tickets, p99 ms      : {_by_phase(s['storage_p99_ms'])}; 200k / 1k: "
         f"{_by_phase(s['storage_p99_ratio_200k_to_1k'])}; Redis {s['redis_bytes_per_ticket']} bytes per ticket",
         f"  API CPU per POST            : {_by_phase(s['post_cpu_ms'])} ms",
+        f"  routing per ticket          : {s['routing_ms_per_ticket']} ms (decision and notify's extra writes)",
         f"  small POSTs, 6 costly beside: p50 ×{costly['p50_ratio']}, p95 ×{costly['p95_ratio']} (alone "
         f"{costly['alone']['p95']} ms p95); p95 ×{costly['p95_ratio_to_small_clients']} of the same beside "
         f"six clients of small bodies",
@@ -275,6 +278,8 @@ def run_all(clock: Clock) -> dict:
         clock.say("incident detection: per-ticket cost with 10,000 recent tickets in the window")
         result["incidents"] = incidents.measure()
         clock.say(incidents.text(result["incidents"]))
+        clock.say("routing: the decision and notify's writes per ticket, with examples/routing.yaml")
+        result["routing"] = routing.run(clock.say)
         clock.say("storage: POST and list latency with 1,000 and with 200,000 tickets stored")
         result["storage"] = storage.run(clock.say)
         clock.say("slow receivers: a stack with 16 webhook endpoints, answering, then dripping a byte a second")
