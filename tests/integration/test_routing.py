@@ -219,6 +219,36 @@ def test_a_routing_file_that_no_longer_loads_keeps_the_rules_in_force_and_says_w
     assert client.get("/api/teams", headers=headers).get_json()["routing"]["error"] is None
 
 
+def test_an_event_whose_destination_left_the_file_goes_to_the_dead_letters(app, routing_file, receivers):
+    client, headers = app.test_client(), auth(app)
+    good = routing_file.read_text()
+    closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: every attempt fails and is retried
+    routing_file.write_text(good.replace("url: ${OPS_HOOK_URL}", f"url: {closed}"))
+    os.utime(routing_file, None)
+    try:
+        text = "Production is down: every API call fails with 500 errors for all our users, fix ASAP"
+        tid = client.post("/api/tickets", json={"body": text}, headers=headers).get_json()["id"]
+
+        def failed_once():
+            log = client.get(f"/api/tickets/{tid}", headers=headers).get_json()["webhook"]["log"]
+            return any(a["url"] == closed for a in log)
+        wait_for(failed_once, timeout_s=60, what="a failed attempt at the closed destination")
+        routing_file.write_text(good)  # the operator points ops-hook somewhere else
+        os.utime(routing_file, None)
+
+        def dead():
+            return [e for e in client.get("/api/webhooks/dead", headers=headers).get_json()["events"]
+                    if e["ticket_id"] == tid]
+        events = wait_for(dead, timeout_s=60, what="the event to reach the dead-letter list")
+    finally:
+        routing_file.write_text(good)
+        os.utime(routing_file, None)
+
+    assert [(e["url"], e["error"]) for e in events] == [(closed, "destination removed from the routing file")]
+    view = client.get(f"/api/tickets/{tid}", headers=headers).get_json()
+    assert {e["url"]: e["status"] for e in view["webhook"]["endpoints"]}[closed] == "failed"
+
+
 def test_two_agents_taking_work_at_once_never_get_the_same_ticket(app, routing_env):
     store: TicketStore = app.extensions["smartsupport"].store
     clear_tickets(routing_env["REDIS_URL"])
