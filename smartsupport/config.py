@@ -73,6 +73,16 @@ class Settings:
                                         shown="a team per category")
     sla_check_s: float = setting("SMARTSUPPORT_SLA_CHECK_S", 5.0, p.number(0.5, 300),
                                  "how often the scheduler fires the SLA warnings and breaches that fell due")
+    imap_url: str | None = setting("SMARTSUPPORT_IMAP_URL", None, p.imap_url,
+                                   "a support mailbox to turn into tickets, `imap[s]://user@host[:port]` "
+                                   "(`docs/mailbox.md`)", shown="none: no mailbox process")
+    imap_password: str = setting("SMARTSUPPORT_IMAP_PASSWORD", "", p.text, "the mailbox user's password",
+                                 shown="(empty)")
+    imap_folder: str = setting("SMARTSUPPORT_IMAP_FOLDER", "INBOX", p.text, "the folder new mail arrives in")
+    imap_error_folder: str = setting("SMARTSUPPORT_IMAP_ERROR_FOLDER", "SmartSupport-Errors", p.text,
+                                     "where mail that cannot become a ticket is moved, with the reason")
+    imap_poll_s: float = setting("SMARTSUPPORT_IMAP_POLL_S", 30.0, p.number(1, 3600),
+                                 "seconds between two looks at the mailbox")
     classifier: str = setting("SMARTSUPPORT_CLASSIFIER", "embedding", p.choice("embedding", "nli"),
                               "`embedding` (packaged model, offline) or `nli` (transformers zero-shot pipeline)")
     model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",
@@ -86,9 +96,16 @@ class Settings:
                                    "... or when the top two are closer than this")
     urgency_threshold: float = setting("SMARTSUPPORT_URGENCY_THRESHOLD", 0.5, p.number(0, 1),
                                        "urgency at or above which the webhook fires")
+    redact: bool = setting("SMARTSUPPORT_REDACT", True, p.on_off, "mask e-mail addresses, phone numbers, cards, "
+                           "IBANs and secrets in webhook payloads and logs (`docs/webhooks.md#personal-data`)")
+    phone_region: str = setting("SMARTSUPPORT_PHONE_REGION", "US", p.phone_region,
+                                "country (ISO 3166, e.g. `GB`) of phone numbers written without `+`")
     webhook_urls: tuple[str, ...] = setting("SMARTSUPPORT_WEBHOOK_URLS", (), p.urls, "comma-separated endpoints")
     webhook_secret: str = setting("SMARTSUPPORT_WEBHOOK_SECRET", "", p.webhook_secret,
                                   "Standard Webhooks secret (`whsec_…`)", shown="generated once, in the data dir")
+    webhook_previous_secret: str = setting("SMARTSUPPORT_WEBHOOK_PREVIOUS_SECRET", "", p.webhook_secret,
+                                           "while rotating the secret: the old one, which signs every event "
+                                           "too (`docs/webhooks.md`)", shown="none")
     webhook_timeout_s: float = setting("SMARTSUPPORT_WEBHOOK_TIMEOUT_S", 10.0, p.number(0.1, 300),
                                        "per attempt")
     webhook_max_attempts: int = setting("SMARTSUPPORT_WEBHOOK_MAX_ATTEMPTS", 8, p.integer(1, 100),

@@ -56,6 +56,25 @@ def items(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def imap_url(raw: str) -> str:
+    """``imap://user@host[:port][/folder]`` or ``imaps://…``; the password is a setting of its own."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(raw)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+        raise ValueError("must be imap://user@host[:port] or imaps://user@host[:port]")
+    if parts.password:
+        raise ValueError("keep the password out of the URL: set SMARTSUPPORT_IMAP_PASSWORD")
+    return raw
+
+
+def phone_region(raw: str) -> str:
+    """A region code phonenumbers knows (``US``, ``GB``, ``DE``…), for numbers written without +country."""
+    import phonenumbers
+    if raw.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{raw!r} is not a region code phonenumbers knows (e.g. US, GB, DE, FR)")
+    return raw.upper()
+
+
 def urls(raw: str) -> tuple[str, ...]:
     found = items(raw)
     for url in found:
