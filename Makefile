@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium redis run worker test test-unit test-integration test-browser lint eval bench docs clean
+.PHONY: help install build chromium redis mailserver run worker test test-unit test-integration test-browser lint eval bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,7 +38,10 @@ chromium:  ## install Debian's Chromium for the browser tests (once; sudo only w
 redis:  ## install Debian's redis-server 7 for the embedded Redis (once; sudo only when not root)
 	bash scripts/install-redis.sh
 
-test: build lint chromium redis  ## lint, then every test: unit, API, integration (real Redis + worker), browser
+mailserver:  ## install Debian's Dovecot for the mailbox tests (once; sudo only when not root)
+	bash scripts/install-dovecot.sh
+
+test: build lint chromium redis mailserver  ## lint, then every test: unit, API, integration (real Redis + worker), browser
 	$(PY) -m pytest
 
 test-browser: build chromium redis  ## the dashboard journey in headless Chromium against the real stack
@@ -47,7 +50,7 @@ test-browser: build chromium redis  ## the dashboard journey in headless Chromiu
 test-unit: install  ## domain tests only: no Redis, no Celery
 	$(PY) -m pytest tests/unit
 
-test-integration: install redis  ## tests against a real Redis and a real Celery worker
+test-integration: install redis mailserver  ## tests against a real Redis and a real Celery worker
 	$(PY) -m pytest -m integration
 
 lint: install  ## flake8

@@ -70,6 +70,8 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     # Flower's password comes from its environment (FLOWER_BASIC_AUTH), never its command line.
     procs["flower"] = ["nice", "-n", str(FLOWER_NICE), *celery, "flower", f"--address={settings.host}",
                        f"--port={settings.flower_port}"]
+    if settings.imap_url:  # the support mailbox, turned into tickets (docs/mailbox.md)
+        procs["mail"] = ["nice", "-n", str(IO_NICE), sys.executable, "-m", "workers.mailbox"]
     return procs
 
 

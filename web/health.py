@@ -8,6 +8,7 @@ that keeps crashing is FATAL). Host names are shown to operators only.
 from __future__ import annotations
 
 import os
+import time
 import xmlrpc.client
 from typing import Any
 
@@ -38,6 +39,12 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
         if age is None or age > SCHEDULER_LATE_S:
             missing.append("the scheduler (Celery beat)")
+    if services.settings.imap_url and report["redis"] == "ok":
+        status = services.store.mailbox_status()
+        problem = _mailbox_problem(status, services.settings.imap_poll_s)
+        report["mailbox"] = status if operator else (status or {}).get("state")
+        if problem:
+            missing.append(f"the mailbox ({problem})" if operator else "the mailbox")
     processes = _supervised()
     if processes is not None:
         report["processes"] = processes
@@ -50,6 +57,17 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
     report["warnings"] = [f"the routing file did not reload, the rules in force stay: {detail}"] if source.error else []
     healthy = not missing
     return {"status": "ok" if healthy else "unavailable", **report}, healthy
+
+
+def _mailbox_problem(status: dict | None, poll_s: float) -> str | None:
+    """Why the mailbox process is not taking mail (None: it is)."""
+    if status is None:
+        return "it never polled"
+    if status["state"] != "ok":
+        return f"away: {status['error']}"
+    if time.time() - status["at"] > 2 * poll_s + 30:
+        return f"no poll for {time.time() - status['at']:.0f} s"
+    return None
 
 
 def _consumers(celery) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ import redis
 from .corrections import Corrections
 from .deliveries import Deliveries
 from .idempotency import Idempotency
+from .mail import Mail
 from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
 from .retention import Retention
 from .routes import Routes
@@ -24,7 +25,7 @@ __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
 
 
 class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention,
-                  Routes):
+                  Routes, Mail):
     """Every read and write of SmartSupport's state in Redis."""
 
     @classmethod

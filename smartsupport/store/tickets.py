@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from ..errors import TicketNotFound
 from ..ticket import Category, Ticket, Urgency
@@ -12,6 +12,7 @@ from . import indexes, keys
 from .base import StoreBase, guarded
 from .deliveries import open_delivery
 from .metrics import add_stage_metrics
+from .mail import forget_mail
 from .routes import stage_route, unroute
 
 
@@ -44,14 +45,15 @@ class Tickets(StoreBase):
         in every index and incident, in one MULTI."""
         pipe = self.r.pipeline(transaction=False)
         for tid in ticket_ids:
-            pipe.hmget(keys.ticket(tid), ["submitter", "incident", "route"])
+            pipe.hmget(keys.ticket(tid), ["submitter", "incident", "route", "mail_ids"])
             pipe.hkeys(keys.ticket(tid) + ":deliveries")
         replies = pipe.execute()
         pipe = self.r.pipeline(transaction=True)
-        for tid, (submitter, incident, route), urls in zip(ticket_ids, replies[::2], replies[1::2]):
+        for tid, (submitter, incident, route, mail_ids), urls in zip(ticket_ids, replies[::2], replies[1::2]):
             key = keys.ticket(tid)
-            pipe.delete(key, key + ":deliveries", key + ":attempts")
+            pipe.delete(key, key + ":deliveries", key + ":attempts", key + ":replies")
             unroute(pipe, tid, route)
+            forget_mail(pipe, mail_ids)
             indexes.remove(pipe, tid, submitter or "")
             for url in urls:
                 pipe.zrem(keys.PENDING_DELIVERIES, keys.pending(tid, url))
@@ -125,6 +127,12 @@ class Tickets(StoreBase):
         return [tid for tid, _ in rows], todo
 
     @guarded
+    def severity_of(self, ticket_id: str) -> float | None:
+        """The model's semantic severity of a ticket (None when it made none)."""
+        raw = self.r.hget(keys.ticket(ticket_id), "severity")
+        return None if raw is None else json.loads(raw)
+
+    @guarded
     def save_urgencies(self, results: Iterable[tuple[str, Urgency]], *, started: float,
                        worker: str | None = None) -> None:
         """Store a batch's urgencies, with the score stage's timestamps, in one MULTI."""
@@ -139,12 +147,6 @@ class Tickets(StoreBase):
             indexes.rescore(pipe, ticket_id, urgency.score)
             pipe.hsetnx(key, "t:score_finished", now)
         pipe.execute()
-
-    @guarded
-    def to_notify(self, ticket_ids: list[str]) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
-        """For a batch, in one round trip: each existing ticket's urgency (None if not scored) and incident."""
-        return {tid: (None if urgency is None else json.loads(urgency), incident)
-                for tid, (_, urgency, incident) in self._existing(ticket_ids, "urgency", "incident")}
 
     @guarded
     def to_route(self, ticket_ids: list[str]) -> dict[str, tuple[Ticket, dict | None, dict | None, str | None]]:

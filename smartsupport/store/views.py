@@ -20,10 +20,11 @@ class Views(StoreBase):
         pipe.hgetall(keys.ticket(ticket_id))
         pipe.hgetall(keys.ticket(ticket_id) + ":deliveries")
         pipe.lrange(keys.ticket(ticket_id) + ":attempts", 0, -1)
-        raw, deliveries, attempts = pipe.execute()
+        pipe.lrange(keys.ticket(ticket_id) + ":replies", 0, -1)
+        raw, deliveries, attempts, replies = pipe.execute()
         if not raw or "ticket" not in raw:
             raise TicketNotFound(ticket_id)
-        return present(raw, deliveries, attempts)
+        return {**present(raw, deliveries, attempts), "replies": [json.loads(r) for r in replies]}
 
     @guarded
     def list(self, *, sort: str = "urgency", status: str | None = None, limit: int = 50,
