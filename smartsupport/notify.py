@@ -6,12 +6,13 @@ import json
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 import pycurl
 from standardwebhooks.webhooks import Webhook
 
 from .errors import WebhookFailed, WebhookRejected
+from .redact import DEFAULT_REGION, redact_value
 
 EVENT_TYPE = "ticket.urgent"
 #: The most of a receiver's answer that is read; the rest is not waited for.
@@ -46,18 +47,22 @@ def build_payload(ticket: dict[str, Any], *, event_id: str) -> dict[str, Any]:
     return {"type": EVENT_TYPE, "id": event_id, "data": ticket}
 
 
-def payload_for(store, subject: str, *, event_id: str, destination=None, threshold: float = 1.0) -> dict[str, Any]:
+def payload_for(store, subject: str, *, event_id: str, destination=None, threshold: float = 1.0,
+                redact: bool = False, phone_region: str = DEFAULT_REGION) -> dict[str, Any]:
     """What to POST for a subject: the ticket as it is now, or the incident or SLA event's snapshot.
     A ticket's own event is ``ticket.urgent`` for an urgent one sent to a destination that asked for
-    urgent tickets (every one, without a routing file), else ``ticket.routed``."""
+    urgent tickets (every one, without a routing file), else ``ticket.routed``. With ``redact``,
+    personal data in its strings is masked (``redact.redact_value``): it leaves for other systems,
+    while the stored ticket keeps the original."""
     if subject.startswith(("incident:", "sla:")):
-        return store.event_payload(subject)
-    view = store.get(subject)
-    payload = build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
-    if destination is not None and not ("ticket.urgent" in destination.events and view["urgency"]
-                                        and view["urgency"]["score"] >= threshold):
-        payload["type"] = "ticket.routed"
-    return payload
+        payload = store.event_payload(subject)
+    else:
+        view = store.get(subject)
+        payload = build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
+        if destination is not None and not ("ticket.urgent" in destination.events and view["urgency"]
+                                            and view["urgency"]["score"] >= threshold):
+            payload["type"] = "ticket.routed"
+    return redact_value(payload, region=phone_region) if redact else payload
 
 
 def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
@@ -74,10 +79,17 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
             "id": payload["id"], "type": payload["type"]}
 
 
-def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | None = None) -> dict[str, str]:
-    """Standard Webhooks headers for ``payload``."""
+def sign_headers(payload: str, *, event_id: str, secret: str | Sequence[str],
+                 now: datetime | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for ``payload``, with one signature per secret (the current one
+    first, space-separated as the standard allows): while a secret is rotated, a receiver that
+    holds either the old or the new one verifies every event. Empty secrets (no previous one) are
+    skipped."""
     when = now or datetime.now(tz=timezone.utc)
-    signature = Webhook(secret).sign(event_id, when, payload)
+    keys = list(dict.fromkeys(s for s in ([secret] if isinstance(secret, str) else secret) if s))
+    if not keys:
+        raise ValueError("no webhook secret to sign with")
+    signature = " ".join(Webhook(key).sign(event_id, when, payload) for key in keys)
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(when.timestamp())),
@@ -87,9 +99,11 @@ def sign_headers(payload: str, *, event_id: str, secret: str, now: datetime | No
     }
 
 
-def post_webhook(url: str, payload: dict[str, Any], *, secret: str, timeout_s: float,
+def post_webhook(url: str, payload: dict[str, Any], *, secret: str | Sequence[str], timeout_s: float,
                  slack: bool = False) -> dict[str, Any]:
     """POST one signed event (as a Slack message when ``slack``); return the attempt record, or raise.
+    ``secret`` is one secret or several (current first, then the previous one during a rotation):
+    each signs the event (``sign_headers``).
 
     The whole attempt (connecting, sending, the answer's headers and body) ends by ``timeout_s``,
     however slowly the receiver drips its answer, and no more than RESPONSE_CAP bytes of the

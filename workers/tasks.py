@@ -10,6 +10,7 @@ a stage waits for it, then leaves its tickets to the sweeper (runtime.run_stage)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -132,6 +133,19 @@ def _notify(ticket_ids: list[str], worker: str | None) -> None:
     send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
 
 
+@app.task(autoretry_for=(StoreUnavailable,), retry_backoff=True, max_retries=None)
+def rescore_ticket(ticket_id: str) -> None:
+    """Score a ticket again with its replies read after its own text (a reply from the mailbox joined
+    it), then notify: its route and any delivery already opened stay; an event it now deserves opens."""
+    s = store()
+    ticket = s.load(ticket_id)
+    replies = s.replies(ticket_id)
+    with_replies = dataclasses.replace(ticket, body="\n\n".join([ticket.body, *(r["body"] for r in replies)]))
+    severity = s.severity_of(ticket_id)
+    s.save_urgencies([(ticket_id, urgency.score(with_replies, severity=severity))], started=time.time())
+    _notify([ticket_id], None)
+
+
 @app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
 def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None = None) -> str:
     """POST one event to one endpoint and do what delivery.decide says. ``subject`` is a ticket id
@@ -161,8 +175,14 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
     retry_after = None
     try:
         payload = notify.payload_for(s, subject, event_id=state["event_id"], destination=destination,
-                                     threshold=cfg.urgency_threshold)
-        attempt = notify.post_webhook(url, payload, secret=destination.secret if destination else cfg.webhook_secret,
+                                     threshold=cfg.urgency_threshold, redact=cfg.redact,
+                                     phone_region=cfg.phone_region)
+        attempt = notify.post_webhook(url, payload,
+                                      # The current secret, then the old one while it is rotated. Without a
+                                      # routing file, the destination stands for SMARTSUPPORT_WEBHOOK_URLS.
+                                      secret=((destination.secret, destination.previous_secret)
+                                              if destination and rules.source != "default"
+                                              else (cfg.webhook_secret, cfg.webhook_previous_secret)),
                                       timeout_s=cfg.webhook_timeout_s,
                                       slack=destination is not None and destination.format == "slack")
     except (WebhookFailed, WebhookRejected) as exc:

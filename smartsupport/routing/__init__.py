@@ -57,6 +57,8 @@ class Destination:
     secret: str
     events: tuple[str, ...] = DEFAULT_EVENTS
     format: str = "standard"
+    #: While its secret is rotated: the old one, which signs its events too ("": none).
+    previous_secret: str = ""
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,8 @@ def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
             problems.append(f"{where}: needs a name")
             continue
         before = len(problems)
-        url, secret = (_expand(item.get(k), f"{where}.{k}", problems) for k in ("url", "secret"))
+        url, secret, previous = (_expand(item.get(k), f"{where}.{k}", problems)
+                                 for k in ("url", "secret", "previous_secret"))
         if len(problems) == before and (not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url)):
             problems.append(f"{where}: needs a url (http:// or https://)")
         try:
@@ -96,6 +97,11 @@ def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
                 webhook_secret(secret if isinstance(secret, str) else "")
         except ValueError:
             problems.append(f"{where}: needs a secret (a Standard Webhooks secret starting with whsec_)")
+        try:
+            if len(problems) == before and previous not in (None, ""):  # "": the rotation is over
+                webhook_secret(previous if isinstance(previous, str) else "")
+        except ValueError:
+            problems.append(f"{where}: previous_secret must be a Standard Webhooks secret starting with whsec_")
         events = tuple(item.get("events") or DEFAULT_EVENTS)
         if not set(events) <= set(EVENTS):
             problems.append(f"{where}: unknown events {sorted(set(events) - set(EVENTS))} (known: {list(EVENTS)})")
@@ -104,7 +110,7 @@ def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
             problems.append(f"{where}: format must be one of {list(FORMATS)}, not {fmt!r}")
         if name in found:
             problems.append(f"{where}: a second destination of that name")
-        found[name] = Destination(name, str(url), str(secret), events, fmt)
+        found[name] = Destination(name, str(url), str(secret), events, fmt, str(previous or ""))
     return found
 
 

@@ -2,15 +2,20 @@ import json
 import random
 import time
 
+from datetime import datetime, timezone
+
 import pytest
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug import Response
 
 from smartsupport.config import Settings
 from smartsupport.errors import WebhookFailed, WebhookRejected
-from smartsupport.notify import RESPONSE_CAP, build_payload, compute_backoff, event_id_for, post_webhook, should_notify
+from smartsupport.notify import (RESPONSE_CAP, build_payload, compute_backoff, event_id_for, post_webhook,
+                                 should_notify, sign_headers)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OLD_SECRET = "whsec_5/xxVpitSTs0vLYKnxmKu36yg5wqqH6V"
+OTHER_SECRET = "whsec_ZSOcOCmsoLv0RIahLwh9Qu2Du7Vz2rri"
 
 
 def test_event_id_is_stable_for_a_ticket():
@@ -31,6 +36,44 @@ def test_delivered_payload_carries_a_signature_the_library_verifies(httpserver):
     verified = Webhook(SECRET).verify(request.get_data(as_text=True), dict(request.headers))
     assert verified == payload and request.headers["webhook-id"] == "evt_t1"
     assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0
+
+
+def test_while_rotating_either_secret_alone_verifies_the_event():
+    # Given an event signed with the new secret and the old one
+    body = json.dumps(build_payload({"id": "t1"}, event_id="evt_t1"))
+    headers = sign_headers(body, event_id="evt_t1", secret=[SECRET, OLD_SECRET])
+
+    # Then the header holds two signatures, the current secret's first
+    new, old = headers["webhook-signature"].split(" ")
+    when = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=timezone.utc)
+    assert (new, old) == (Webhook(SECRET).sign("evt_t1", when, body), Webhook(OLD_SECRET).sign("evt_t1", when, body))
+
+    # And a receiver holding either one verifies it, one holding neither does not
+    assert Webhook(SECRET).verify(body, headers) == Webhook(OLD_SECRET).verify(body, headers) == json.loads(body)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(OTHER_SECRET).verify(body, headers)
+
+
+def test_an_unset_previous_secret_adds_no_signature():
+    when = datetime(2026, 1, 2, tzinfo=timezone.utc)
+
+    alone = sign_headers("{}", event_id="e", secret=SECRET, now=when)
+
+    assert sign_headers("{}", event_id="e", secret=(SECRET, ""), now=when) == alone
+    assert " " not in alone["webhook-signature"]
+    with pytest.raises(ValueError):
+        sign_headers("{}", event_id="e", secret=("", ""))
+
+
+def test_a_delivery_during_a_rotation_verifies_with_the_old_and_the_new_secret(httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    payload = build_payload({"id": "t1", "body": "down"}, event_id="evt_t1")
+
+    post_webhook(httpserver.url_for("/hook"), payload, secret=(SECRET, OLD_SECRET), timeout_s=5)
+
+    request, _ = httpserver.log[0]
+    for secret in (SECRET, OLD_SECRET):
+        assert Webhook(secret).verify(request.get_data(as_text=True), dict(request.headers)) == payload
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])

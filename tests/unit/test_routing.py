@@ -147,3 +147,17 @@ def test_a_bad_reload_keeps_the_rules_in_force_and_says_why(tmp_path, example_en
     path.write_text(EXAMPLE.read_text().replace("P1", "P0"))
     os.utime(path, (2, 2))
     assert source.current().rules[0].priority == "P0" and source.error is None
+
+
+def test_a_destination_may_carry_its_previous_secret_while_rotating(example_env, monkeypatch):
+    monkeypatch.setenv("OLD_PAGER_SECRET", "whsec_" + "T2xkUGFnZXJTZWNyZXQxMjM0NTY3ODkw")
+    raw = raw_example()
+    raw["destinations"][1]["previous_secret"] = "${OLD_PAGER_SECRET}"
+
+    rules = routing.parse(raw, labels=LABELS)
+
+    assert rules.destinations["tech-pager"].previous_secret == "whsec_T2xkUGFnZXJTZWNyZXQxMjM0NTY3ODkw"
+    assert rules.destinations["ops-hook"].previous_secret == ""
+    raw["destinations"][1]["previous_secret"] = "old-one"
+    with pytest.raises(ConfigError, match=r"destinations\[1\] \(tech-pager\).*previous_secret"):
+        routing.parse(raw, labels=LABELS)
