@@ -125,6 +125,12 @@ def start_stack(tmp_path: Path, *, wait_healthy: bool = True,
 
 # -- workers and webhooks -------------------------------------------------------------------------
 
+def leaks(body: str) -> list[tuple[str, str]]:
+    """E-mail addresses and card numbers in a webhook body, which redaction must have masked."""
+    from smartsupport.redact import findings
+    return [(kind, body[start:end]) for kind, start, end in findings(body) if kind in ("email", "card")]
+
+
 class Receiver:
     """Webhook endpoint on loopback; a ticket body containing ``[respond 503 503 200]`` scripts its answers.
 
@@ -136,9 +142,12 @@ class Receiver:
         self.server = HTTPServer(host="127.0.0.1", port=free_port())
         self.calls: dict[str, list[Request]] = defaultdict(list)
         self.incident_events: list[Request] = []
+        self.leaks: list[tuple[str, str]] = []  # personal data found in a body (redaction is on)
         self._lock = threading.Lock()
 
     def handle(self, request: Request) -> Response:
+        with self._lock:
+            self.leaks.extend(leaks(request.get_data(as_text=True)))
         event = json.loads(request.get_data())
         if event["type"].startswith("incident."):
             with self._lock:

@@ -12,6 +12,7 @@ from flask import Flask, Response, abort, current_app, request, send_from_direct
 from flask_cors import CORS
 from flask_limiter import Limiter
 
+from smartsupport import redact
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError, StoreUnavailable
 from smartsupport.labels import load_labels
@@ -107,6 +108,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(Exception, handle_error)
 
     logging.getLogger("smartsupport").setLevel(logging.INFO)
+    if settings.redact:  # personal data out of the API's log lines (werkzeug adds its handler lazily)
+        redact.install(region=settings.phone_region)
+        logging.getLogger("werkzeug").addFilter(redact.RedactingFilter(region=settings.phone_region))
     return app
 
 

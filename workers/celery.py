@@ -3,10 +3,24 @@
 import threading
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 app = Celery("smartsupport")
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger, **_) -> None:
+    """Personal data out of the workers' log lines (SMARTSUPPORT_REDACT): the filter goes on the
+    handlers Celery has just set up."""
+    from smartsupport import redact
+    from smartsupport.config import Settings
+
+    settings = Settings.from_env()
+    if settings.redact:
+        redact.install(region=settings.phone_region, loggers=[logger])
 
 
 def use_broker(url: str, result_backend: str | None = None) -> None:

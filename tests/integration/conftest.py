@@ -18,6 +18,7 @@ def receiver():
     yield receiver
     receiver.server.clear()
     receiver.server.stop()
+    assert receiver.leaks == [], "personal data in webhook bodies"
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 The worker runs with a fast schedule (base 0.2 s, x2, capped at 2 s, 4 attempts, 1 s timeout).
 """
 
+import json
+
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -87,3 +89,21 @@ def test_410_gone_disables_the_endpoint_until_an_operator_enables_it(client, rec
     delivered = wait_for(lambda: (v := client.get(f"/api/tickets/{skipped['id']}", headers=AUTH).get_json())
                          ["webhook"]["status"] == "delivered" and v, timeout_s=30, what="the redelivery")
     assert delivered["webhook"]["event_id"] == f"evt_{skipped['id']}"
+
+
+def test_personal_data_is_masked_in_the_event_and_kept_for_the_operator(client, receiver):
+    text = (OUTAGE + ". Reach me at dana.whitfield@customer.example or +44 20 7946 0958; we paid with "
+            "4111 1111 1111 1111 and our IBAN is GB82 WEST 1234 5698 7654 32.")
+    ticket_id = submit(client, text, customer={"name": "Dana", "email": "dana.whitfield@customer.example"})
+
+    view = finished(client, ticket_id, webhook=True)
+
+    [call] = receiver.calls[ticket_id]
+    data = json.loads(call.get_data())["data"]
+    for original in ("dana.whitfield@customer.example", "4111 1111 1111 1111", "+44 20 7946 0958",
+                     "GB82 WEST 1234 5698 7654 32"):
+        assert original not in call.get_data(as_text=True)
+    assert "[email]" in data["body"] and "[card]" in data["body"] and "[iban]" in data["body"]
+    assert data["customer"]["email"] == "[email]" and data["id"] == ticket_id
+    # the model read the original, and the operator's view still has it
+    assert view["body"] == text and view["customer"]["email"] == "dana.whitfield@customer.example"
