@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from smartsupport import __version__
-from smartsupport.ticket import STATUSES
+from smartsupport.ticket import STATUSES, UrgencyLevel
 
 from .schemas import AckIn, AgentIn, CategoryIn, EndpointIn, MergeIn, ReplayIn, TicketIn, UrgencyIn
 
@@ -18,7 +18,44 @@ _ERROR = {
         "code": {"type": "string"}, "message": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object"}}}}},
 }
-_NULLABLE_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+LEVELS = [level.value for level in UrgencyLevel]
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# A label is a string, not an enum of the current labels: a ticket keeps the label it was given when
+# the label set changes.
+_CATEGORY = {
+    "type": "object",
+    "required": ["label"],
+    "properties": {
+        "label": {"type": "string"},
+        "confidence": _nullable({"type": "number"}),
+        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+        "needs_review": {"type": "boolean"},
+        "model": {"type": "string"},
+        "corrected": {"type": "boolean"},
+        "original_label": _nullable({"type": "string"}),
+    },
+}
+_URGENCY = {
+    "type": "object",
+    "required": ["score", "level"],
+    "properties": {
+        "score": {"type": "number"},
+        "level": {"type": "string", "enum": LEVELS},
+        "signals": {"type": "array", "items": {"type": "object", "required": ["tier", "phrase", "weight"],
+                                               "properties": {"tier": {"type": "string"},
+                                                              "phrase": {"type": "string"},
+                                                              "weight": {"type": "number"}}}},
+        "sentiment": {"type": "number"},
+        "corrected": {"type": "boolean"},
+        "original_level": _nullable({"type": "string", "enum": LEVELS}),
+        "original_score": _nullable({"type": "number"}),
+    },
+}
 _TICKET = {
     "type": "object",
     "required": ["id", "status", "subject", "body", "created_at", "category", "urgency", "webhook", "timings_ms"],
@@ -31,8 +68,8 @@ _TICKET = {
         "customer": {"type": "object"},
         "metadata": {"type": "object"},
         "created_at": {"type": "number"},
-        "category": _NULLABLE_OBJECT,
-        "urgency": _NULLABLE_OBJECT,
+        "category": _nullable({"$ref": "#/components/schemas/Category"}),
+        "urgency": _nullable({"$ref": "#/components/schemas/Urgency"}),
         "webhook": {"type": "object", "required": ["status", "attempts"], "properties": {
             "status": {"type": "string", "enum": ["not_needed", "pending", "delivered", "failed"]},
             "attempts": {"type": "integer"}}},
@@ -60,6 +97,10 @@ _INCIDENT = {
         "events": {"type": "array", "items": {"type": "object"}},
     },
 }
+_INCIDENT_LIST = {"type": "object", "required": ["incidents"],
+                  "properties": {"incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}}}
+_TICKET_LIST = {"type": "object", "required": ["tickets"],
+                "properties": {"tickets": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}}}
 _ACCEPTED = {"type": "object", "required": ["id", "status", "status_url"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "status_url": {"type": "string"}}}
 _ERRORS = {
@@ -80,13 +121,18 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *, body: str | None = None,
-        params: list[dict[str, Any]] | None = None, auth: bool = True) -> dict[str, Any]:
+def _op(op_id: str, summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *,
+        body: str | None = None, params: list[dict[str, Any]] | None = None, auth: bool = True,
+        empty: tuple[int, str] | None = None) -> dict[str, Any]:
+    """One operation; ``op_id`` is its stable operationId (what a generated client names its function)
+    and ``empty`` an answer without a body (status, description)."""
     status, schema = ok
     responses: dict[str, Any] = {str(status): {"description": "OK", "content": _json(schema)}}
+    if empty:
+        responses[str(empty[0])] = {"description": empty[1]}
     for code in (*errors, *((401, 429, 503) if auth else ())):
         responses[str(code)] = {"description": _ERRORS[code], "content": _json(_ref("Error"))}
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
     if auth:
         op["security"] = [{"bearer": []}]
     if params:
@@ -94,6 +140,24 @@ def _op(summary: str, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...], *
     if body:
         op["requestBody"] = {"required": True, "content": _json(_ref(body))}
     return op
+
+
+#: The tag of each path's second segment (/api/<segment>/...); the others are "service".
+_TAGS = {
+    "tickets": "Tickets, their classification and operators' corrections.",
+    "webhooks": "Webhook endpoints and dead-lettered events.",
+    "incidents": "Incidents: many tickets about one problem.",
+    "teams": "Team queues and the routing in force.",
+    "service": "Labels, latency statistics and health.",
+}
+
+
+def _tagged(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    for path, ops in paths.items():
+        segment = path.split("/")[2]
+        for op in ops.values():
+            op["tags"] = [segment if segment in _TAGS else "service"]
+    return paths
 
 
 @lru_cache(maxsize=4)
@@ -106,6 +170,10 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["urgency", "created"]}},
         {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+        {"name": "team", "in": "query", "description": "Only the tickets routed to this team (operator keys).",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
+        {"name": "assignee", "in": "query", "description": "Only the tickets this agent took (operator keys).",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
     ]
     idempotency = [{"name": "Idempotency-Key", "in": "header", "required": False,
                     "schema": {"type": "string", "maxLength": 200}}]
@@ -113,99 +181,105 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "SmartSupport API", "version": __version__},
+        "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**schemas, "Ticket": _TICKET, "Incident": _INCIDENT, "Error": _ERROR},
+            "schemas": {**schemas, "Ticket": _TICKET, "Category": _CATEGORY, "Urgency": _URGENCY,
+                        "TicketList": _TICKET_LIST, "Accepted": _ACCEPTED, "Incident": _INCIDENT,
+                        "IncidentList": _INCIDENT_LIST, "Error": _ERROR},
         },
-        "paths": {
+        "paths": _tagged({
             "/api/tickets": {
-                "post": _op("Submit a ticket; it is classified, scored and routed in the background.",
-                            (202, _ACCEPTED), (400, 409, 413, 415, 422), body="TicketIn", params=idempotency),
-                "get": _op("List tickets, most urgent (or newest) first.",
-                           (200, {"type": "object", "required": ["tickets"],
-                                  "properties": {"tickets": {"type": "array", "items": _ref("Ticket")}}}),
-                           (400,), params=list_params),
+                "post": _op("submitTicket", "Submit a ticket; it is classified, scored and routed in the background.",
+                            (202, _ref("Accepted")), (400, 409, 413, 415, 422), body="TicketIn", params=idempotency),
+                "get": _op("listTickets", "List tickets, most urgent (or newest) first.",
+                           (200, _ref("TicketList")), (400, 403), params=list_params),
             },
             "/api/tickets/{ticket_id}": {
-                "get": _op("One ticket with its category, urgency, webhook state and timings.",
+                "get": _op("getTicket", "One ticket with its category, urgency, webhook state and timings.",
                            (200, _ref("Ticket")), (404,), params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/category": {
-                "post": _op("Correct a ticket's category; it becomes an example for that label.",
+                "post": _op("correctCategory", "Correct a ticket's category; it becomes an example for that label.",
                             (200, _ref("Ticket")), (400, 403, 404, 413, 415, 422), body="CategoryIn",
                             params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/urgency": {
-                "post": _op("Correct a ticket's urgency level; it becomes an example for that level.",
+                "post": _op("correctUrgency",
+                            "Correct a ticket's urgency level; it becomes an example for that level.",
                             (200, _ref("Ticket")), (400, 403, 404, 413, 415, 422), body="UrgencyIn",
                             params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/retry": {
-                "post": _op("Send a failed ticket through the pipeline again.", (202, _ACCEPTED), (403, 404, 409),
-                            params=[_TICKET_ID]),
+                "post": _op("retryTicket", "Send a failed ticket through the pipeline again.",
+                            (202, _ref("Accepted")), (403, 404, 409), params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/webhooks/redeliver": {
-                "post": _op("Deliver the ticket's event again (same event id).", (202, obj), (403, 404, 409),
-                            params=[_TICKET_ID]),
+                "post": _op("redeliverWebhook", "Deliver the ticket's event again (same event id).", (202, obj),
+                            (403, 404, 409), params=[_TICKET_ID]),
             },
-            "/api/webhooks": {"get": _op("Endpoints, their state and latest attempts.", (200, obj), (403,))},
+            "/api/webhooks": {"get": _op("listWebhookEndpoints", "Endpoints, their state and latest attempts.",
+                                         (200, obj), (403,))},
             "/api/webhooks/endpoints/enable": {
-                "post": _op("Enable an endpoint disabled by a 410.", (200, obj), (400, 403, 409, 413, 415, 422),
-                            body="EndpointIn"),
+                "post": _op("enableWebhookEndpoint", "Enable an endpoint disabled by a 410.", (200, obj),
+                            (400, 403, 409, 413, 415, 422), body="EndpointIn"),
             },
-            "/api/webhooks/dead": {"get": _op("Events whose attempts ran out.", (200, obj), (403,))},
+            "/api/webhooks/dead": {"get": _op("listDeadLetters", "Events whose attempts ran out.", (200, obj),
+                                              (403,))},
             "/api/webhooks/dead/replay": {
-                "post": _op("Deliver dead-lettered events again.", (202, obj), (400, 403, 413, 415, 422),
-                            body="ReplayIn"),
+                "post": _op("replayDeadLetters", "Deliver dead-lettered events again.", (202, obj),
+                            (400, 403, 413, 415, 422), body="ReplayIn"),
             },
             "/api/incidents": {
-                "get": _op("Incidents (many tickets about one problem), newest first.",
-                           (200, {"type": "object", "required": ["incidents"],
-                                  "properties": {"incidents": {"type": "array", "items": _ref("Incident")}}}),
-                           (400, 403),
+                "get": _op("listIncidents", "Incidents (many tickets about one problem), newest first.",
+                           (200, _ref("IncidentList")), (400, 403),
                            params=[{"name": "status", "in": "query",
                                     "schema": {"type": "string", "enum": INCIDENT_STATUSES}},
                                    {"name": "limit", "in": "query",
                                     "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
             },
             "/api/incidents/{incident_id}": {
-                "get": _op("One incident with its tickets and its events' deliveries.", (200, _ref("Incident")),
-                           (403, 404), params=[_INCIDENT_ID]),
+                "get": _op("getIncident", "One incident with its tickets and its events' deliveries.",
+                           (200, _ref("Incident")), (403, 404), params=[_INCIDENT_ID]),
             },
             "/api/incidents/{incident_id}/close": {
-                "post": _op("Close an open incident: new similar tickets no longer join it.", (200, _ref("Incident")),
-                            (403, 404, 409), params=[_INCIDENT_ID]),
+                "post": _op("closeIncident", "Close an open incident: new similar tickets no longer join it.",
+                            (200, _ref("Incident")), (403, 404, 409), params=[_INCIDENT_ID]),
             },
             "/api/incidents/{incident_id}/merge": {
-                "post": _op("Merge this incident into another; its tickets move there.", (200, _ref("Incident")),
-                            (400, 403, 404, 409, 413, 415, 422), body="MergeIn", params=[_INCIDENT_ID]),
+                "post": _op("mergeIncident", "Merge this incident into another; its tickets move there.",
+                            (200, _ref("Incident")), (400, 403, 404, 409, 413, 415, 422), body="MergeIn",
+                            params=[_INCIDENT_ID]),
             },
             "/api/tickets/{ticket_id}/ack": {
-                "post": _op("Acknowledge the ticket: its SLA clock stops.", (200, _ref("Ticket")),
+                "post": _op("ackTicket", "Acknowledge the ticket: its SLA clock stops.", (200, _ref("Ticket")),
                             (400, 403, 404, 409, 415, 422), body="AckIn", params=[_TICKET_ID]),
             },
             "/api/tickets/{ticket_id}/resolve": {
-                "post": _op("Resolve the ticket: acknowledged, and out of every queue.", (200, _ref("Ticket")),
-                            (400, 403, 404, 409, 415, 422), body="AckIn", params=[_TICKET_ID]),
+                "post": _op("resolveTicket", "Resolve the ticket: acknowledged, and out of every queue.",
+                            (200, _ref("Ticket")), (400, 403, 404, 409, 415, 422), body="AckIn",
+                            params=[_TICKET_ID]),
             },
-            "/api/teams": {"get": _op("Each team's queue, breaches and time to acknowledge; the routing in force.",
+            "/api/teams": {"get": _op("listTeams",
+                                      "Each team's queue, breaches and time to acknowledge; the routing in force.",
                                       (200, obj), (403,))},
             "/api/teams/{team}/next": {
-                "post": _op("Hand the agent the most urgent waiting ticket of the team (204: none waits).",
+                "post": _op("takeNextTicket", "Hand the agent the most urgent waiting ticket of the team.",
                             (200, _ref("Ticket")), (400, 403, 404, 409, 415, 422), body="AgentIn",
-                            params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}]),
+                            params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}],
+                            empty=(204, "No ticket waits in the team's queue")),
             },
-            "/api/meta": {"get": _op("Labels, urgency threshold and the Flower URL.", (200, obj), ())},
+            "/api/meta": {"get": _op("getMeta", "Labels, urgency threshold and the Flower URL.", (200, obj), ())},
             "/api/stats": {
-                "get": _op("Latency percentiles per stage and throughput over the last done tickets.",
+                "get": _op("getStats", "Latency percentiles per stage and throughput over the last done tickets.",
                            (200, obj), (400, 403),
                            params=[{"name": "last", "in": "query",
                                     "schema": {"type": "integer", "minimum": 1, "maximum": 2000}}]),
             },
             "/api/health": {
-                "get": {"summary": "200 when Redis and at least one worker answer.",
+                "get": {"operationId": "getHealth", "summary": "200 when Redis and at least one worker answer.",
                         "responses": {"200": {"description": "Healthy", "content": _json(obj)},
                                       "503": {"description": "Unhealthy", "content": _json(obj)}}},
             },
-        },
+        }),
     }
