@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_metrics(app, app.extensions["smartsupport"].store,
                  teams=lambda: app.extensions["smartsupport"].routing.current().team_names())
     _migrate(app.extensions["smartsupport"].store)
+    if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
+        app.extensions["smartsupport"].store.publish_webhook_secrets(settings.webhook_secret,
+                                                                     settings.webhook_previous_secret)
     app.after_request(_secure_headers)
 
     @app.get("/openapi.json")

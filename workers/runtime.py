@@ -12,7 +12,7 @@ from kombu.exceptions import BatchPublishError, OperationalError
 
 from smartsupport import incidents
 from smartsupport.config import Settings
-from smartsupport.errors import StoreUnavailable
+from smartsupport.errors import ConfigError, StoreUnavailable
 from smartsupport.labels import load_labels
 from smartsupport.routing import Routing, RoutingSource
 from smartsupport.store import TicketStore
@@ -51,6 +51,19 @@ def routing_source() -> RoutingSource:
 def current_routing() -> Routing:
     """The routing in force (the file re-read when it changed)."""
     return routing_source().current()
+
+
+def webhook_secrets() -> tuple[str, str]:
+    """This host's webhook secrets (current, previous), else the installation's that the API keeps in
+    Redis; raises ConfigError when neither is there: a host never signs with a secret of its own."""
+    cfg = settings()
+    if cfg.webhook_secret:
+        return cfg.webhook_secret, cfg.webhook_previous_secret
+    shared = store().webhook_secrets()
+    if shared is None:
+        raise ConfigError("no webhook secret on this host: set SMARTSUPPORT_WEBHOOK_SECRET, or start the API "
+                          "against this Redis once (it keeps the installation's secret there)")
+    return shared
 
 
 def run_stage(stage: str, step: Callable[[list[str], str | None], None], requests) -> None:

@@ -22,7 +22,7 @@ from celery import Task
 from celery.signals import worker_process_init
 
 from smartsupport import delivery, incidents, notify, routing, urgency
-from smartsupport.errors import StoreUnavailable, WebhookFailed, WebhookRejected
+from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.ticket import Ticket
 
@@ -31,7 +31,7 @@ from .celery import app
 from .model_cache import ModelCache
 from .pipeline import route_ticket
 from .publishing import send_on
-from .runtime import current_routing, fail_all, incident_tracker, run_stage, settings, store
+from .runtime import current_routing, fail_all, incident_tracker, run_stage, settings, store, webhook_secrets
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 32
@@ -174,19 +174,20 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
         return subject
     retry_after = None
     try:
+        # The current secret, then the old one while it is rotated. Without a routing file, the
+        # destination stands for SMARTSUPPORT_WEBHOOK_URLS: the installation's secrets sign.
+        secrets = ((destination.secret, destination.previous_secret) if destination and rules.source != "default"
+                   else webhook_secrets())
         payload = notify.payload_for(s, subject, event_id=state["event_id"], destination=destination,
                                      threshold=cfg.urgency_threshold, redact=cfg.redact,
                                      phone_region=cfg.phone_region)
-        attempt = notify.post_webhook(url, payload,
-                                      # The current secret, then the old one while it is rotated. Without a
-                                      # routing file, the destination stands for SMARTSUPPORT_WEBHOOK_URLS.
-                                      secret=((destination.secret, destination.previous_secret)
-                                              if destination and rules.source != "default"
-                                              else (cfg.webhook_secret, cfg.webhook_previous_secret)),
-                                      timeout_s=cfg.webhook_timeout_s,
+        attempt = notify.post_webhook(url, payload, secret=secrets, timeout_s=cfg.webhook_timeout_s,
                                       slack=destination is not None and destination.format == "slack")
     except (WebhookFailed, WebhookRejected) as exc:
         attempt, retry_after = exc.attempt, getattr(exc, "retry_after_s", None)
+    except ConfigError as exc:  # no secret on this host nor in Redis: retried like an endpoint that is away
+        log.error("webhook %s to %s not sent: %s", subject, url, exc)
+        attempt = {"at": time.time(), "status_code": None, "error": str(exc)}
     number = int(state.get("attempts", 0)) + 1 - int(state.get("round_start", 0))
     decision = delivery.decide(attempt, number=number, policy=delivery.RetryPolicy.from_settings(cfg),
                                event_id=state["event_id"], retry_after_s=retry_after)

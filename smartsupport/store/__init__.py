@@ -17,6 +17,7 @@ from .mail import Mail
 from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
 from .retention import Retention
 from .routes import Routes
+from .shared import Shared
 from .sweeper import Sweeping
 from .tickets import Tickets
 from .views import Views, present
@@ -25,7 +26,7 @@ __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
 
 
 class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention,
-                  Routes, Mail):
+                  Routes, Mail, Shared):
     """Every read and write of SmartSupport's state in Redis."""
 
     @classmethod

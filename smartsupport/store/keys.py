@@ -24,6 +24,8 @@
   ss:sla:<id>:event:<name>   hash: an SLA event's payload; its :deliveries and :attempts as a ticket's
   ss:team..., ss:agent...,   routes, team queues and the SLA clock: see store/routes.py
   ss:sla:due
+  ss:config:webhook_secrets  the installation's webhook secrets, for hosts without them (store/shared.py)
+  ss:mail:...                the mailbox's Message-IDs and state: see store/mail.py
   ss:incident...             incidents: see smartsupport/incidents/
 """
 
