@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -88,8 +89,9 @@ def create_app(settings: Settings | None = None) -> Flask:
                  teams=lambda: app.extensions["smartsupport"].routing.current().team_names())
     _migrate(app.extensions["smartsupport"].store)
     if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
-        app.extensions["smartsupport"].store.publish_webhook_secrets(settings.webhook_secret,
-                                                                     settings.webhook_previous_secret)
+        with contextlib.suppress(StoreUnavailable):  # Redis away: the scheduler keeps it there too
+            app.extensions["smartsupport"].store.publish_webhook_secrets(settings.webhook_secret,
+                                                                         settings.webhook_previous_secret)
     app.after_request(_secure_headers)
 
     @app.get("/openapi.json")

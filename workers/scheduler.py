@@ -1,4 +1,5 @@
-"""Celery beat's scheduler, noting each tick in Redis so that /api/health can tell it runs."""
+"""Celery beat's scheduler, noting each tick in Redis so that /api/health can tell it runs, and
+keeping the installation's webhook secrets there for worker hosts without them (store/shared.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from celery.beat import PersistentScheduler
 
 from smartsupport.errors import StoreUnavailable
 
-from .runtime import store
+from .runtime import settings, store
 
 log = logging.getLogger(__name__)
 #: Beat wakes at least this often (Celery's default is every 5 minutes), so its mark stays fresh.
@@ -20,6 +21,9 @@ class HeartbeatScheduler(PersistentScheduler):
         wait = super().tick(*args, **kwargs)
         try:
             store().mark_scheduler_tick()
+            cfg = settings()
+            if cfg.webhook_secret:
+                store().publish_webhook_secrets(cfg.webhook_secret, cfg.webhook_previous_secret)
         except StoreUnavailable:
             log.warning("could not note the scheduler's tick: Redis is away")
         return min(wait, TICK_S)
