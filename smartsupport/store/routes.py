@@ -19,9 +19,12 @@ import json
 import time
 from typing import Any
 
-from ..errors import TicketNotFound
+import redis
+
+from ..errors import AgentAtCapacity, TicketNotFound
 from . import keys
 from .base import StoreBase, guarded
+from .deliveries import Deliveries
 
 SLA_DUE = keys.PREFIX + "sla:due"
 TEAM_STATS = keys.PREFIX + "team:stats"
@@ -142,7 +145,6 @@ class Routes(StoreBase):
     def take_next(self, team: str, agent: str, *, capacity: int | None, now: float | None = None) -> str | None:
         """Atomically hand ``agent`` the most urgent waiting ticket of ``team``: its id, None when none
         waits; raises AgentAtCapacity when the agent holds ``capacity`` open tickets already."""
-        from ..errors import AgentAtCapacity
         now = time.time() if now is None else now
         taken = self.r.eval(_NEXT, 4, team_key(team, "waiting"), team_key(team, "since"), agent_key(agent, "open"),
                             agent_key(agent, "all"), capacity or 0, repr(now), keys.PREFIX + "ticket:", agent)
@@ -162,7 +164,6 @@ class Routes(StoreBase):
                        now: float | None = None) -> bool:
         """Stage one SLA event with its deliveries and take it off the clock, in one MULTI; False when
         another worker fired it first, or an acknowledgement stopped the clock meanwhile."""
-        from .deliveries import Deliveries
         member = f"{ticket_id} {event}"
         subject = f"sla:{ticket_id}:event:{event.split('.')[-1]}"
         with self.r.pipeline(transaction=True) as pipe:
@@ -180,10 +181,8 @@ class Routes(StoreBase):
                 pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
             try:
                 pipe.execute()
-            except Exception as exc:  # WatchError: someone else changed it; look again next tick
-                if type(exc).__name__ == "WatchError":
-                    return False
-                raise
+            except redis.WatchError:  # someone else changed it meanwhile: look again next tick
+                return False
         return True
 
     @guarded
