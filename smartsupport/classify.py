@@ -92,8 +92,9 @@ class Classifier:
                 self.set_centre(centre)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Classifier":
-        return cls(load_label_set(settings.labels_file), backend=settings.classifier, model=settings.model,
+    def from_settings(cls, settings: Settings, *, labels: LabelSet | None = None) -> "Classifier":
+        """The classifier ``settings`` ask for, with ``labels`` (by default those of the labels file)."""
+        return cls(labels or load_label_set(settings.labels_file), backend=settings.classifier, model=settings.model,
                    review_threshold=settings.review_threshold, review_margin=settings.review_margin,
                    threads=settings.torch_threads, precision=settings.model_precision)
 

@@ -53,7 +53,16 @@ def load_label_set(path: Path | str | None = None) -> LabelSet:
     """Read and check a labels file (the built-in Billing/Technical/Legal set by default)."""
     path = Path(path or DEFAULT_LABELS_FILE)
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: {exc}") from exc
+    return parse_label_set(text, source=f"SMARTSUPPORT_LABELS_FILE {path}")
+
+
+def parse_label_set(text: str, *, source: str = "labels") -> LabelSet:
+    """Check the text of a labels file (``source`` names it in errors)."""
+    try:
+        raw = json.loads(text)
         labels = tuple(
             Label(
                 name=str(item["name"]).strip(),
@@ -66,17 +75,17 @@ def load_label_set(path: Path | str | None = None) -> LabelSet:
         fallback = str(raw["fallback"]).strip() if raw.get("fallback") is not None else None
         threshold = float(raw.get("fallback_threshold", DEFAULT_FALLBACK_THRESHOLD))
         review_gap = float(raw.get("review_gap", 0.0))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: {exc}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     names = [label.name for label in labels]
     if len(labels) < 2 or len(set(names)) != len(names) or not all(names):
-        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: needs at least two labels with unique, non-empty names")
+        raise ConfigError(f"{source}: needs at least two labels with unique, non-empty names")
     if not 0 < temperature <= 10:
-        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: temperature must be in (0, 10]")
+        raise ConfigError(f"{source}: temperature must be in (0, 10]")
     if fallback == "" or not -1 <= threshold <= 1:
-        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: fallback needs a name and a threshold in [-1, 1]")
+        raise ConfigError(f"{source}: fallback needs a name and a threshold in [-1, 1]")
     if not 0 <= review_gap <= 2:
-        raise ConfigError(f"SMARTSUPPORT_LABELS_FILE {path}: review_gap must be in [0, 2]")
+        raise ConfigError(f"{source}: review_gap must be in [0, 2]")
     if fallback and fallback not in names:
         labels += (Label(name=fallback),)
     return LabelSet(labels, temperature, fallback, threshold, review_gap)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from celery import Celery
@@ -13,11 +12,11 @@ from flask import Flask, Response, abort, current_app, request, send_from_direct
 from flask_cors import CORS
 from flask_limiter import Limiter
 
-from smartsupport import redact
+from smartsupport import published, redact
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError, StoreUnavailable
-from smartsupport.labels import load_labels
-from smartsupport.routing import RoutingSource
+from smartsupport.labels import LabelSet, load_label_set
+from smartsupport.routing import RoutingSource, file as routing_file
 from smartsupport.store import TicketStore
 
 from .auth import KeyRing
@@ -35,15 +34,17 @@ class Services:
     keys: KeyRing
     celery: Celery
     routing: RoutingSource
-    _labels: tuple[float | None, list[str]] | None = field(default=None, repr=False)
+    #: The installation's labels: this host's file, published for every host (smartsupport.published).
+    labels: published.Published[LabelSet]
 
     def label_names(self) -> list[str]:
-        """The current label names; the labels file is re-read when it changes, no restart needed."""
-        path = self.settings.labels_file
-        mtime = os.stat(path).st_mtime if path else None
-        if self._labels is None or self._labels[0] != mtime:
-            self._labels = (mtime, [label.name for label in load_labels(path)])
-        return self._labels[1]
+        """The label names in force; an edited labels file counts at once, no restart needed."""
+        return [label.name for label in self.labels.current().labels]
+
+    def publish_changed_files(self) -> None:
+        """Publish the labels and routing files if they changed (two stats when they did not)."""
+        self.labels.publish_if_changed()
+        self.routing.publish_if_changed()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -64,15 +65,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.json.sort_keys = False
-    app.extensions["smartsupport"] = Services(
+    # A bad labels or routing file stops the start, naming the place (and is never published).
+    label_names = [label.name for label in load_label_set(settings.labels_file).labels]
+    if settings.routing_file:
+        routing_file.load(settings.routing_file, labels=label_names)
+    store = TicketStore.from_url(settings.broker_url)
+    app.extensions["smartsupport"] = services = Services(
         settings=settings,
-        store=TicketStore.from_url(settings.broker_url),
+        store=store,
         keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
         celery=celery_app,
-        routing=RoutingSource(settings.routing_file, labels=lambda: app.extensions["smartsupport"].label_names(),
-                              webhook_urls=settings.webhook_urls, secret=settings.webhook_secret),
+        routing=RoutingSource(settings.routing_file, labels=lambda: services.label_names(),
+                              webhook_urls=settings.webhook_urls, secret=settings.webhook_secret, store=store,
+                              publish=True),
+        labels=published.labels(store, settings.labels_file, publish=True),
     )
-    app.extensions["smartsupport"].routing.current()  # a bad routing file stops the start, naming the place
     if settings.cors_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])

@@ -10,8 +10,9 @@ from flask import Blueprint, current_app, g, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import Forbidden, Unauthorized, UnsupportedMediaType
 
-from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidTicket,
-                                 NoWebhookEndpoints, StoreUnavailable, TicketNotFailed, TicketNotFound, UnknownLabel)
+from smartsupport.errors import (ConfigError, EndpointNotDisabled, IdempotencyKeyInProgress, IdempotencyKeyReused,
+                                 InvalidTicket, NoWebhookEndpoints, StoreUnavailable, TicketNotFailed, TicketNotFound,
+                                 UnknownLabel)
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.store.views import for_submitter
@@ -41,6 +42,13 @@ def _authenticate() -> None:
     if principal is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     g.principal = principal
+
+
+@api.before_request
+def _publish_changed_files() -> None:
+    """An edited labels or routing file on this host reaches every host (smartsupport.published)."""
+    with contextlib.suppress(ConfigError, StoreUnavailable):
+        _services().publish_changed_files()
 
 
 @api.post("/tickets")

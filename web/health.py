@@ -51,10 +51,12 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         missing += [f"the {name} process ({'it keeps crashing' if state == 'FATAL' else state.lower()})"
                     for name, state in processes.items() if state not in ("RUNNING", "STARTING")]
     report["missing"] = missing
-    # A routing file that failed to reload: tickets still flow, with the rules in force before it.
-    source = services.routing
-    detail = source.error if operator else "details for operator keys"
-    report["warnings"] = [f"the routing file did not reload, the rules in force stay: {detail}"] if source.error else []
+    # A routing or labels file that failed to reload: tickets still flow, with the version in force.
+    report["warnings"] = [
+        f"the {name} file did not reload, the {kept} in force stay: "
+        + (source.error if operator else "details for operator keys")
+        for name, kept, source in (("routing", "rules", services.routing), ("labels", "labels", services.labels))
+        if source.error]
     healthy = not missing
     return {"status": "ok" if healthy else "unavailable", **report}, healthy
 

@@ -5,7 +5,6 @@ that every model process shares through Redis."""
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
@@ -13,8 +12,9 @@ from smartsupport import urgency
 from smartsupport.centring import TrafficCentre
 from smartsupport.classify import Classifier
 from smartsupport.errors import StoreUnavailable
+from smartsupport.labels import LabelSet, load_label_set
 
-from .runtime import settings, store
+from .runtime import current_labels, settings, store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ class ModelCache:
 
     classifier: Classifier | None = None
     severity: urgency.SemanticSeverity | None = None
-    labels_mtime: float | None = None
+    #: The label set the classifier was built for (the installation's, see runtime.current_labels).
+    label_set: LabelSet | None = None
     corrections_version = -1
     urgency_version = -1
     #: The traffic centre as this process last wrote it to Redis.
@@ -33,9 +34,10 @@ class ModelCache:
     @classmethod
     def current(cls) -> Classifier:
         cfg = settings()
-        mtime = os.stat(cfg.labels_file).st_mtime if cfg.labels_file else None
-        if cls.classifier is None or mtime != cls.labels_mtime:
-            cls.classifier, cls.labels_mtime, cls.corrections_version = Classifier.from_settings(cfg), mtime, -1
+        label_set = current_labels()
+        if cls.classifier is None or label_set is not cls.label_set:
+            cls.classifier, cls.label_set = Classifier.from_settings(cfg, labels=label_set), label_set
+            cls.corrections_version = -1
             encoder = getattr(cls.classifier, "encoder", None)  # the nli backend has none
             cls.severity, cls.urgency_version = (urgency.SemanticSeverity(encoder) if encoder else None), -1
             cls.centre_raw = None
@@ -87,5 +89,6 @@ class ModelCache:
         """Load the model when the process starts, not on the first ticket (Redis may be away yet)."""
         try:
             cls.current()
-        except StoreUnavailable:
-            Classifier.from_settings(settings())
+        except StoreUnavailable:  # the model is loaded already: the corrections come on the first ticket
+            if cls.classifier is None:
+                Classifier.from_settings(settings(), labels=load_label_set(settings().labels_file))

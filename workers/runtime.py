@@ -10,10 +10,10 @@ from typing import Callable
 import redis
 from kombu.exceptions import BatchPublishError, OperationalError
 
-from smartsupport import incidents
+from smartsupport import incidents, published
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError, StoreUnavailable
-from smartsupport.labels import load_labels
+from smartsupport.labels import LabelSet
 from smartsupport.routing import Routing, RoutingSource
 from smartsupport.store import TicketStore
 
@@ -42,10 +42,20 @@ def incident_tracker() -> incidents.IncidentTracker:
 
 
 @lru_cache(maxsize=1)
+def published_labels() -> published.Published[LabelSet]:
+    """The labels the installation classifies with: the API host publishes them (smartsupport.published)."""
+    return published.labels(store(), settings().labels_file, publish=False)
+
+
+def current_labels() -> LabelSet:
+    return published_labels().current()
+
+
+@lru_cache(maxsize=1)
 def routing_source() -> RoutingSource:
     cfg = settings()
-    return RoutingSource(cfg.routing_file, labels=lambda: [label.name for label in load_labels(cfg.labels_file)],
-                         webhook_urls=cfg.webhook_urls, secret=cfg.webhook_secret)
+    return RoutingSource(cfg.routing_file, labels=lambda: [label.name for label in current_labels().labels],
+                         webhook_urls=cfg.webhook_urls, secret=cfg.webhook_secret, store=store())
 
 
 def current_routing() -> Routing:

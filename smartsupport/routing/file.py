@@ -6,7 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -16,17 +16,34 @@ from . import (DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, M
                Routing, Rule, SlaPolicy, Team)
 
 
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def load(path: Path, *, labels: Iterable[str]) -> Routing:
     """Read and check a routing file; raises ConfigError listing every problem, each with its place."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-        raw = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ConfigError(f"routing file {path}: cannot be read: {exc}") from exc
-    return parse(raw, labels=labels, source=str(path))
+    return parse_text(text, labels=labels, source=str(path))
 
 
-def parse(raw: Any, *, labels: Iterable[str], source: str = "routing") -> Routing:
+def parse_text(text: str, *, labels: Iterable[str], source: str, env: Mapping[str, str] | None = None) -> Routing:
+    """Check the text of a routing file (JSON when ``source`` ends in .json, else YAML), its
+    ``${NAME}`` read from ``env`` (this process's environment by default)."""
+    try:
+        raw = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"routing file {source}: cannot be read: {exc}") from exc
+    return parse(raw, labels=labels, source=source, env=env)
+
+
+def variables(text: str) -> set[str]:
+    """The names of the environment variables a routing file's text refers to."""
+    return set(VARIABLE.findall(text))
+
+
+def parse(raw: Any, *, labels: Iterable[str], source: str = "routing", env: Mapping[str, str] | None = None) -> Routing:
     """Build a Routing from the file's data; ConfigError names every bad place at once."""
     problems: list[str] = []
     labels = tuple(labels)
@@ -36,7 +53,7 @@ def parse(raw: Any, *, labels: Iterable[str], source: str = "routing") -> Routin
     if unknown:
         problems.append(f"unknown top-level keys {sorted(unknown)}")
     teams = _teams(raw.get("teams"), problems)
-    destinations = _destinations(raw.get("destinations") or [], problems)
+    destinations = _destinations(raw.get("destinations") or [], problems, os.environ if env is None else env)
     policies = _policies(raw.get("sla_policies") or {}, problems)
     share = raw.get("sla_warning_share", DEFAULT_WARNING_SHARE)
     if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share < 1:
@@ -76,7 +93,7 @@ def _teams(raw: Any, problems: list[str]) -> dict[str, Team]:
     return teams
 
 
-def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
+def _destinations(raw: Any, problems: list[str], env: Mapping[str, str]) -> dict[str, Destination]:
     found: dict[str, Destination] = {}
     if not isinstance(raw, list):
         problems.append("destinations: must be a list")
@@ -88,7 +105,7 @@ def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
             problems.append(f"{where}: needs a name")
             continue
         before = len(problems)
-        url, secret, previous = (_expand(item.get(k), f"{where}.{k}", problems)
+        url, secret, previous = (_expand(item.get(k), f"{where}.{k}", problems, env)
                                  for k in ("url", "secret", "previous_secret"))
         if len(problems) == before and (not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url)):
             problems.append(f"{where}: needs a url (http:// or https://)")
@@ -114,17 +131,17 @@ def _destinations(raw: Any, problems: list[str]) -> dict[str, Destination]:
     return found
 
 
-def _expand(value: Any, where: str, problems: list[str]) -> Any:
+def _expand(value: Any, where: str, problems: list[str], env: Mapping[str, str]) -> Any:
     """``${NAME}`` in a string replaced by that environment variable (an unset one is a problem)."""
     if not isinstance(value, str):
         return value
 
     def variable(m: re.Match) -> str:
-        if m.group(1) not in os.environ:
+        if m.group(1) not in env:
             problems.append(f"{where}: the environment variable {m.group(1)} is not set")
             return ""
-        return os.environ[m.group(1)]
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", variable, value)
+        return env[m.group(1)]
+    return VARIABLE.sub(variable, value)
 
 
 def _policies(raw: Any, problems: list[str]) -> dict[str, SlaPolicy]:

@@ -1,56 +1,68 @@
-"""The routing in force, re-read when its file changes."""
+"""The routing in force: the installation's routing file as the API host published it in Redis
+(see smartsupport.published), else this host's own, re-read when it changes."""
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ConfigError
+from ..published import Published
 from . import Routing, default_routing, file
-
-log = logging.getLogger(__name__)
 
 
 class RoutingSource:
-    """The routing now in force: the file re-read when it changes, no restart needed. A file that no
-    longer loads keeps the rules in force and says why (``error``, logged once per change)."""
+    """The routing now in force, no restart needed when the file changes. One that no longer loads
+    keeps the rules in force and says why (``error``, logged once per change). Without a store the
+    host's own file alone counts (tests, tools)."""
 
     def __init__(self, path: Path | None, *, labels: Callable[[], Iterable[str]], webhook_urls: Iterable[str],
-                 secret: str) -> None:
+                 secret: str, store=None, publish: bool = False) -> None:
         self.path, self._labels = path, labels
-        self._default = (tuple(webhook_urls), secret)
-        self._mtime: float | None = None
-        self._routing: Routing | None = None
-        self.error: str | None = None
+        self._names: tuple[str, ...] | None = None
+        default = (tuple(webhook_urls), secret)
+
+        def parse(text: str, source: str, env) -> Routing:
+            if not text:  # the publishing host has no routing file: each host's default routing
+                return default_routing(self._names or (), *default)
+            return file.parse_text(text, labels=self._names or (), source=source, env=env)
+        self._published = Published("routing", path, store=store or _NoStore(), parse=parse, publish=publish,
+                                    default=lambda: ("", "default routing"), variables=file.variables)
+
+    @property
+    def error(self) -> str | None:
+        return self._published.error
+
+    @property
+    def version(self) -> int:
+        """The published version in force (0: this host's own file)."""
+        return self._published.version
 
     def current(self) -> Routing:
-        """The routing; raises ConfigError only when the file never loaded (at start)."""
-        if self.path is None:
-            if self._routing is None:
-                self._routing = default_routing(self._labels(), *self._default)
-            return self._routing
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError as exc:
-            mtime, problem = None, ConfigError(f"routing file {self.path}: {exc}")
-        else:
-            problem = None
-        if self._routing is not None and mtime == self._mtime:
-            return self._routing
-        try:
-            if problem:
-                raise problem
-            routing = file.load(self.path, labels=self._labels())
-        except ConfigError as exc:
-            if self._routing is None:
-                raise
-            if self.error != str(exc):
-                log.error("routing file not reloaded, the rules in force stay: %s", exc)
-            self.error, self._mtime = str(exc), mtime
-            return self._routing
-        if self._routing is not None:
-            log.info("routing file %s reloaded: %d rules", self.path, len(routing.rules))
-        self._routing, self._mtime, self.error = routing, mtime, None
-        return routing
+        """The routing; raises ConfigError only when none ever loaded (at start)."""
+        self._follow_labels()
+        return self._published.current()
+
+    def publish_if_changed(self) -> None:
+        """On the host that publishes: publish the file if it changed (a stat when it did not)."""
+        if self._names is None:
+            self._follow_labels()
+        self._published.publish_if_changed()
+
+    def _follow_labels(self) -> None:
+        names = tuple(self._labels())
+        if names != self._names:  # categories a rule names are checked against the labels in force
+            self._names = names
+            self._published.forget()
+
+
+class _NoStore:
+    """Nothing published, nothing to publish to."""
+
+    def config_sha(self, name: str) -> None:
+        return None
+
+    def published_config(self, name: str):
+        return None
+
+    def publish_config(self, name: str, text: str) -> int:
+        return 0
