@@ -3,7 +3,8 @@ files in Redis, and every process classifies and routes with the published versi
 
 A process that publishes (the API) reads its own file at start and whenever the file changes, checks
 it, and publishes it (``ss:config:<name>``, see store/shared.py) with the values of the environment
-variables it names, so that hosts without them route the same way. Every process, the API included,
+variables it names (the webhook URLs, for the default routing), so that hosts without them route
+the same way. Every process, the API included,
 then follows the published version: one GET per use, a parse only when the version moved. Until
 anything is published (or while Redis is away at start) a process uses its own file, or the
 built-in default. A published text that does not load on this host keeps the version in force and
@@ -31,9 +32,9 @@ class Published(Generic[T]):
     """Configuration file ``name`` as the installation has it (see the module's docstring)."""
 
     def __init__(self, name: str, path: Path | None, *, store, parse: Parser, default: Callable[[], tuple[str, str]],
-                 publish: bool, variables: Callable[[str], set[str]] = lambda text: set()) -> None:
+                 publish: bool, environment: Callable[[str], dict[str, str]] = lambda text: {}) -> None:
         self.name, self.path, self.store, self._parse, self._default = name, path, store, parse, default
-        self.publisher, self._variables = publish, variables
+        self.publisher, self._environment = publish, environment
         self.version = 0  # the published version in force; 0: this host's own file
         self._sha: str | None = None  # the published text's sha in force (or last found unusable)
         self._use_error: str | None = None  # why the published version or own file in force is an older one
@@ -97,7 +98,7 @@ class Published(Generic[T]):
             return self._own[1]
         try:
             _, text, source = self._text()
-            value = self._parse(text, source, os.environ)
+            value = self._parse(text, source, {**os.environ, **self._environment(text)})
         except ConfigError as exc:
             if self._own is None:
                 raise
@@ -124,7 +125,7 @@ class Published(Generic[T]):
             return
         try:
             mtime, text, source = self._text()
-            env = {name: os.environ[name] for name in self._variables(text) if name in os.environ}
+            env = self._environment(text)
             self._parse(text, source, env)  # never publish what does not load
         except ConfigError as exc:
             if self._publish_error != str(exc):

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ..published import Published
 from . import Routing, default_routing, file
+
+URLS = "SMARTSUPPORT_WEBHOOK_URLS"
 
 
 class RoutingSource:
@@ -19,14 +22,21 @@ class RoutingSource:
                  secret: str, store=None, publish: bool = False) -> None:
         self.path, self._labels = path, labels
         self._names: tuple[str, ...] | None = None
-        default = (tuple(webhook_urls), secret)
+        urls = tuple(webhook_urls)
 
         def parse(text: str, source: str, env) -> Routing:
-            if not text:  # the publishing host has no routing file: each host's default routing
-                return default_routing(self._names or (), *default)
+            if not text:  # no routing file: urgent tickets to the publishing host's SMARTSUPPORT_WEBHOOK_URLS
+                published = env.get(URLS)
+                return default_routing(self._names or (), published.split() if published is not None else urls,
+                                       secret)
             return file.parse_text(text, labels=self._names or (), source=source, env=env)
+
+        def environment(text: str) -> dict[str, str]:
+            if not text:
+                return {URLS: " ".join(urls)}
+            return {name: os.environ[name] for name in file.variables(text) if name in os.environ}
         self._published = Published("routing", path, store=store or _NoStore(), parse=parse, publish=publish,
-                                    default=lambda: ("", "default routing"), variables=file.variables)
+                                    default=lambda: ("", "default routing"), environment=environment)
 
     @property
     def error(self) -> str | None:
