@@ -1,29 +1,62 @@
 """Celery settings, lower-case, every value taken from SmartSupport's Settings (read, never written)."""
 
-from kombu import Queue
+from typing import Any
+
+from kombu import Exchange, Queue
 
 from smartsupport.config import Settings
 
 _settings = Settings.from_env()
 
-broker_url = _settings.broker_url
-result_backend = _settings.broker_url
+_QUEUES = ("model", "tickets", "webhooks")
+#: The highest message priority of RabbitMQ's classic priority queues (workers.pipeline.AMQP_PRIORITY).
+_AMQP_MAX_PRIORITY = 9
+
+
+def broker_settings(settings: Settings) -> dict[str, Any]:
+    """The Celery settings that depend on the broker: the store's Redis (by default), another Redis,
+    or RabbitMQ (``SMARTSUPPORT_BROKER_URL``); each kind sets the same keys. This module applies them
+    to every process started from the environment, ``workers.celery.use_broker`` to an API built
+    with explicit Settings."""
+    common = {"broker_url": settings.celery_broker_url, "result_backend": settings.broker_url}
+    if not settings.rabbitmq:
+        return {**common, "task_queues": [Queue(name) for name in _QUEUES], "broker_connection_timeout": 4.0,
+                "broker_native_delayed_delivery_queue_type": "quorum", "broker_transport_options": {
+                    # Redis redelivers a message not acked within the visibility timeout: it must exceed
+                    # the longest task and the longest retry countdown (celery #3270, #4400), see
+                    # Settings.validate().
+                    "visibility_timeout": settings.visibility_timeout_s,
+                    # Give a dead worker's messages to the others soon after the visibility timeout:
+                    # kombu's defaults sweep only every ~100 s and restore 10 messages per sweep.
+                    "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 4)),
+                    "unacked_restore_throttle": 1,
+                    "unacked_restore_limit": 1000,
+                    "unacked_mutex_expire": 60,
+                    # Priorities: 0 is served first; each step is its own Redis list ("model", "model:3", ...).
+                    "priority_steps": [0, 3, 6, 9],
+                    "sep": ":",
+                    "queue_order_strategy": "priority",
+                }}
+    # RabbitMQ: durable queues of the chosen kind. A publish waits for the broker's confirm (the
+    # message stored; on a quorum queue, on a majority of its nodes), at most broker_timeout_s. A
+    # worker's unacknowledged messages go back to the queue when its connection drops: there is no
+    # visibility timeout to wait for.
+    quorum = settings.broker_queues == "quorum"
+    arguments = {"x-queue-type": "quorum"} if quorum else {"x-max-priority": _AMQP_MAX_PRIORITY}
+    return {**common,
+            # Topic exchanges: Celery's native delayed delivery (countdowns, retries) needs them with
+            # quorum queues, which hold no per-message delay; the workers declare its celery_delayed_*.
+            "task_queues": [Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments=arguments)
+                            for name in _QUEUES],
+            "broker_connection_timeout": settings.broker_timeout_s,
+            "broker_native_delayed_delivery_queue_type": "quorum" if quorum else "classic",
+            "broker_transport_options": {"confirm_publish": True}}
+
+
+globals().update(broker_settings(_settings))  # broker_url, result_backend, task_queues, broker_transport_options...
 broker_connection_retry_on_startup = True
-# Redis redelivers a message not acked within the visibility timeout: it must exceed the longest
-# task and the longest retry countdown (celery #3270, #4400), see Settings.validate().
-# Priorities: 0 is served first; each step is its own Redis list ("model", "model:3", ...).
-broker_transport_options = {
-    "visibility_timeout": _settings.visibility_timeout_s,
-    # Give a dead worker's messages to the others soon after the visibility timeout: kombu's
-    # defaults sweep only every ~100 s and restore 10 messages per sweep.
-    "unacked_restore_interval": max(1, min(10, _settings.visibility_timeout_s // 4)),
-    "unacked_restore_throttle": 1,
-    "unacked_restore_limit": 1000,
-    "unacked_mutex_expire": 60,
-    "priority_steps": [0, 3, 6, 9],
-    "sep": ":",
-    "queue_order_strategy": "priority",
-}
+# Quorum queues refuse a global prefetch limit: on them each consumer gets its own (Celery >= 5.5).
+worker_detect_quorum_queues = True
 result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
 result_expires = _settings.result_expires_s
 # Ticket state lives in SmartSupport's own Redis records, never in task results: storing them (and
@@ -45,8 +78,8 @@ worker_prefetch_multiplier = 1
 task_soft_time_limit = 120
 task_time_limit = 180
 
-# Queues by kind of work: the model stage (CPU, batched), the cheap stages, webhooks (I/O).
-task_queues = [Queue("model"), Queue("tickets"), Queue("webhooks")]
+# Queues by kind of work (_QUEUES, declared above): the model stage (CPU, batched), the cheap
+# stages, webhooks (I/O).
 task_default_queue = "tickets"
 task_routes = {
     "workers.tasks.classify_ticket": {"queue": "model"},
@@ -67,6 +100,12 @@ beat_schedule = {
     "sweep-stuck-tickets": {
         "task": "workers.tasks.sweep_stuck_tickets",
         "schedule": min(60.0, _settings.stuck_after_s / 4),
+    },
+    # Tickets stored while the broker was away (the outbox; only with a broker other than the
+    # store's Redis, or before a process first connected): queued within seconds of its return.
+    "drain-outbox": {
+        "task": "workers.tasks.drain_outbox",
+        "schedule": 5.0,
     },
     # SLA warnings and breaches (SMARTSUPPORT_ROUTING_FILE): fired within a few seconds of their time.
     "fire-sla-events": {

@@ -14,6 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from kombu.utils.url import maybe_sanitize_url
+
 from smartsupport import routing
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError
@@ -77,12 +79,15 @@ def commands(settings: Settings) -> dict[str, list[str]]:
 
 def banner(settings: Settings) -> str:
     redis = "embedded, data in " + str(settings.data_dir) if settings.embedded_redis else settings.broker_url
+    # SMARTSUPPORT_BROKER_URL reaches every program (supervisord passes its environment on); shown without its password.
+    broker = [f"  Broker          : {maybe_sanitize_url(settings.broker)}"] if settings.broker else []
     return "\n".join([
         "",
         "SmartSupport is starting",
         f"  Dashboard + API : http://{settings.host}:{settings.port}/   (API under /api, spec at /openapi.json)",
         f"  Flower          : http://{settings.host}:{settings.flower_port}/   (user 'operator', password = API key)",
         f"  Redis           : {redis}",
+        *broker,
         f"  API key         : {settings.api_keys[0]}",
         f"  Try it          : curl -H 'Authorization: Bearer {settings.api_keys[0]}' "
         "-H 'Content-Type: application/json' "

@@ -42,8 +42,19 @@ class Settings:
     port: int = setting("SMARTSUPPORT_PORT", 8000, p.integer(1, 65535), "port of the API and dashboard")
     flower_port: int = setting("FLOWER_PORT", 5555, p.integer(1, 65535),
                                "Flower (basic auth: `operator` / the first API key)")
-    redis_url: str | None = setting("REDIS_URL", None, p.text, "broker, result backend and ticket store; unset: "
-                                    "the embedded Redis on `SMARTSUPPORT_REDIS_PORT`", shown="embedded")
+    redis_url: str | None = setting("REDIS_URL", None, p.text, "ticket store, result backend and (unless "
+                                    "`SMARTSUPPORT_BROKER_URL` names another) broker; unset: the embedded Redis on "
+                                    "`SMARTSUPPORT_REDIS_PORT`", shown="embedded")
+    broker: str | None = setting("SMARTSUPPORT_BROKER_URL", None, p.broker_url,
+                                 "Celery's broker when it is not the Redis: `amqp://user:password@host:5672/vhost` "
+                                 "for RabbitMQ; the store stays on Redis (`docs/scaling.md#another-broker`)",
+                                 shown="the Redis")
+    broker_queues: str = setting("SMARTSUPPORT_BROKER_QUEUES", "quorum", p.choice("quorum", "priority"),
+                                 "RabbitMQ queues: `quorum` (replicated; no message priorities before RabbitMQ 4.0) "
+                                 "or `priority` (classic queues with `x-max-priority`: urgent-looking tickets first)")
+    broker_timeout_s: float = setting("SMARTSUPPORT_BROKER_TIMEOUT_S", 1.0, p.number(0.05, 60),
+                                      "RabbitMQ: longest wait for a connection or a publisher confirm; past it the "
+                                      "API leaves a new ticket in the outbox")
     redis_port: int = setting("SMARTSUPPORT_REDIS_PORT", 6390, p.integer(1, 65535),
                               "port of the embedded Redis (loopback only)")
     redis_password: str = setting("SMARTSUPPORT_REDIS_PASSWORD", "", p.text,
@@ -145,8 +156,20 @@ class Settings:
 
     @property
     def broker_url(self) -> str:
+        """The Redis: the ticket store, the result backend, the rate limits, and Celery's broker unless
+        ``SMARTSUPPORT_BROKER_URL`` names another (``celery_broker_url``)."""
         auth = f":{self.redis_password}@" if self.redis_password else ""
         return self.redis_url or f"redis://{auth}127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def celery_broker_url(self) -> str:
+        """Where Celery's messages go: ``SMARTSUPPORT_BROKER_URL``, else the Redis."""
+        return self.broker or self.broker_url
+
+    @property
+    def rabbitmq(self) -> bool:
+        """Whether Celery's broker is RabbitMQ (an AMQP URL)."""
+        return p.is_amqp(self.celery_broker_url)
 
     @property
     def embedded_redis(self) -> bool:
@@ -252,4 +275,4 @@ def _values(parse: Callable) -> str:
     if hasattr(parse, "choices"):
         return ", ".join(f"`{c}`" for c in parse.choices)
     return {p.on_off: "`on`, `off`", p.urls: "http(s) URLs", p.items: "comma-separated", p.existing_file: "a file",
-            p.webhook_secret: "`whsec_…`"}.get(parse, "")
+            p.webhook_secret: "`whsec_…`", p.broker_url: "`amqp[s]://…`, `redis[s]://…`"}.get(parse, "")

@@ -67,6 +67,24 @@ def imap_url(raw: str) -> str:
     return raw
 
 
+#: URL schemes of Celery brokers SmartSupport runs on: RabbitMQ (kombu's py-amqp transport) and Redis.
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+BROKER_SCHEMES = (*AMQP_SCHEMES, "redis", "rediss")
+
+
+def broker_url(raw: str) -> str:
+    """``amqp[s]://user:password@host[:port][/vhost]`` (RabbitMQ) or ``redis[s]://…`` (another Redis)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(raw)
+    if parts.scheme not in BROKER_SCHEMES or not parts.hostname:
+        raise ValueError("must be amqp://user:password@host[:port][/vhost] (RabbitMQ), amqps://…, or redis://…")
+    return raw
+
+
+def is_amqp(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in AMQP_SCHEMES
+
+
 def phone_region(raw: str) -> str:
     """A region code phonenumbers knows (``US``, ``GB``, ``DE``…), for numbers written without +country."""
     import phonenumbers

@@ -190,7 +190,8 @@ def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
     proc = start_worker(env, log_path, beat=True)  # with the scheduler: /api/health needs one
     from web import create_app
 
-    app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api")))
+    broker = {k: env[k] for k in ("SMARTSUPPORT_BROKER_URL", "SMARTSUPPORT_BROKER_QUEUES") if k in env}
+    app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api"), **broker))
     celery = app.extensions["smartsupport"].celery
 
     def answers():

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not settings.api_keys:
         raise ConfigError("no API key: set SMARTSUPPORT_API_KEYS, or start SmartSupport once with `make run`, "
                           f"which generates one in {settings.data_dir}")
-    use_broker(settings.broker_url)
+    use_broker(settings)
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.json.sort_keys = False

@@ -1,8 +1,10 @@
 """/api/health: 200 only when every part that moves tickets runs; a 503 names what is missing.
 
-That is Redis; a live consumer on every Celery queue (asked with Celery's inspect broadcast); the
-scheduler (its last tick, noted in Redis); and, under ``make run``, every supervisord program (one
-that keeps crashing is FATAL). Host names are shown to operators only.
+That is Redis; the broker, when it is not the Redis (SMARTSUPPORT_BROKER_URL: RabbitMQ); a live
+consumer on every Celery queue (asked with Celery's inspect broadcast, which also tells that the
+broker answers); the scheduler (its last tick, noted in Redis); the outbox (tickets stored while
+the broker was away) draining; and, under ``make run``, every supervisord program (one that keeps
+crashing is FATAL). Host names and errors are shown to operators only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import celeryconfig
 INSPECT_TIMEOUT_S = 0.5
 #: The scheduler ticks every few seconds (workers.scheduler.TICK_S); this late, it is gone.
 SCHEDULER_LATE_S = 30.0
+#: The outbox is drained every 5 s (celeryconfig's drain-outbox); a ticket waiting this long is stuck.
+OUTBOX_LATE_S = 60.0
 
 
 def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
@@ -31,14 +35,29 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         report["error"] = f"{type(exc).__name__}: {exc}"[:200]
         missing.append("Redis")
     if report["redis"] == "ok":
-        consumers = _consumers(services.celery)
-        report["workers"] = len({node for nodes in consumers.values() for node in nodes})
-        report["queues"] = consumers if operator else {q: len(nodes) for q, nodes in consumers.items()}
-        missing += [f"a worker for the {queue} queue" for queue, nodes in consumers.items() if not nodes]
+        separate_broker = services.settings.broker is not None
+        try:
+            consumers = _consumers(services.celery)
+        except Exception as exc:  # the broker is away (it is not the Redis, which answered)
+            consumers = None
+            report["broker"] = "down"
+            if operator:
+                report["broker_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            missing.append("the broker")
+        if consumers is not None:
+            if separate_broker:
+                report["broker"] = "ok"
+            report["workers"] = len({node for nodes in consumers.values() for node in nodes})
+            report["queues"] = consumers if operator else {q: len(nodes) for q, nodes in consumers.items()}
+            missing += [f"a worker for the {queue} queue" for queue, nodes in consumers.items() if not nodes]
         age = services.store.scheduler_tick_age_s()
         report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
         if age is None or age > SCHEDULER_LATE_S:
             missing.append("the scheduler (Celery beat)")
+        waiting, oldest_s = services.store.outbox_backlog()
+        report["outbox"] = {"waiting": waiting, "oldest_s_ago": None if oldest_s is None else round(oldest_s, 1)}
+        if oldest_s is not None and oldest_s > OUTBOX_LATE_S and consumers is not None:
+            missing.append(f"the outbox's drain ({waiting} tickets not queued yet, for up to {oldest_s:.0f} s)")
     if services.settings.imap_url and report["redis"] == "ok":
         status = services.store.mailbox_status()
         problem = _mailbox_problem(status, services.settings.imap_poll_s)

@@ -3,7 +3,8 @@
 Request latency is measured in each API process (prometheus_client's multiprocess mode when
 PROMETHEUS_MULTIPROC_DIR is set, as `make run` does for gunicorn). Pipeline metrics come from Redis,
 where every worker process adds to them: tickets by status, stage-latency histograms, webhook
-attempts by outcome and queue depth, so one scrape sees the whole system.
+attempts by outcome and queue depth (on RabbitMQ, asked of the broker), so one scrape sees the
+whole system.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import time
 from typing import Callable
 
 import celeryconfig
+from celery import Celery
 from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from smartsupport.parsing import is_amqp
 from smartsupport.store import LATENCY_BUCKETS_MS, TicketStore
 
-#: Redis lists behind each Celery queue, one per priority step after the first (kombu's layout).
-_options = celeryconfig.broker_transport_options
-QUEUES = {q.name: [q.name] + [f"{q.name}{_options['sep']}{step}" for step in _options["priority_steps"][1:]]
-          for q in celeryconfig.task_queues}
+#: Redis lists behind each Celery queue, one per priority step after the first (kombu's layout, with
+#: the priority_steps of celeryconfig.broker_settings).
+QUEUES = {q.name: [q.name] + [f"{q.name}:{step}" for step in (3, 6, 9)] for q in celeryconfig.task_queues}
 REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API request latency",
                             ["method", "endpoint", "status"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
@@ -32,11 +34,13 @@ REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API r
 class PipelineCollector:
     """Reads the pipeline's shared metrics from Redis at scrape time."""
 
-    def __init__(self, store: TicketStore, teams: Callable[[], list[str]] | None = None) -> None:
-        self.store, self.teams = store, teams
+    def __init__(self, store: TicketStore, teams: Callable[[], list[str]] | None = None,
+                 celery: Celery | None = None) -> None:
+        self.store, self.teams, self.celery = store, teams, celery
 
     def collect(self):
-        snap = self.store.metrics_snapshot([key for keys in QUEUES.values() for key in keys])
+        rabbitmq = self.celery is not None and is_amqp(self.celery.conf.broker_url)
+        snap = self.store.metrics_snapshot([] if rabbitmq else [key for keys in QUEUES.values() for key in keys])
         tickets = GaugeMetricFamily("smartsupport_tickets", "Tickets by status", labels=["status"])
         for status, count in snap["statuses"].items():
             tickets.add_metric([status], count)
@@ -56,8 +60,10 @@ class PipelineCollector:
             attempts.add_metric([outcome], count)
         yield attempts
         depth = GaugeMetricFamily("smartsupport_queue_depth", "Messages waiting per Celery queue", labels=["queue"])
-        for queue, keys in QUEUES.items():
-            depth.add_metric([queue], sum(snap["queues"][key] for key in keys))
+        depths = _rabbitmq_depths(self.celery) if rabbitmq else {
+            queue: sum(snap["queues"][key] for key in keys) for queue, keys in QUEUES.items()}
+        for queue, count in depths.items():
+            depth.add_metric([queue], count)
         yield depth
         if self.teams is not None:
             yield from self._teams(self.store.teams_summary(self.teams()))
@@ -79,9 +85,19 @@ class PipelineCollector:
         yield from (waiting, oldest, breaches, acks)
 
 
+def _rabbitmq_depths(celery: Celery) -> dict[str, int]:
+    """Messages ready on each queue, asked of RabbitMQ (a passive declare each); none while it is away."""
+    try:
+        with celery.connection_or_acquire() as connection, connection.channel() as channel:  # a pooled connection
+            return {q.name: channel.queue_declare(q.name, passive=True).message_count for q in celeryconfig.task_queues}
+    except Exception:  # the broker is away, or a queue not declared yet: /api/health says which
+        return {}
+
+
 def init_metrics(app: Flask, store: TicketStore, teams: Callable[[], list[str]] | None = None) -> None:
     pipeline = CollectorRegistry(auto_describe=False)
-    pipeline.register(PipelineCollector(store, teams))
+    services = app.extensions.get("smartsupport")
+    pipeline.register(PipelineCollector(store, teams, celery=services.celery if services else None))
 
     @app.before_request
     def _start_timer() -> None:

@@ -29,14 +29,30 @@ class GreedyBatches(Batches):
     abstract = True
     #: Batches of this task running at once; None: as many as the pool has processes (or threads).
     max_in_flight: int | None = None
-    _in_flight = 0
     _lock = threading.Lock()
+    _running: dict[str, Any] | None = None  # batch id -> the pool's result, from flush to callback
 
     _eventer = None
 
     def Strategy(self, task, app, consumer):  # noqa: N802 (celery's name)
         self._eventer = consumer.event_dispatcher
+        # Called at each start of the consumer, after a lost broker connection too, when Celery
+        # (5.6's asynloop) has cleared the event loop's timers. celery-batches arms its flush timer
+        # on its first message only: without this, no batch smaller than flush_every would ever
+        # run again after a reconnect (seen with RabbitMQ restarted: tickets stuck, none failed).
+        if self._tref is not None:
+            self._tref.cancel()
+            self._tref = None
+        self._forget_discarded()
         return super().Strategy(task, app, consumer)
+
+    def _forget_discarded(self) -> None:
+        """Before a restart of the consumer, the prefork pool discards the jobs its processes had not
+        taken yet, without calling back (their messages come back from the broker): those batches
+        no longer run. Counted as running, they would hold this task's next batches for ever."""
+        with self._lock:
+            running = self._running or {}
+            self._running = {batch_id: result for batch_id, result in running.items() if not _discarded(result)}
 
     def _event(self, kind: str, batch_id: str, **fields: Any) -> None:
         """A task event for the batch as a whole (when the worker sends events, as for Flower)."""
@@ -50,19 +66,21 @@ class GreedyBatches(Batches):
         return self.max_in_flight or max(1, int(getattr(self._pool, "limit", None) or 1))
 
     def _do_flush(self) -> None:
-        if self._in_flight < self._limit():
+        if len(self._running or {}) < self._limit():
             super()._do_flush()
 
-    def _done(self) -> None:
+    def _done(self, batch_id: str) -> None:
         with self._lock:
-            self._in_flight -= 1
+            (self._running or {}).pop(batch_id, None)
 
     def flush(self, requests: Collection[Request]) -> Any:
-        with self._lock:
-            self._in_flight += 1
         late = [r for r in requests if r.task.acks_late]
         early = [r for r in requests if not r.task.acks_late]
         batch_id, size, started = uuid(), f"[{len(requests)} tickets]", time.monotonic()
+        with self._lock:
+            if self._running is None:
+                self._running = {}
+            self._running[batch_id] = None
         self._event("task-received", batch_id, name=self.name, args=size, kwargs="{}", root_id=batch_id,
                     parent_id=None, retries=0, eta=None, expires=None)
 
@@ -72,7 +90,7 @@ class GreedyBatches(Batches):
                 request.acknowledge()
 
         def finished(result: Any) -> None:
-            self._done()
+            self._done(batch_id)
             self._event("task-succeeded", batch_id, result=size, runtime=time.monotonic() - started)
             for request in late:  # acknowledged only once their batch ran
                 request.acknowledge()
@@ -81,14 +99,24 @@ class GreedyBatches(Batches):
             # The pool process running the batch died (the tracer catches the task's own errors):
             # back on the queue at once, as task_reject_on_worker_lost does for a plain task, rather
             # than after the visibility timeout. Every stage is safe to run twice.
-            self._done()
+            self._done(batch_id)
             self._event("task-failed", batch_id, exception=repr(exc), traceback="")
             for request in late:
                 request.reject(requeue=True)
 
-        return self._pool.apply_async(
+        result = self._pool.apply_async(
             run_batch, (self, [SimpleRequest.from_request(r) for r in requests]),
             accept_callback=accepted, callback=finished, error_callback=failed)
+        with self._lock:
+            if batch_id in self._running:  # not called back already (a pool that runs it at once)
+                self._running[batch_id] = result
+        return result
+
+
+def _discarded(result: Any) -> bool:
+    """Whether the prefork pool (billiard) dropped this job unstarted: out of its cache, or cancelled."""
+    cache = getattr(result, "_cache", None)
+    return getattr(result, "_cancelled", False) or (cache is not None and getattr(result, "_job", None) not in cache)
 
 
 def run_batch(task: GreedyBatches, requests: list[SimpleRequest]) -> Any:

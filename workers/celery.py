@@ -5,6 +5,8 @@ import threading
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from smartsupport.config import Settings
+
 app = Celery("smartsupport")
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
@@ -16,25 +18,26 @@ def _redact_logs(logger, **_) -> None:
     """Personal data out of the workers' log lines (SMARTSUPPORT_REDACT): the filter goes on the
     handlers Celery has just set up."""
     from smartsupport import redact
-    from smartsupport.config import Settings
 
     settings = Settings.from_env()
     if settings.redact:
         redact.install(region=settings.phone_region, loggers=[logger])
 
 
-def use_broker(url: str, result_backend: str | None = None) -> None:
-    """Point this process's app at broker ``url`` and ``result_backend`` (by default the same URL):
-    an API built with explicit Settings, as tests do.
+def use_broker(settings: Settings) -> None:
+    """Point this process's app at the broker of ``settings`` (``celeryconfig.broker_settings``: its
+    URL, queues and transport options; the result backend on the Redis): an API built with explicit
+    Settings, as tests do.
 
-    Celery reads the broker from the environment at import; a changed URL must also drop the
-    connection and producer pools that were already opened against the old one.
+    Celery reads the broker from the environment at import; a changed broker must also drop the
+    connection and producer pools, the queues and the routes that were built for the old one.
     """
-    result_backend = result_backend or url
-    if app.conf.broker_url == url and app.conf.result_backend == result_backend:
+    import celeryconfig
+
+    conf = celeryconfig.broker_settings(settings)
+    if all(app.conf.get(key) == value for key, value in conf.items()):
         return
-    app.conf.update(broker_url=url, result_backend=result_backend)
+    app.conf.update(conf)
     app._pool = None
-    if "amqp" in app.__dict__:
-        app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)  # its queues, router and producer pool
     app._local = threading.local()  # the cached result backend

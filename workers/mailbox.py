@@ -111,7 +111,7 @@ class Mailbox:
 def run(settings: Settings, *, once: bool = False) -> int:
     from .celery import use_broker
 
-    use_broker(settings.broker_url)
+    use_broker(settings)
     store = TicketStore.from_url(settings.broker_url)
     box = Mailbox(settings, store)
     stop = {"now": False}

@@ -7,11 +7,13 @@ batch's ``add`` that only collects them, so the API can run them in the store's 
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from celery import Signature, Task
 from kombu import Producer
 
+from smartsupport.parsing import is_amqp
 from smartsupport.store import TicketStore
 
 from .celery import app
@@ -25,6 +27,15 @@ def send_on(task: Task, arguments: Iterable[tuple]) -> None:
     with app.producer_or_acquire() as producer, producer.batch():
         for args in arguments:
             task.apply_async(args, producer=producer)
+
+
+def countdown_s(seconds: float) -> float:
+    """A task's countdown as the broker can hold it. On RabbitMQ, Celery's native delayed delivery
+    (which quorum queues need) counts whole seconds and fails on a countdown under one (celery 5.6
+    routes ``int(countdown)``, which must be positive): there it is rounded up."""
+    if seconds > 0 and is_amqp(app.conf.broker_url):
+        return float(math.ceil(seconds))
+    return seconds
 
 
 def captured_commands(signature: Signature, ticket_store: TicketStore) -> list[tuple[str, tuple]] | None:

@@ -29,8 +29,8 @@ from smartsupport.ticket import Ticket
 from .batching import GreedyBatches
 from .celery import app
 from .model_cache import ModelCache
-from .pipeline import route_ticket
-from .publishing import send_on
+from .pipeline import publish_outbox, route_ticket
+from .publishing import countdown_s, send_on
 from .runtime import current_routing, fail_all, incident_tracker, run_stage, settings, store, webhook_secrets
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,11 @@ STAGE_BATCH_SIZE = 64
 STAGE_WAIT_S = 0.005
 #: After this many re-queues a stuck ticket is failed, with the reason, for an operator to look at.
 MAX_SWEEPS = 3
+#: The outbox's drain leaves a ticket this young to the API process publishing it now, and sends
+#: at most OUTBOX_BATCH tickets a round, OUTBOX_ROUNDS rounds a run.
+OUTBOX_GRACE_S = 5.0
+OUTBOX_BATCH = 500
+OUTBOX_ROUNDS = 20
 
 
 @worker_process_init.connect
@@ -154,7 +159,7 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
     if not_before is not None and not_before - time.time() > 0.05:
         # Waiting for the next attempt in hops shorter than the visibility timeout, so Redis never
         # hands a waiting message to a second worker (celery #3270, #4400). A hop is no attempt.
-        self.signature_from_request(countdown=min(not_before - time.time(), cfg.retry_hop_s)).apply_async()
+        self.signature_from_request(countdown=countdown_s(min(not_before - time.time(), cfg.retry_hop_s))).apply_async()
         return subject
     state = s.delivery(subject, url)
     if state is None or state["status"] != "pending":
@@ -193,7 +198,7 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
                                event_id=state["event_id"], retry_after_s=retry_after)
     s.record_attempt(subject, url, attempt, decision)
     if isinstance(decision, delivery.RetryAt):
-        raise self.retry(countdown=min(max(decision.at - time.time(), 0.0), cfg.retry_hop_s),
+        raise self.retry(countdown=countdown_s(min(max(decision.at - time.time(), 0.0), cfg.retry_hop_s)),
                          kwargs={**self.request.kwargs, "not_before": decision.at})
     return subject
 
@@ -223,6 +228,23 @@ def sweep_stuck_tickets() -> int:
         return requeued
     finally:
         s.release_sweep_lock()
+
+
+@app.task
+def drain_outbox() -> int:
+    """Queue the first task of tickets stored while the broker was away (the outbox; see
+    workers.pipeline.enqueue_new_ticket), then take them out; returns how many. The scheduler sends
+    it every few seconds; two drains at once, on two hosts, may queue a ticket twice, which every
+    stage tolerates."""
+    s, total = store(), 0
+    for _ in range(OUTBOX_ROUNDS):
+        sent = publish_outbox(s, older_than_s=OUTBOX_GRACE_S, limit=OUTBOX_BATCH)
+        total += sent
+        if sent < OUTBOX_BATCH:
+            break
+    if total:
+        log.warning("queued %d tickets from the outbox", total)
+    return total
 
 
 @app.task

@@ -1,9 +1,10 @@
 """The one ticket store, on Redis: tickets, their stage results, timestamps and webhook deliveries.
 
 ``TicketStore`` is one object, written in parts along its seams (a module each): a ticket's life
-(``tickets``), Idempotency-Key claims, shared metrics, the sweeper's queries, operators'
-corrections, webhook deliveries, the API's views and retention. ``keys`` lists every key the store
-writes; ``indexes`` the sorted sets that lists are served from.
+(``tickets``), Idempotency-Key claims, shared metrics, the sweeper's queries, the outbox (tickets
+whose first message waits for the broker), operators' corrections, webhook deliveries, the API's
+views and retention. ``keys`` lists every key the store writes; ``indexes`` the sorted sets that
+lists are served from.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .deliveries import Deliveries
 from .idempotency import Idempotency
 from .mail import Mail
 from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
+from .outbox import Outbox
 from .retention import Retention
 from .routes import Routes
 from .shared import Shared
@@ -25,7 +27,7 @@ from .views import Views, present
 __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "TicketStore", "present"]
 
 
-class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Corrections, Deliveries, Views, Retention,
+class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Outbox, Corrections, Deliveries, Views, Retention,
                   Routes, Mail, Shared):
     """Every read and write of SmartSupport's state in Redis."""
 

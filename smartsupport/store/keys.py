@@ -15,6 +15,8 @@
   ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out
   ss:webhooks:pending        zset: "<subject> <url>" -> when the pending delivery should next show progress
   ss:sweeper:lock            string: held by the one sweeper running now
+  ss:outbox                  zset: ticket id -> when stored, for tickets whose first message is not
+                             known to be queued yet (a broker other than the store's Redis; store/outbox.py)
   ss:scheduler:tick          string: when the scheduler (Celery beat) last woke up
   ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h
   ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
@@ -50,6 +52,7 @@ DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
 DEAD_LETTER = PREFIX + "webhooks:dead"
 PENDING_DELIVERIES = PREFIX + "webhooks:pending"
 SWEEP_LOCK = PREFIX + "sweeper:lock"
+OUTBOX = PREFIX + "outbox"
 SCHEDULER_TICK = PREFIX + "scheduler:tick"
 
 

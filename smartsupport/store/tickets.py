@@ -18,19 +18,23 @@ from .routes import stage_route, unroute
 
 class Tickets(StoreBase):
     @guarded
-    def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = ()) -> None:
+    def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = (), outbox: bool = False) -> None:
         """Store a new ticket as ``queued``, with ``job`` (the Redis commands that publish its first
-        task, see workers.pipeline.enqueue_new_ticket) in the same MULTI/EXEC: all of it or nothing. Without
-        ``job``, the caller publishes right after, and deletes the ticket if that fails."""
+        task, see workers.pipeline.enqueue_new_ticket) in the same MULTI/EXEC: all of it or nothing.
+        With ``outbox``, the ticket enters the outbox in the same MULTI instead: the caller publishes
+        right after and takes it out (``leave_outbox``), or the outbox's drain publishes it later."""
+        now = time.time()
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.ticket(ticket.id), mapping={
             "ticket": json.dumps(ticket.to_dict()),
             "status": "queued",
             "submitter": ticket.submitter,
             "t:received": repr(ticket.created_at),
-            "t:queued": repr(time.time()),
+            "t:queued": repr(now),
         })
         indexes.add(pipe, ticket)
+        if outbox:
+            pipe.zadd(keys.OUTBOX, {ticket.id: now})
         for command, args in job:
             getattr(pipe, command)(*args)
         pipe.execute()
@@ -55,6 +59,7 @@ class Tickets(StoreBase):
             unroute(pipe, tid, route)
             forget_mail(pipe, mail_ids)
             indexes.remove(pipe, tid, submitter or "")
+            pipe.zrem(keys.OUTBOX, tid)
             for url in urls:
                 pipe.zrem(keys.PENDING_DELIVERIES, keys.pending(tid, url))
                 pipe.hdel(keys.DEAD_LETTER, keys.pending(tid, url))

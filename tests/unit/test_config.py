@@ -35,6 +35,30 @@ def test_redis_url_and_lists_are_read_from_the_environment(tmp_path):
     assert s.api_keys == ("a", "b") and s.webhook_urls == ("http://x/hook", "https://y/h")
 
 
+def test_rabbitmq_is_celerys_broker_and_the_store_stays_on_redis(tmp_path):
+    import celeryconfig
+
+    env = {"SMARTSUPPORT_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://example:6379/2"}
+    redis_only = Settings.from_env(env)
+    rabbit = Settings.from_env({**env, "SMARTSUPPORT_BROKER_URL": "amqp://u:p@rabbit:5672/ss"})
+    classic = Settings.from_env({**env, "SMARTSUPPORT_BROKER_URL": "amqp://u:p@rabbit:5672/ss",
+                                 "SMARTSUPPORT_BROKER_QUEUES": "priority"})
+
+    assert redis_only.celery_broker_url == redis_only.broker_url == "redis://example:6379/2" and not redis_only.rabbitmq
+    assert rabbit.celery_broker_url == "amqp://u:p@rabbit:5672/ss" and rabbit.rabbitmq
+    assert rabbit.broker_url == "redis://example:6379/2"  # the store, the result backend, the rate limits
+    on_redis, on_quorum, on_classic = (celeryconfig.broker_settings(s) for s in (redis_only, rabbit, classic))
+    assert on_redis.keys() == on_quorum.keys() == on_classic.keys()  # switching brokers leaves nothing behind
+    assert on_quorum["result_backend"] == "redis://example:6379/2"
+    assert on_quorum["broker_transport_options"] == {"confirm_publish": True}
+    assert {q.name: q.queue_arguments for q in on_quorum["task_queues"]} == {
+        q: {"x-queue-type": "quorum"} for q in ("model", "tickets", "webhooks")}
+    assert {q.exchange.type for q in on_quorum["task_queues"]} == {"topic"}  # native delayed delivery needs it
+    assert {q.name: q.queue_arguments for q in on_classic["task_queues"]} == {
+        q: {"x-max-priority": 9} for q in ("model", "tickets", "webhooks")}
+    assert on_redis["broker_transport_options"]["priority_steps"] == [0, 3, 6, 9]
+
+
 @pytest.mark.parametrize("name, value", [
     ("SMARTSUPPORT_PORT", "eighty"),
     ("SMARTSUPPORT_PORT", "70000"),
@@ -43,6 +67,8 @@ def test_redis_url_and_lists_are_read_from_the_environment(tmp_path):
     ("SMARTSUPPORT_WEBHOOK_URLS", "ftp://nope"),
     ("SMARTSUPPORT_WEBHOOK_SECRET", "plain-secret"),
     ("SMARTSUPPORT_LABELS_FILE", "/no/such/labels.json"),
+    ("SMARTSUPPORT_BROKER_URL", "kafka://broker:9092"),
+    ("SMARTSUPPORT_BROKER_QUEUES", "mirrored"),
 ])
 def test_a_bad_value_raises_config_error_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
