@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium redis mailserver run worker cluster test test-unit test-integration test-browser lint eval bench docs clean
+.PHONY: help install build chromium redis mailserver run worker cluster bench-cluster test test-unit test-integration test-browser lint eval bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,9 @@ eval: install redis  ## classification and urgency quality on the labelled sets
 
 bench: install redis  ## throughput and latency
 	$(PY) -m bench.run
+
+bench-cluster: install redis  ## one model worker host against two, on the hosts of make cluster (as root)
+	$(PY) -m bench.cluster
 
 docs: install  ## regenerate the settings table of docs/configuration.md from smartsupport/config.py
 	$(PY) scripts/update_docs.py

@@ -92,8 +92,8 @@ class Receiver:
 class Cluster:
     """Four hosts in namespaces under ``root`` (see the module's docstring); use as a context manager."""
 
-    def __init__(self, root: Path, *, labels_text: str, log=print) -> None:
-        self.root, self.labels_text, self.log = Path(root), labels_text, log
+    def __init__(self, root: Path, *, labels_text: str, log=print, api_env: dict[str, str] | None = None) -> None:
+        self.root, self.labels_text, self.log, self.api_env = Path(root), labels_text, log, api_env or {}
         tag = secrets.token_hex(2)
         self.prefix = f"ss{tag}"  # interface names stay under 15 characters
         self.net = f"10.{200 + int(tag[:2], 16) % 50}.{int(tag[2:], 16)}"
@@ -154,6 +154,7 @@ class Cluster:
             "SMARTSUPPORT_HOST": self.address("api"), "SMARTSUPPORT_PORT": str(API_PORT),
             "SMARTSUPPORT_API_KEYS": self.api_key, "SMARTSUPPORT_WEBHOOK_SECRET": self.webhook_secret,
             "SMARTSUPPORT_WEBHOOK_URLS": self.receiver.url, "SMARTSUPPORT_LABELS_FILE": str(self.labels_file),
+            **self.api_env,
         })
         for host in ("worker-a", "worker-b"):
             self.start(host, WORKER_PROGRAMS, {"SMARTSUPPORT_WORKER_CONCURRENCY": "1",
