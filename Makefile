@@ -62,8 +62,9 @@ lint: install  ## flake8
 eval: install redis  ## classification and urgency quality on the labelled sets
 	$(PY) -m eval.run
 
-bench: install redis  ## throughput and latency
+bench: install redis  ## throughput and latency; what WAIT costs on a Sentinel group
 	$(PY) -m bench.run
+	$(PY) -m bench.sentinel
 
 bench-cluster: install redis  ## one model worker host against two, on the hosts of make cluster (as root)
 	$(PY) -m bench.cluster

@@ -3,11 +3,13 @@
 from kombu import Queue
 
 from smartsupport.config import Settings
+from smartsupport.store.connect import celery_broker
 
 _settings = Settings.from_env()
 
-broker_url = _settings.broker_url
-result_backend = _settings.broker_url
+# A Sentinel group (REDIS_URL=sentinel://...) in Celery's spelling, with the options that name its master.
+broker_url, _sentinel = celery_broker(_settings.broker_url)
+result_backend = broker_url
 broker_connection_retry_on_startup = True
 # Redis redelivers a message not acked within the visibility timeout: it must exceed the longest
 # task and the longest retry countdown (celery #3270, #4400), see Settings.validate().
@@ -23,8 +25,9 @@ broker_transport_options = {
     "priority_steps": [0, 3, 6, 9],
     "sep": ":",
     "queue_order_strategy": "priority",
+    **_sentinel,
 }
-result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s, **_sentinel}
 result_expires = _settings.result_expires_s
 # Ticket state lives in SmartSupport's own Redis records, never in task results: storing them (and
 # subscribing to them on every publish) would cost a round trip per task for nothing.

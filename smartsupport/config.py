@@ -44,6 +44,11 @@ class Settings:
                                "Flower (basic auth: `operator` / the first API key)")
     redis_url: str | None = setting("REDIS_URL", None, p.text, "broker, result backend and ticket store; unset: "
                                     "the embedded Redis on `SMARTSUPPORT_REDIS_PORT`", shown="embedded")
+    replica_acks_wanted: int | None = setting(
+        "SMARTSUPPORT_REPLICA_ACKS", None, p.integer(0, 16), "replicas that must hold a new ticket before the API "
+        "answers 202 (Redis `WAIT`; short of it: 503)", shown="1 with a `sentinel://` `REDIS_URL`, else 0")
+    replica_wait_ms: int = setting("SMARTSUPPORT_REPLICA_WAIT_MS", 1000, p.integer(1, 60000),
+                                   "longest wait for those replicas")
     redis_port: int = setting("SMARTSUPPORT_REDIS_PORT", 6390, p.integer(1, 65535),
                               "port of the embedded Redis (loopback only)")
     redis_password: str = setting("SMARTSUPPORT_REDIS_PASSWORD", "", p.text,
@@ -149,6 +154,12 @@ class Settings:
         return self.redis_url or f"redis://{auth}127.0.0.1:{self.redis_port}/0"
 
     @property
+    def replica_acks(self) -> int:
+        if self.replica_acks_wanted is not None:
+            return self.replica_acks_wanted
+        return 1 if (self.redis_url or "").startswith("sentinel://") else 0
+
+    @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
 
@@ -188,6 +199,9 @@ class Settings:
 
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
+        if self.redis_url:
+            from .store.connect import sentinel_group
+            sentinel_group(self.redis_url)  # a malformed sentinel:// URL stops the start, saying why
         if self.stuck_after_s <= self.visibility_timeout_s:
             raise ConfigError("SMARTSUPPORT_STUCK_AFTER_S must exceed SMARTSUPPORT_VISIBILITY_TIMEOUT_S: before that, "
                               "Redis itself redelivers the work of a worker that died")

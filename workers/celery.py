@@ -30,10 +30,15 @@ def use_broker(url: str, result_backend: str | None = None) -> None:
     Celery reads the broker from the environment at import; a changed URL must also drop the
     connection and producer pools that were already opened against the old one.
     """
-    result_backend = result_backend or url
+    from smartsupport.store.connect import celery_broker
+
+    url, sentinel = celery_broker(url)  # a Sentinel group: in Celery's spelling, with its master's name
+    result_backend = celery_broker(result_backend)[0] if result_backend else url
     if app.conf.broker_url == url and app.conf.result_backend == result_backend:
         return
-    app.conf.update(broker_url=url, result_backend=result_backend)
+    app.conf.update(broker_url=url, result_backend=result_backend,
+                    broker_transport_options={**app.conf.broker_transport_options, **sentinel},
+                    result_backend_transport_options={**app.conf.result_backend_transport_options, **sentinel})
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
