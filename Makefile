@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium redis mailserver rabbitmq run worker test test-unit test-integration test-browser lint eval bench docs clean
+.PHONY: help install build chromium redis mailserver rabbitmq run worker cluster bench-cluster test test-unit test-integration test-browser lint eval bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ run: build redis  ## start Redis, the workers, the API with the dashboard, and F
 
 worker: install  ## start one more worker (all queues) against the configured REDIS_URL
 	$(VENV)/bin/celery -A workers worker --loglevel INFO --queues model,tickets,webhooks --prefetch-multiplier 64
+
+cluster: install redis  ## four hosts in network namespaces (as root): a ticket crossing them, a labels change
+	$(PY) -m deploy.netns $(if $(KEEP),--keep)
 
 chromium:  ## install Debian's Chromium for the browser tests (once; sudo only when not root)
 	bash scripts/install-chromium.sh
@@ -62,8 +65,12 @@ lint: install  ## flake8
 eval: install redis  ## classification and urgency quality on the labelled sets
 	$(PY) -m eval.run
 
-bench: install redis  ## throughput and latency
+bench: install redis  ## throughput and latency; what WAIT costs on a Sentinel group
 	$(PY) -m bench.run
+	$(PY) -m bench.sentinel
+
+bench-cluster: install redis  ## one model worker host against two, on the hosts of make cluster (as root)
+	$(PY) -m bench.cluster
 
 docs: install  ## regenerate the settings table of docs/configuration.md from smartsupport/config.py
 	$(PY) scripts/update_docs.py

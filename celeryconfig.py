@@ -5,6 +5,7 @@ from typing import Any
 from kombu import Exchange, Queue
 
 from smartsupport.config import Settings
+from smartsupport.store.connect import celery_broker
 
 _settings = Settings.from_env()
 
@@ -18,7 +19,11 @@ def broker_settings(settings: Settings) -> dict[str, Any]:
     or RabbitMQ (``SMARTSUPPORT_BROKER_URL``); each kind sets the same keys. This module applies them
     to every process started from the environment, ``workers.celery.use_broker`` to an API built
     with explicit Settings."""
-    common = {"broker_url": settings.celery_broker_url, "result_backend": settings.broker_url}
+    # A Sentinel group (REDIS_URL=sentinel://...) in Celery's spelling, with the options naming its master.
+    broker, sentinel = celery_broker(settings.celery_broker_url)
+    backend, backend_sentinel = celery_broker(settings.broker_url)
+    common = {"broker_url": broker, "result_backend": backend, "result_backend_transport_options": {
+        "visibility_timeout": settings.visibility_timeout_s, **backend_sentinel}}
     if not settings.rabbitmq:
         return {**common, "task_queues": [Queue(name) for name in _QUEUES], "broker_connection_timeout": 4.0,
                 "broker_native_delayed_delivery_queue_type": "quorum", "broker_transport_options": {
@@ -36,6 +41,7 @@ def broker_settings(settings: Settings) -> dict[str, Any]:
                     "priority_steps": [0, 3, 6, 9],
                     "sep": ":",
                     "queue_order_strategy": "priority",
+                    **sentinel,
                 }}
     # RabbitMQ: durable queues of the chosen kind. A publish waits for the broker's confirm (the
     # message stored; on a quorum queue, on a majority of its nodes), at most broker_timeout_s. A
@@ -57,7 +63,6 @@ globals().update(broker_settings(_settings))  # broker_url, result_backend, task
 broker_connection_retry_on_startup = True
 # Quorum queues refuse a global prefetch limit: on them each consumer gets its own (Celery >= 5.5).
 worker_detect_quorum_queues = True
-result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
 result_expires = _settings.result_expires_s
 # Ticket state lives in SmartSupport's own Redis records, never in task results: storing them (and
 # subscribing to them on every publish) would cost a round trip per task for nothing.

@@ -40,6 +40,10 @@ MODEL_NICE = 19
 FLOWER_NICE = 19
 
 
+#: Every program ``commands`` may return (redis only with the embedded Redis, mail with a mailbox).
+PROGRAMS = ("redis", "model", "io", "webhooks", "scheduler", "web", "flower", "mail")
+
+
 def commands(settings: Settings) -> dict[str, list[str]]:
     """The processes of one installation, as argument lists, in the order they start."""
     procs: dict[str, list[str]] = {}
@@ -97,8 +101,10 @@ def banner(settings: Settings) -> str:
     ])
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, only: list[str] | None = None) -> int:
     """Write supervisord's configuration into the data dir and become supervisord (Ctrl-C stops it all).
+
+    ``only``: the programs of this host, where the installation spans several (docs/scaling.md).
 
     supervisord gives each program its own process group but keeps them in this session: where the
     kernel shares the CPU between sessions first (``/proc/sys/kernel/sched_autogroup_enabled``), one
@@ -113,15 +119,18 @@ def run(settings: Settings) -> int:
     env = {
         # Only the gunicorn processes share request metrics through files.
         "web": {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
-        "flower": {"FLOWER_BASIC_AUTH": f"operator:{settings.api_keys[0]}"},
+        "flower": {"FLOWER_BASIC_AUTH": f"operator:{settings.api_keys[0]}"} if settings.api_keys else {},
     }
     path = data / "supervisord.conf"
+    programs = {name: cmd for name, cmd in commands(settings).items() if only is None or name in only}
+    if "flower" in programs and not settings.api_keys:  # Flower's password is the operator key
+        raise ConfigError("flower needs an API key on this host: set SMARTSUPPORT_API_KEYS")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(supervisor.config(settings, commands(settings), env))
+        fh.write(supervisor.config(settings, programs, env))
     os.environ.update(SMARTSUPPORT_DATA_DIR=str(data), PYTHONUNBUFFERED="1",
                       SMARTSUPPORT_SUPERVISOR_SOCKET=str(supervisor.socket_path(data)))
-    print(banner(settings), flush=True)
+    print(banner(settings) if only is None else f"SmartSupport on this host: {', '.join(programs)}", flush=True)
     os.execv(str(BIN / "supervisord"), [str(BIN / "supervisord"), "--nodaemon", "--configuration", str(path)])
 
 
@@ -134,12 +143,20 @@ def check_routing(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy")
     parser.add_argument("command", choices=["run", "wait-redis", "show-config"])
+    parser.add_argument("--only", type=lambda v: [name.strip() for name in v.split(",") if name.strip()],
+                        help="run: only these programs, comma-separated (a host of several: "
+                             f"{', '.join(PROGRAMS)})")
     args = parser.parse_args(argv)
+    if args.only is not None and (not args.only or set(args.only) - set(PROGRAMS)):
+        parser.error(f"--only takes programs among {', '.join(PROGRAMS)}, not {','.join(args.only)!r}")
     try:
-        # Only `run` generates the API key and the webhook secret of a new installation.
-        settings = Settings.from_env(create_secrets=args.command == "run")
+        # Only `run` generates the API key and the webhook secret of a new installation, and only
+        # where the API runs: a worker host signs with the installation's secret (from Redis),
+        # never with one it generated.
+        create = args.command == "run" and (args.only is None or "web" in args.only)
+        settings = Settings.from_env(create_secrets=create)
         if args.command == "run":
-            return run(settings)
+            return run(settings, args.only)
     except ConfigError as exc:
         print(f"smartsupport: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import redis
 
+from smartsupport.store import connect
+
 MIN_VERSION = (7, 0)
 INSTALL_HINT = "run scripts/install-redis.sh (make run and make test do) or set REDIS_URL"
 
@@ -89,7 +91,7 @@ def start(*, port: int, data_dir: Path, appendfsync: str = "everysec", password:
 
 def wait_until_ready(url: str, *, timeout_s: float = 30.0, proc: subprocess.Popen | None = None) -> None:
     """Block until Redis at ``url`` answers PING (and has loaded its data), or raise TimeoutError."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    client = connect.client(url, socket_connect_timeout=1, socket_timeout=1)
     deadline = time.monotonic() + timeout_s
     while True:
         try:

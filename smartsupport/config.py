@@ -43,8 +43,9 @@ class Settings:
     flower_port: int = setting("FLOWER_PORT", 5555, p.integer(1, 65535),
                                "Flower (basic auth: `operator` / the first API key)")
     redis_url: str | None = setting("REDIS_URL", None, p.text, "ticket store, result backend and (unless "
-                                    "`SMARTSUPPORT_BROKER_URL` names another) broker; unset: the embedded Redis on "
-                                    "`SMARTSUPPORT_REDIS_PORT`", shown="embedded")
+                                    "`SMARTSUPPORT_BROKER_URL` names another) broker, or a Sentinel group: "
+                                    "`sentinel://:password@host:26379,host:26379/service/0`; unset: the embedded "
+                                    "Redis on `SMARTSUPPORT_REDIS_PORT`", shown="embedded")
     broker: str | None = setting("SMARTSUPPORT_BROKER_URL", None, p.broker_url,
                                  "Celery's broker when it is not the Redis: `amqp://user:password@host:5672/vhost` "
                                  "for RabbitMQ; the store stays on Redis (`docs/scaling.md#another-broker`)",
@@ -55,6 +56,11 @@ class Settings:
     broker_timeout_s: float = setting("SMARTSUPPORT_BROKER_TIMEOUT_S", 1.0, p.number(0.05, 60),
                                       "RabbitMQ: longest wait for a connection or a publisher confirm; past it the "
                                       "API leaves a new ticket in the outbox")
+    replica_acks_wanted: int | None = setting(
+        "SMARTSUPPORT_REPLICA_ACKS", None, p.integer(0, 16), "replicas that must hold a new ticket before the API "
+        "answers 202 (Redis `WAIT`; short of it: 503)", shown="1 with a `sentinel://` `REDIS_URL`, else 0")
+    replica_wait_ms: int = setting("SMARTSUPPORT_REPLICA_WAIT_MS", 1000, p.integer(1, 60000),
+                                   "longest wait for those replicas")
     redis_port: int = setting("SMARTSUPPORT_REDIS_PORT", 6390, p.integer(1, 65535),
                               "port of the embedded Redis (loopback only)")
     redis_password: str = setting("SMARTSUPPORT_REDIS_PASSWORD", "", p.text,
@@ -172,6 +178,12 @@ class Settings:
         return p.is_amqp(self.celery_broker_url)
 
     @property
+    def replica_acks(self) -> int:
+        if self.replica_acks_wanted is not None:
+            return self.replica_acks_wanted
+        return 1 if (self.redis_url or "").startswith("sentinel://") else 0
+
+    @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
 
@@ -211,6 +223,9 @@ class Settings:
 
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
+        if self.redis_url:
+            from .store.connect import sentinel_group
+            sentinel_group(self.redis_url)  # a malformed sentinel:// URL stops the start, saying why
         if self.stuck_after_s <= self.visibility_timeout_s:
             raise ConfigError("SMARTSUPPORT_STUCK_AFTER_S must exceed SMARTSUPPORT_VISIBILITY_TIMEOUT_S: before that, "
                               "Redis itself redelivers the work of a worker that died")

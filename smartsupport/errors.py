@@ -89,6 +89,10 @@ class StoreUnavailable(SmartSupportError):
     """Raised when the ticket store (Redis) cannot be reached."""
 
 
+class NotReplicated(StoreUnavailable):
+    """Raised when too few replicas confirmed a new ticket in time (SMARTSUPPORT_REPLICA_ACKS)."""
+
+
 class StoreFull(StoreUnavailable):
     """Raised when the ticket store refuses writes: Redis reached its memory limit (maxmemory)."""
 

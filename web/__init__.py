@@ -17,7 +17,7 @@ from smartsupport.config import Settings
 from smartsupport.errors import ConfigError, StoreUnavailable
 from smartsupport.labels import LabelSet, load_label_set
 from smartsupport.routing import RoutingSource, file as routing_file
-from smartsupport.store import TicketStore
+from smartsupport.store import TicketStore, connect
 
 from .auth import KeyRing
 
@@ -85,8 +85,9 @@ def create_app(settings: Settings | None = None) -> Flask:
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
     # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request.
     # A 429 still says when to come back (Retry-After, see errors.handle_error).
-    limiter = Limiter(key_func=_rate_limit_key, app=app, storage_uri=settings.broker_url, headers_enabled=False,
-                      storage_options={"socket_connect_timeout": 2}, swallow_errors=True)
+    storage_uri, storage_options = connect.limiter_storage(settings.broker_url)
+    limiter = Limiter(key_func=_rate_limit_key, app=app, storage_uri=storage_uri, headers_enabled=False,
+                      storage_options={"socket_connect_timeout": 2, **storage_options}, swallow_errors=True)
     app.extensions["smartsupport_limiter"] = limiter
     limiter.limit(settings.rate_limit, cost=admission.request_cost,
                   exempt_when=lambda: request.endpoint == "api.health")(api)

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from werkzeug.exceptions import Forbidden, Unauthorized, UnsupportedMediaType
 
 from smartsupport.errors import (ConfigError, EndpointNotDisabled, IdempotencyKeyInProgress, IdempotencyKeyReused,
-                                 InvalidTicket, NoWebhookEndpoints, StoreUnavailable, TicketNotFailed, TicketNotFound,
-                                 UnknownLabel)
+                                 InvalidTicket, NoWebhookEndpoints, NotReplicated, StoreUnavailable, TicketNotFailed,
+                                 TicketNotFound, UnknownLabel)
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.store.views import for_submitter
@@ -72,12 +72,27 @@ def submit_ticket():
             return _accepted(bound_id, replayed=True)
     try:
         enqueue_new_ticket(store, ticket)
+        _replicated(store, ticket.id)
     except StoreUnavailable:
         if key:
             with contextlib.suppress(StoreUnavailable):  # Redis away: a claim left behind goes stale
                 store.release_idempotency_key(g.principal.fingerprint, key)
         raise
     return _accepted(ticket.id)
+
+
+def _replicated(store, ticket_id: str) -> None:
+    """With SMARTSUPPORT_REPLICA_ACKS (a Sentinel group), a 202 only once that many replicas hold
+    the ticket: a failover then promotes one that has it. Short of that the ticket is taken back
+    (a client retrying gets a new one: at worst a duplicate, never a 202 for a lost ticket)."""
+    wanted = _services().settings.replica_acks
+    if not wanted:
+        return
+    acks = store.wait_for_replicas(wanted, _services().settings.replica_wait_ms)
+    if acks < wanted:
+        with contextlib.suppress(StoreUnavailable):
+            store.delete(ticket_id)
+        raise NotReplicated(f"the ticket reached {acks} of the {wanted} replicas it needs in time; try again")
 
 
 def _accepted(ticket_id: str, *, replayed: bool = False):

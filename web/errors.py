@@ -62,10 +62,12 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.UnknownLabel: (422, "unknown_label"),
     LargeBodiesBusy: (503, "busy"),
     domain.StoreFull: (503, "store_full"),
+    domain.NotReplicated: (503, "not_replicated"),
     domain.StoreUnavailable: (503, "unavailable"),
 }
 #: Seconds a client is told to wait before trying again, for the errors that pass.
-RETRY_AFTER_S = {domain.StoreUnavailable: 5, LargeBodiesBusy: 1, domain.IdempotencyKeyInProgress: 1}
+RETRY_AFTER_S = {domain.StoreUnavailable: 5, LargeBodiesBusy: 1, domain.IdempotencyKeyInProgress: 1,
+                 domain.NotReplicated: 1}
 
 
 def http_status(exc: Exception) -> tuple[int, str]:
@@ -84,6 +86,9 @@ def handle_error(exc: Exception):
         if getattr(exc, "details", None):
             body["details"] = exc.details
         headers = {"Retry-After": str(s) for cls, s in RETRY_AFTER_S.items() if isinstance(exc, cls)}
+        if isinstance(exc, domain.NotReplicated):  # a Sentinel group mid-failover, or a replica behind
+            log.warning("not replicated: %s", exc)
+            return {"error": body}, status, headers
         if isinstance(exc, domain.StoreFull):
             log.error("store full: %s", exc)
             body["message"] = "the ticket store is full (Redis maxmemory): tickets cannot be accepted now"

@@ -14,7 +14,7 @@ from celery import Signature, Task
 from kombu import Producer
 
 from smartsupport.parsing import is_amqp
-from smartsupport.store import TicketStore
+from smartsupport.store import TicketStore, connect
 
 from .celery import app
 
@@ -50,7 +50,7 @@ def captured_commands(signature: Signature, ticket_store: TicketStore) -> list[t
             return None
         channel = producer.channel
         if (not hasattr(channel, "create_publish_batch") or getattr(channel, "global_keyprefix", "")
-                or _where(channel.pool) != _where(ticket_store.r.connection_pool)):
+                or not connect.same_server(channel.pool, ticket_store.r.connection_pool)):
             return None
         captured = _CapturedPublish(channel)
         # No retry: kombu's retry would publish through the real channel, outside the transaction.
@@ -58,12 +58,6 @@ def captured_commands(signature: Signature, ticket_store: TicketStore) -> list[t
     if not captured.commands:
         raise RuntimeError("kombu published the message instead of handing over its commands")
     return captured.commands
-
-
-def _where(pool) -> tuple:
-    """The Redis server and database a redis-py connection pool connects to."""
-    kwargs = pool.connection_kwargs
-    return kwargs.get("path") or (kwargs.get("host"), int(kwargs.get("port", 6379))), int(kwargs.get("db") or 0)
 
 
 class _CapturedPublish:

@@ -9,7 +9,6 @@ lists are served from.
 
 from __future__ import annotations
 
-import redis
 
 from .corrections import Corrections
 from .deliveries import Deliveries
@@ -19,6 +18,7 @@ from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
 from .outbox import Outbox
 from .retention import Retention
 from .routes import Routes
+from . import connect
 from .shared import Shared
 from .sweeper import Sweeping
 from .tickets import Tickets
@@ -33,5 +33,6 @@ class TicketStore(Tickets, Idempotency, Metrics, Sweeping, Outbox, Corrections, 
 
     @classmethod
     def from_url(cls, url: str) -> "TicketStore":
-        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
-                                        health_check_interval=30, retry_on_timeout=True))
+        """The store at a ``redis://`` URL or on a Sentinel group (``sentinel://``, see connect.py)."""
+        return cls(connect.client(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
+                                  health_check_interval=30, retry_on_timeout=True))

@@ -1,0 +1,110 @@
+"""Redis URLs: one server (``redis://``, ``rediss://``, ``unix://``) or a Sentinel-watched group.
+
+A Sentinel URL names the sentinels, the group's service name and the database, with the password
+of the Redis servers, which the sentinels share (they answer only with it too)::
+
+    sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]
+
+The store, the broker, the result backend and the rate limiter each take the same group in their
+library's own spelling (``client``, ``celery_broker``, ``limiter_storage``), and each follows a
+failover by asking the sentinels where the primary now is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import redis
+import redis.sentinel
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SentinelGroup:
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str = ""
+    username: str = ""
+
+    def auth(self) -> str:
+        """``user:password@`` for a URL ("" without a password)."""
+        if not self.password:
+            return ""
+        return f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
+
+    def credentials(self) -> dict[str, str]:
+        found = {"password": self.password} if self.password else {}
+        return {**found, "username": self.username} if self.username else found
+
+
+def sentinel_group(url: str) -> SentinelGroup | None:
+    """The group a ``sentinel://`` URL names, None for any other URL; ConfigError when malformed."""
+    if not url.startswith("sentinel://"):
+        return None
+    rest = url[len("sentinel://"):]
+    auth, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    username, _, password = auth.partition(":")
+    sentinels = []
+    for item in filter(None, hosts.split(",")):
+        parts = urlsplit("//" + item)
+        try:
+            port = parts.port or 26379
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise ConfigError(f"REDIS_URL: {item!r} is not a sentinel's host:port")
+        sentinels.append((parts.hostname, port))
+    service, _, db = path.partition("/")
+    if not sentinels or not service or (db and not db.isdigit()):
+        raise ConfigError("REDIS_URL: a Sentinel URL is "
+                          "sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]")
+    return SentinelGroup(tuple(sentinels), unquote(service), int(db or 0), unquote(password), unquote(username))
+
+
+def client(url: str, **options: Any) -> redis.Redis:
+    """A redis-py client for ``url``: for a Sentinel group, one that follows its primary."""
+    group = sentinel_group(url)
+    if group is None:
+        return redis.Redis.from_url(url, **options)
+    timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
+    sentinel = redis.sentinel.Sentinel(list(group.sentinels), sentinel_kwargs={**group.credentials(), **timeouts},
+                                       **group.credentials(), **options)
+    return sentinel.master_for(group.service, db=group.db)
+
+
+def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
+    """Celery's broker (and result backend) URL for ``url``, with the transport options it needs."""
+    group = sentinel_group(url)
+    if group is None:
+        return url, {}
+    spelled = ";".join(f"sentinel://{group.auth()}{host}:{port}/{group.db}" for host, port in group.sentinels)
+    return spelled, {"master_name": group.service, "sentinel_kwargs": group.credentials()}
+
+
+def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
+    """The rate limiter's (limits') storage URI for ``url``, and its options."""
+    group = sentinel_group(url)
+    if group is None:
+        return url, {}
+    hosts = ",".join(f"{host}:{port}" for host, port in group.sentinels)
+    # Counters read from a replica would lag: every read goes to the primary.
+    return f"redis+sentinel://{group.auth()}{hosts}/{quote(group.service, safe='')}", {
+        "db": group.db, "use_replicas": False}
+
+
+def same_server(pool_a, pool_b) -> bool:
+    """Whether two redis-py connection pools reach the same server and database."""
+    return _where(pool_a) == _where(pool_b)
+
+
+def _where(pool) -> tuple:
+    kwargs = pool.connection_kwargs
+    service = getattr(pool, "service_name", None)  # a Sentinel-managed pool: wherever the group's primary is
+    if service:
+        return "sentinel", service, int(kwargs.get("db") or 0)
+    return kwargs.get("path") or (kwargs.get("host"), int(kwargs.get("port", 6379))), int(kwargs.get("db") or 0)
