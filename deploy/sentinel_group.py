@@ -77,6 +77,7 @@ class RedisGroup:
         _wait(lambda: self.replicas_in_sync() >= 1, timeout_s=30, what="the replica in sync")
         _wait(lambda: all(self.sentinel(p).sentinel_sentinels(SERVICE) for p in self.sentinel_ports),
               timeout_s=30, what="the sentinels to find each other")
+        _wait(self.sentinels_see_a_replica, timeout_s=30, what="the sentinels to see the replica")
         return self
 
     def client(self, port: int) -> redis.Redis:
@@ -89,6 +90,18 @@ class RedisGroup:
         """The primary's port, as a sentinel sees it."""
         return int(self.sentinel(self.sentinel_ports[0]).sentinel_get_master_addr_by_name(SERVICE)[1])
 
+    def sentinels_see_a_replica(self) -> bool:
+        """Whether every sentinel knows a replica it could promote (they learn of replicas from the
+        primary's INFO, every 10 s: a failover before that finds "no good slave")."""
+        def good(port: int) -> bool:
+            replicas = self.sentinel(port).sentinel_slaves(SERVICE)
+            return any(not {"s_down", "o_down", "disconnected"} & set(str(r.get("flags", "")).split(","))
+                       and r.get("master-link-status") == "ok" for r in replicas)
+        try:
+            return all(good(port) for port in self.sentinel_ports)
+        except redis.RedisError:
+            return False
+
     def replicas_in_sync(self) -> int:
         try:
             info = self.client(self.primary()).info("replication")
@@ -99,6 +112,7 @@ class RedisGroup:
     def fail_over(self) -> tuple[int, float]:
         """Kill the primary (SIGKILL), wait for the sentinels to promote the replica, then start the
         old primary again, which they turn into a replica. Returns (the new primary, seconds)."""
+        _wait(self.sentinels_see_a_replica, timeout_s=60, what="the sentinels to see a replica")
         old, started = self.primary(), time.monotonic()
         self.procs[old].send_signal(signal.SIGKILL)
         self.procs[old].wait(timeout=10)
