@@ -34,12 +34,17 @@ def _page_faults(mode: str) -> int:
     return int(out.stdout.strip())
 
 
+#: Page faults of one round's six 8 MiB buffers, in 4 KiB pages.
+ONE_ROUND = 6 * (8 << 20) // 4096
+
+
 def test_freed_batch_memory_is_reused_instead_of_faulted_in_again():
     default, kept = _page_faults("default"), _page_faults("keep")
-    # By default every round gives its 48 MiB back to the kernel and faults it in again
-    # (about 600,000 faults of 4 KiB pages in all, measured here); kept, only the first round does.
-    assert default > 50 * 20
-    assert kept * 10 < default
+    # Kept, only the first round faults its pages in; by default every round gives its 48 MiB back
+    # to the kernel and faults it in again: about 600,000 faults in all, measured on 2026-11-26, and
+    # 122,000 on 2026-12-01, when the kernel backed some of them with huge pages.
+    assert kept <= ONE_ROUND * 1.5
+    assert default >= 3 * kept
 
 
 #: Pieces of tickets, joined into 64 tickets of 1 to 40 sentences: from a few tokens to past the
