@@ -189,6 +189,19 @@ def test_the_default_labels_send_what_fits_none_of_them_to_other(classifier, tex
     assert classifier.classify_texts([text])[0].label == "Other"
 
 
+@pytest.mark.parametrize("text", [
+    "How should we configure encryption and access rights for the patient files on our storage server?",
+    "Someone got in through an old unpatched server; we changed every password and need help closing the hole.",
+])
+def test_securing_systems_and_sensitive_records_is_technical_not_legal(classifier, text):
+    assert classifier.classify_texts([text])[0].label == "Technical"
+
+
+def test_what_the_law_requires_after_a_breach_stays_legal(classifier):
+    text = "After the breach, how many hours do we have under GDPR to notify the data protection authority?"
+    assert classifier.classify_texts([text])[0].label == "Legal"
+
+
 def test_a_close_call_between_two_labels_is_flagged(tmp_path):
     # Given the same label set with and without a review gap wider than any real lead
     texts = ["Where is my parcel? The tracking number shows nothing", "I want to send these shoes back"]

@@ -121,6 +121,22 @@ def test_asking_about_a_problem_fires_nothing_but_reporting_it_does(asking, repo
     assert urgency(asking).score < urgency(reporting).score
 
 
+@pytest.mark.parametrize("text", [
+    "We want stronger encryption to prevent unauthorized access to our records.",
+    "Please advise on firewall rules that protect against a data breach.",
+    "Outdated software could lead to a security incident, so we plan an upgrade.",
+])
+def test_guarding_against_a_problem_is_not_reporting_it(text):
+    assert not [s for s in urgency(text).signals if s.tier == "critical"]
+
+
+def test_an_investigation_is_critical_only_when_someone_opens_one():
+    cause = "An investigation showed that the export stopped because of a wrong setting."
+    regulator = "The tax office opened an investigation and wants our records."
+    assert not [s for s in urgency(cause).signals if s.tier == "critical"]
+    assert ("critical", "opened an investigation") in fired(regulator)
+
+
 def test_an_asking_cue_only_turns_off_what_follows_it_in_its_sentence():
     phrases = {p for _, p in fired("Our site is down, and what do you do in case of an outage? The export fails too.")}
     assert {"is down", "fails"} <= phrases and "outage" not in phrases
