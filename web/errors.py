@@ -12,6 +12,7 @@ import math
 import time
 
 from flask import current_app
+from kombu.exceptions import OperationalError
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -98,6 +99,10 @@ def handle_error(exc: Exception):
         elif status == 500:
             log.exception("unmapped error")
         return {"error": body}, status, headers
+    if isinstance(exc, OperationalError):  # an operator's retry or redelivery while the broker is away
+        log.warning("broker unavailable: %s", exc)
+        return ({"error": {"code": "broker_unavailable", "message": "the broker is unavailable, try again shortly"}},
+                503, {"Retry-After": "5"})
     if isinstance(exc, HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}

@@ -116,3 +116,18 @@ def test_countdowns_are_whole_seconds_on_rabbitmq_only(away, api_redis_url, tmp_
     assert (countdown_s(0.2), countdown_s(0.0), countdown_s(2.5)) == (1.0, 0.0, 3.0)
     use_broker(settings_for(api_redis_url, tmp_path))
     assert countdown_s(0.2) == 0.2
+
+
+def test_an_operators_retry_while_the_broker_is_away_answers_503_and_the_sweeper_keeps_the_ticket(away, operator):
+    app, store = away
+    client = app.test_client()
+    ticket_id = client.post("/api/tickets", json={"body": "The export fails"}, headers=operator).get_json()["id"]
+    store.fail(ticket_id, "score: a test's failure")
+
+    # When an operator retries the failed ticket while nothing answers on the broker's port
+    response = client.post(f"/api/tickets/{ticket_id}/retry", headers=operator)
+
+    # Then the answer says the broker is away (not a 500), and the ticket waits, queued, for the sweeper
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "broker_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()["status"] == "queued"
