@@ -19,6 +19,7 @@ from kombu.utils.url import maybe_sanitize_url
 from smartsupport import routing
 from smartsupport.config import Settings
 from smartsupport.errors import ConfigError
+from smartsupport.store.connect import redacted
 from smartsupport.labels import load_labels
 
 from . import supervisor
@@ -82,7 +83,7 @@ def commands(settings: Settings) -> dict[str, list[str]]:
 
 
 def banner(settings: Settings) -> str:
-    redis = "embedded, data in " + str(settings.data_dir) if settings.embedded_redis else settings.broker_url
+    redis = "embedded, data in " + str(settings.data_dir) if settings.embedded_redis else redacted(settings.broker_url)
     # SMARTSUPPORT_BROKER_URL reaches every program (supervisord passes its environment on); shown without its password.
     broker = [f"  Broker          : {maybe_sanitize_url(settings.broker)}"] if settings.broker else []
     return "\n".join([

@@ -49,6 +49,11 @@ def available() -> str | None:
     missing = [tool for tool in ("ip", "unshare") if not shutil.which(tool)]
     if missing:
         return f"missing {', '.join(missing)}"
+    probe = f"ss-probe-{os.getpid()}"  # root without the capabilities (a container) cannot make one
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"ip netns add failed: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     try:
         server_binary()
     except (FileNotFoundError, RuntimeError) as exc:
@@ -103,6 +108,8 @@ class Cluster:
         self.redis_password = secrets.token_hex(16)
         self.procs: dict[str, subprocess.Popen] = {}
         self.namespaces: list[str] = []
+        self.veths: list[str] = []
+        self.bridge_made = False  # only this cluster's own bridge is ever deleted
         self.receiver: Receiver | None = None
 
     # -- addresses and files ----------------------------------------------------------------
@@ -163,6 +170,7 @@ class Cluster:
     def _network(self) -> None:
         self.log(f"network {self.net}.0/24 on bridge {self.bridge}")
         _ip("link", "add", self.bridge, "type", "bridge")
+        self.bridge_made = True
         _ip("addr", "add", f"{self.address('bridge')}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         for host, number in HOSTS.items():
@@ -170,6 +178,7 @@ class Cluster:
             _ip("netns", "add", ns)
             self.namespaces.append(ns)
             _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+            self.veths.append(outside)
             _ip("link", "set", outside, "master", self.bridge, "up")
             _ip("link", "set", inside, "netns", ns)
             _ip("-n", ns, "link", "set", inside, "name", "eth0")
@@ -234,10 +243,17 @@ class Cluster:
         if self.receiver:
             self.receiver.close()
             self.receiver = None
-        for ns in self.namespaces:
+        for ns in self.namespaces:  # whatever still runs in a namespace goes with it
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        self.namespaces = []
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        for veth in self.veths:  # gone with its namespace, unless it never got there
+            subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        if self.bridge_made:
+            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        self.namespaces, self.veths, self.bridge_made = [], [], False
 
     # -- using it -----------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ class Published(Generic[T]):
         self.publisher, self._environment = publish, environment
         self.version = 0  # the published version in force; 0: this host's own file
         self._sha: str | None = None  # the published text's sha in force (or last found unusable)
-        self._use_error: str | None = None  # why the published version or own file in force is an older one
+        self._load_error: str | None = None  # why the published version is not the one in force
+        self._own_error: str | None = None  # why this host's own file in force is an older one
         self._publish_error: str | None = None  # why this host's file is not published
         self._value: T | None = None
         self._own: tuple[object, T] | None = None  # (the file's mtime, its configuration)
@@ -46,7 +47,7 @@ class Published(Generic[T]):
     @property
     def error(self) -> str | None:
         """Why the configuration in force is not the file's latest, or None."""
-        return self._publish_error or self._use_error
+        return self._publish_error or self._load_error or self._own_error
 
     def current(self) -> T:
         """The configuration in force; raises ConfigError only when none ever loaded (at start)."""
@@ -55,10 +56,10 @@ class Published(Generic[T]):
         try:
             sha = self.store.config_sha(self.name)
             record = self.store.published_config(self.name) if sha and sha != self._sha else None
-        except StoreUnavailable:
-            sha, record = self._sha, None  # Redis away: what is in force stays
-        if not sha:
-            return self._value if self._sha and self._value is not None else self._own_file()
+        except StoreUnavailable:  # Redis away: what is in force stays
+            return self._value if self._value is not None else self._own_file()
+        if not sha:  # nothing published (or it was deleted): a published version in force stays
+            return self._value if self._value is not None else self._own_file()
         if record is not None:
             self._load(*record)
         return self._value if self._value is not None else self._own_file()
@@ -71,13 +72,13 @@ class Published(Generic[T]):
             value = self._parse(record["text"], record["source"], record.get("env") or {})
         except (ValueError, KeyError, TypeError, ConfigError) as exc:
             problem = f"published {self.name} version {version} not used, the one in force stays: {exc}"
-            if problem != self._use_error:
+            if problem != self._load_error:
                 log.error("%s", problem)
-            self._use_error, self._sha = problem, sha  # not parsed again until the next version
+            self._load_error, self._sha = problem, sha  # not parsed again until the next version
             return
         if self._sha:
             log.info("%s: now version %d (%s)", self.name, version, record["source"])
-        self._value, self._sha, self.version, self._use_error = value, sha, version, None
+        self._value, self._sha, self.version, self._load_error = value, sha, version, None
 
     # -- this host's own file --------------------------------------------------------------
 
@@ -102,13 +103,13 @@ class Published(Generic[T]):
         except ConfigError as exc:
             if self._own is None:
                 raise
-            if self._use_error != str(exc):
+            if self._own_error != str(exc):
                 log.error("%s file not reloaded, the one in force stays: %s", self.name, exc)
-            self._use_error, self._own = str(exc), (mtime, self._own[1])
+            self._own_error, self._own = str(exc), (mtime, self._own[1])
             return self._own[1]
         if self._own is not None:
             log.info("%s file %s reloaded", self.name, self.path)
-        self._own, self._use_error = (mtime, value), None
+        self._own, self._own_error = (mtime, value), None
         return value
 
     def _mtime(self) -> object:
@@ -141,8 +142,12 @@ class Published(Generic[T]):
         self._published_mtime, self._publish_error = mtime, None
 
     def forget(self) -> None:
-        """Parse again on the next use (what the configuration is checked against has changed)."""
-        self.version, self._sha, self._value, self._own = 0, None, None, None
+        """Check again on the next use (what the configuration is checked against has changed): the
+        published text, this host's file, and (publishing) whether to publish it; what is in force
+        stays until something checked loads."""
+        self._sha, self._published_mtime = None, ()
+        if self._own is not None:
+            self._own = (object(), self._own[1])
 
 
 def labels(store, path: Path | None, *, publish: bool) -> Published[LabelSet]:

@@ -67,7 +67,7 @@ def submit_ticket():
         if bound_hash != body_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         if bound_id != ticket.id:
-            if not store.exists(bound_id):  # the first request with this key is still writing its ticket
+            if not store.exists(bound_id) or not _replicated_already(store):  # the first is still writing it
                 raise IdempotencyKeyInProgress("a request with this Idempotency-Key is still being processed")
             return _accepted(bound_id, replayed=True)
     try:
@@ -79,6 +79,13 @@ def submit_ticket():
                 store.release_idempotency_key(g.principal.fingerprint, key)
         raise
     return _accepted(ticket.id)
+
+
+def _replicated_already(store) -> bool:
+    """A replayed 202 only for a ticket the replicas hold (SMARTSUPPORT_REPLICA_ACKS): the first
+    request may still be waiting for them, and take its ticket back if they do not confirm."""
+    wanted = _services().settings.replica_acks
+    return not wanted or store.wait_for_replicas(wanted, _services().settings.replica_wait_ms) >= wanted
 
 
 def _replicated(store, ticket_id: str) -> None:

@@ -44,6 +44,9 @@ class GreedyBatches(Batches):
             self._tref.cancel()
             self._tref = None
         self._forget_discarded()
+        # Requests still buffered from before stay: they run now, rather than after the visibility
+        # timeout, when the broker gives their messages back (a copy may then run again: every
+        # stage is safe to run twice).
         return super().Strategy(task, app, consumer)
 
     def _forget_discarded(self) -> None:

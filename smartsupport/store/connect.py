@@ -87,14 +87,28 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
-    """The rate limiter's (limits') storage URI for ``url``, and its options."""
+    """The rate limiter's (limits') storage URI for ``url``, and its options. limits reads a
+    password from the URI without unquoting it: the credentials and the service go as options."""
     group = sentinel_group(url)
     if group is None:
         return url, {}
     hosts = ",".join(f"{host}:{port}" for host, port in group.sentinels)
     # Counters read from a replica would lag: every read goes to the primary.
-    return f"redis+sentinel://{group.auth()}{hosts}/{quote(group.service, safe='')}", {
-        "db": group.db, "use_replicas": False}
+    return f"redis+sentinel://{hosts}", {"service_name": group.service, "db": group.db, "use_replicas": False,
+                                         "sentinel_kwargs": group.credentials(), **group.credentials()}
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for banners and logs."""
+    group = sentinel_group(url) if url.startswith("sentinel://") else None
+    if group is not None:
+        hosts = ",".join(f"{host}:{port}" for host, port in group.sentinels)
+        return f"sentinel://{':***@' if group.password else ''}{hosts}/{group.service}/{group.db}"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")).geturl()
 
 
 def same_server(pool_a, pool_b) -> bool:

@@ -24,8 +24,10 @@ def test_celery_and_the_rate_limiter_get_the_same_group_in_their_spelling():
     assert broker == ("sentinel://:s%40cret@10.0.0.1:26379/2;sentinel://:s%40cret@10.0.0.2:26380/2;"
                       "sentinel://:s%40cret@sentinel-3:26379/2")
     assert options == {"master_name": "ssgroup", "sentinel_kwargs": {"password": "s@cret"}}
-    assert storage == "redis+sentinel://:s%40cret@10.0.0.1:26379,10.0.0.2:26380,sentinel-3:26379/ssgroup"
-    assert storage_options == {"db": 2, "use_replicas": False}
+    # (limits does not unquote a password in its URI: the credentials go as options)
+    assert storage == "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380,sentinel-3:26379"
+    assert storage_options == {"service_name": "ssgroup", "db": 2, "use_replicas": False,
+                               "sentinel_kwargs": {"password": "s@cret"}, "password": "s@cret"}
     assert connect.celery_broker("redis://h:6379/0") == ("redis://h:6379/0", {})
 
 
@@ -42,3 +44,9 @@ def test_the_api_waits_for_one_replica_on_a_sentinel_group_only(tmp_path):
 
     assert acks(REDIS_URL=URL) == 1 and acks(REDIS_URL="redis://h:6379/0") == 0 and acks() == 0
     assert acks(REDIS_URL=URL, SMARTSUPPORT_REPLICA_ACKS="0") == 0
+
+
+def test_banners_show_a_redis_url_without_its_password():
+    assert connect.redacted(URL) == "sentinel://:***@10.0.0.1:26379,10.0.0.2:26380,sentinel-3:26379/ssgroup/2"
+    assert connect.redacted("redis://:pw@10.0.0.1:6379/0") == "redis://:***@10.0.0.1:6379/0"
+    assert connect.redacted("redis://10.0.0.1:6379/0") == "redis://10.0.0.1:6379/0"
