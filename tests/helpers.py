@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +220,23 @@ def finished(client, ticket_id: str, *, webhook: bool = False, timeout_s: float 
             return view
         return None
     return wait_for(ready, timeout_s=timeout_s, what=f"ticket {ticket_id}")
+
+
+def all_done(client, ids: list[str], *, timeout_s: float) -> list[dict]:
+    """Every ticket done and its webhook settled: delivered, or not needed. A failed delivery is no
+    success here: the receivers of these tests answer 200 to every event."""
+    unsettled: list = []
+
+    def check():
+        views = [client.get(f"/api/tickets/{i}", headers=AUTH).get_json() for i in ids]
+        unsettled[:] = [(v["id"], v["status"], v["webhook"]["status"], v["error"]) for v in views
+                        if v["status"] != "done" or v["webhook"]["status"] not in ("delivered", "not_needed")]
+        return views if not unsettled else None
+    try:
+        return wait_for(check, timeout_s=timeout_s, interval_s=0.5, what="every accepted ticket to finish")
+    except BaseException:
+        print(f"unsettled ({len(unsettled)}):", Counter(u[1:3] for u in unsettled), unsettled[:10])
+        raise
 
 
 # -- the browser tests -----------------------------------------------------------------------------

@@ -81,21 +81,27 @@ def submit_ticket():
     return _accepted(ticket.id)
 
 
+def _replica_acks(store) -> tuple[int, int]:
+    """(replicas that hold every write so far, replicas wanted): SMARTSUPPORT_REPLICA_ACKS, on a
+    Sentinel group; (0, 0), with no round trip, where none are wanted."""
+    settings = _services().settings
+    if not settings.replica_acks:
+        return 0, 0
+    return store.wait_for_replicas(settings.replica_acks, settings.replica_wait_ms), settings.replica_acks
+
+
 def _replicated_already(store) -> bool:
-    """A replayed 202 only for a ticket the replicas hold (SMARTSUPPORT_REPLICA_ACKS): the first
-    request may still be waiting for them, and take its ticket back if they do not confirm."""
-    wanted = _services().settings.replica_acks
-    return not wanted or store.wait_for_replicas(wanted, _services().settings.replica_wait_ms) >= wanted
+    """A replayed 202 only for a ticket the replicas hold: the first request may still be waiting
+    for them, and take its ticket back if they do not confirm."""
+    acks, wanted = _replica_acks(store)
+    return acks >= wanted
 
 
 def _replicated(store, ticket_id: str) -> None:
     """With SMARTSUPPORT_REPLICA_ACKS (a Sentinel group), a 202 only once that many replicas hold
     the ticket: a failover then promotes one that has it. Short of that the ticket is taken back
     (a client retrying gets a new one: at worst a duplicate, never a 202 for a lost ticket)."""
-    wanted = _services().settings.replica_acks
-    if not wanted:
-        return
-    acks = store.wait_for_replicas(wanted, _services().settings.replica_wait_ms)
+    acks, wanted = _replica_acks(store)
     if acks < wanted:
         with contextlib.suppress(StoreUnavailable):
             store.delete(ticket_id)

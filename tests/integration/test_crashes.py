@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deploy import redis_server
-from tests.helpers import OPERATOR_KEY, WEBHOOK_SECRET, free_port, settings_for, start_worker, wait_for
+from tests.helpers import OPERATOR_KEY, WEBHOOK_SECRET, all_done, free_port, settings_for, start_worker, wait_for
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -50,23 +50,6 @@ def system(tmp_path, worker_env, receiver):
             os.killpg(proc.pid, signal.SIGKILL)
     state["redis"].kill()
     state["redis"].wait(timeout=10)
-
-
-def all_done(client, ids, timeout_s):
-    """Every ticket done and its webhook settled: delivered, or not needed. A failed delivery is no
-    success here: the receiver answers 200 to every event of these tests."""
-    unsettled = []
-
-    def check():
-        views = [client.get(f"/api/tickets/{i}", headers=AUTH).get_json() for i in ids]
-        unsettled[:] = [(v["id"], v["status"], v["webhook"]["status"], v["error"]) for v in views
-                        if v["status"] != "done" or v["webhook"]["status"] not in ("delivered", "not_needed")]
-        return views if not unsettled else None
-    try:
-        return wait_for(check, timeout_s=timeout_s, interval_s=0.5, what="every accepted ticket to finish")
-    except BaseException:
-        print("unsettled:", unsettled[:10])
-        raise
 
 
 def assert_one_outcome_each(views, receiver):

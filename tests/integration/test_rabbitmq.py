@@ -7,7 +7,6 @@ ends done, and the outbox they waited in drains."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 import shutil
 import signal
 import subprocess
@@ -20,8 +19,8 @@ import pytest
 import redis
 from kombu import Queue
 
-from tests.helpers import (AUTH, answering_worker, clear_tickets, free_port, missing, settings_for, start_stack,
-                           submit, wait_for)
+from tests.helpers import (AUTH, all_done, answering_worker, clear_tickets, free_port, missing, settings_for,
+                           start_stack, submit, wait_for)
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -132,22 +131,6 @@ def client(rabbit_worker, rabbit_env, tmp_path):
     assert app.extensions["smartsupport"].celery.conf.broker_url == rabbit_env["SMARTSUPPORT_BROKER_URL"]
     yield app.test_client()
     clear_tickets(rabbit_env["REDIS_URL"])
-
-
-def all_done(client, ids: list[str], *, timeout_s: float) -> list[dict]:
-    """Every ticket done and its webhook settled: delivered, or not needed (the receiver answers 200)."""
-    unsettled: list = []
-
-    def check():
-        views = [client.get(f"/api/tickets/{i}", headers=AUTH).get_json() for i in ids]
-        unsettled[:] = [(v["id"], v["status"], v["webhook"]["status"], v["error"]) for v in views
-                        if v["status"] != "done" or v["webhook"]["status"] not in ("delivered", "not_needed")]
-        return views if not unsettled else None
-    try:
-        return wait_for(check, timeout_s=timeout_s, interval_s=0.5, what="every accepted ticket to finish")
-    except BaseException:
-        print(f"unsettled ({len(unsettled)}):", Counter(u[1:3] for u in unsettled), unsettled[:10])
-        raise
 
 
 def outbox(rabbit_env) -> int:
