@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from smartsupport.notify import payload_for
 from smartsupport.redact import RedactingFilter, findings, iban_valid, install, redact, redact_value
@@ -99,6 +99,8 @@ def test_talking_about_passwords_and_keys_masks_nothing(text):
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 2**128 - 1))
+# one id in about 8,000 starts with 16 digits that pass Luhn, as this one: not a card, letters follow
+@example(int("4913447934974669bdce84f5dce1fcb7", 16))
 def test_a_ticket_id_is_never_masked_even_after_a_word_like_token(n):
     ticket_id = uuid.UUID(int=n, version=4).hex
     for text in (ticket_id, f"ticket {ticket_id}", f"token {ticket_id}", f"key: {uuid.UUID(ticket_id)}"):
