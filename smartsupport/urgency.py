@@ -110,15 +110,18 @@ def find_signals(text: str, rules: Rules) -> list[Signal]:
     claimed = bytearray(len(lowered))  # 1 where a longer phrase (or a courtesy formula) took the words
     for match in rules.courtesy.finditer(lowered) if rules.courtesy else ():
         claimed[match.start():match.end()] = b"\x01" * (match.end() - match.start())
-    for tier, weight, phrase, pattern in rules.patterns:  # longest phrase first
-        if phrase not in lowered:  # a match needs the phrase itself: skip the regex (most phrases)
-            continue
+    # a match needs the phrase itself: skip the regex of every phrase the text does not hold
+    present = [rule for rule in rules.patterns if rule[2] in lowered]  # longest phrase first
+    for index, (tier, weight, phrase, pattern) in enumerate(present):
+        last = index == len(present) - 1  # no shorter phrase left for this one's matches to claim from
         for match in pattern.finditer(lowered):
             start, end = match.span()
-            if any(claimed[start:end]):
+            if claimed.find(1, start, end) != -1:
                 continue
             claimed[start:end] = b"\x01" * (end - start)
             if phrase in fired:
+                if last:
+                    break
                 continue  # one signal per phrase; this match only claims its words
             if _negated(lowered, start, rules.negations) or _asked(lowered, start, end, rules):
                 continue
