@@ -7,16 +7,17 @@ with its requests (a 20 KB ticket counts 3).
 
 A request whose body is over ``LARGE_BODY_BYTES`` waits for one of a few slots shared by every API
 process (a semaphore that gunicorn's master creates before it forks, see web/gunicorn_conf.py);
-small requests never wait for one. Six clients posting 20 KB bodies back to back then use at most
-the slots' share of the machine, and the tickets of everyone else are answered as fast as before.
-A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
+small requests never wait for one. A slot also rests after each large request, as long as the
+request took (``LARGE_BODY_DUTY``): large bodies, however many clients send them back to back, get
+at most half of the slots' time, and the tickets of everyone else are answered almost as fast as
+before. A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
+import time
 
 from flask import g, request
 
@@ -28,6 +29,9 @@ COST_UNIT_BYTES = 8 * 1024
 LARGE_BODY_BYTES = 8 * 1024
 #: Seconds a large request may wait for a slot before it is answered 503.
 LARGE_BODY_WAIT_S = 10.0
+#: The share of its time a slot spends on large requests, at most: after one that took t seconds,
+#: the slot rests t * (1 - duty) / duty before the next.
+LARGE_BODY_DUTY = 0.5
 
 
 class LargeBodiesBusy(SmartSupportError):
@@ -44,23 +48,59 @@ def slots() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def shared_semaphore():
-    """A semaphore for every process forked after this call (gunicorn's master calls it)."""
-    return multiprocessing.BoundedSemaphore(slots())
+class Gate:
+    """``n`` slots for large requests, each resting after use (see LARGE_BODY_DUTY). Made of
+    multiprocessing primitives: processes forked after it share it."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._slots = multiprocessing.BoundedSemaphore(n)
+        self._lock = multiprocessing.Lock()
+        self._free_at = multiprocessing.RawArray("d", n)  # monotonic time a slot is rested; inf: taken
+
+    def acquire(self, timeout: float) -> int | None:
+        """A slot's number once one is free and rested, or None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        if not self._slots.acquire(timeout=timeout):
+            return None
+        with self._lock:  # a free slot exists: take the one rested soonest
+            slot = min(range(self.n), key=lambda i: self._free_at[i])
+            free_at, self._free_at[slot] = self._free_at[slot], float("inf")
+        rest = free_at - time.monotonic()
+        if rest > deadline - time.monotonic():
+            self._put_back(slot, free_at)
+            return None
+        if rest > 0:
+            time.sleep(rest)
+        return slot
+
+    def release(self, slot: int, busy_s: float = 0.0) -> None:
+        """Give ``slot`` back after a request that held it ``busy_s`` seconds; it rests meanwhile."""
+        self._put_back(slot, time.monotonic() + busy_s * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY)
+
+    def _put_back(self, slot: int, free_at: float) -> None:
+        with self._lock:
+            self._free_at[slot] = free_at
+        self._slots.release()
+
+
+def shared_gate() -> Gate:
+    """The large-body slots of every process forked after this call (gunicorn's master calls it)."""
+    return Gate(slots())
 
 
 _shared = None
 
 
-def share(semaphore) -> None:
-    """Use ``semaphore`` (made by the master before the fork) in this process's apps."""
+def share(gate: Gate) -> None:
+    """Use ``gate`` (made by the master before the fork) in this process's apps."""
     global _shared
-    _shared = semaphore
+    _shared = gate
 
 
 def install(app) -> None:
     """Gate the app's large requests; without a master's semaphore, the slots are this process's."""
-    gate = _shared if _shared is not None else threading.BoundedSemaphore(slots())
+    gate = _shared if _shared is not None else Gate(slots())
     app.extensions["smartsupport_large_bodies"] = gate
 
     @app.before_request
@@ -68,11 +108,14 @@ def install(app) -> None:
         length = request.content_length
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if (length is not None and length > LARGE_BODY_BYTES) or (length is None and chunked):
-            if not gate.acquire(timeout=LARGE_BODY_WAIT_S):  # module attribute: tests shorten it
+            slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
+            if slot is None:
                 raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
-            g.large_body_slot = True
+            g.large_body_slot = (slot, time.monotonic())
 
     @app.teardown_request
     def _release(exc):
-        if g.pop("large_body_slot", False):
-            gate.release()
+        held = g.pop("large_body_slot", None)
+        if held is not None:
+            slot, since = held
+            gate.release(slot, time.monotonic() - since)

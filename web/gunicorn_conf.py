@@ -7,7 +7,7 @@ from prometheus_client import multiprocess
 from web import admission
 
 #: Made here, in the master, so that every worker forked from it shares the same slots.
-LARGE_BODIES = admission.shared_semaphore()
+LARGE_BODIES = admission.shared_gate()
 
 
 def post_fork(server, worker) -> None:

@@ -138,10 +138,10 @@ def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, 
     from web import admission
     monkeypatch.setattr(admission, "LARGE_BODY_WAIT_S", 0.2)
     gate = client.application.extensions["smartsupport_large_bodies"]
-    held = 0
-    while gate.acquire(timeout=0):  # as if other large requests were being processed
-        held += 1
-    assert held == admission.slots()
+    held = []
+    while (slot := gate.acquire(timeout=0)) is not None:  # as if other large requests were being processed
+        held.append(slot)
+    assert sorted(held) == list(range(admission.slots()))
     before = store.r.zcard("ss:tickets:created")
     try:
         busy = post(client, operator, "bug " * 4900)
@@ -152,11 +152,28 @@ def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, 
         assert small.status_code == 202
         assert store.r.zcard("ss:tickets:created") == before + 1  # the refused one left nothing
     finally:
-        for _ in range(held):
-            gate.release()
+        for slot in held:
+            gate.release(slot)
 
     assert post(client, operator, "bug " * 4900).status_code == 202
-    # every slot came back after the requests that held one
-    assert all(gate.acquire(timeout=0) for _ in range(held))
-    for _ in range(held):
-        gate.release()
+    # every slot came back after the requests that held one (once rested)
+    again = [gate.acquire(timeout=1.0) for _ in held]
+    assert None not in again
+    for slot in again:
+        gate.release(slot)
+
+
+def test_a_large_request_s_slot_rests_as_long_as_the_request_held_it():
+    from web.admission import LARGE_BODY_DUTY, Gate
+    gate = Gate(1)
+    slot = gate.acquire(timeout=0)
+    gate.release(slot, busy_s=0.3)  # a large request held it 0.3 s
+    rest = 0.3 * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY
+
+    assert gate.acquire(timeout=rest / 3) is None  # still resting: the wait would pass the deadline
+    started = time.monotonic()
+    slot = gate.acquire(timeout=rest + 1)
+    waited = time.monotonic() - started
+    assert slot == 0 and rest * 0.5 < waited <= rest + 0.5
+    gate.release(slot)
+    assert gate.acquire(timeout=0) == 0  # a request that took no time leaves no rest
