@@ -201,7 +201,7 @@ def summarise(result: dict) -> dict:
         "routing_ms_per_ticket": result["routing"]["total_ms_per_ticket"],
         "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in (
             "alone", "beside_6_costly", "beside_6_small", "p50_ratio", "p95_ratio", "p50_ratio_to_small_clients",
-            "p95_ratio_to_small_clients")},
+            "p95_ratio_to_small_clients", "drained_before")},
         "submit_to_done_p95_ms_16_receivers": {m: result["slow_receivers"][m]["submit_to_done_ms"]["p95"]
                                                for m in ("answering", "dripping")},
         "slow_receivers_p95_ratio": result["slow_receivers"]["p95_ratio"],
@@ -247,7 +247,8 @@ def summary_text(s: dict) -> str:
         f"  routing per ticket          : {s['routing_ms_per_ticket']} ms (decision and notify's extra writes)",
         f"  small POSTs, 6 costly beside: p50 ×{costly['p50_ratio']}, p95 ×{costly['p95_ratio']} (alone "
         f"{costly['alone']['p95']} ms p95); p95 ×{costly['p95_ratio_to_small_clients']} of the same beside "
-        f"six clients of small bodies",
+        f"six clients of small bodies; " + ("each from an idle pipeline" if all(costly["drained_before"].values())
+                                            else f"NOT from an idle pipeline: {costly['drained_before']}"),
         f"  16 dripping receivers       : submit→done p95 {_by_phase(s['submit_to_done_p95_ms_16_receivers'])} ms "
         f"(×{s['slow_receivers_p95_ratio']})",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
@@ -271,7 +272,6 @@ def run_all(clock: Clock) -> dict:
             sampler = Sampler([system.proc])
             for index, (name, *_) in enumerate(PHASES):
                 result["phases"][name] = run_phase(api, sampler, index, clock)
-            load.wait_drained(api, 60, "saturation backlog")
             clock.say("costly bodies: small POSTs at 20/s alone, then beside six 'bug ' x 4900 bodies in flight")
             result["costly_bodies"] = hostile.costly_bodies(api, clock.say)
         result["classifiers"] = run_classifiers(tmp, clock)
