@@ -17,7 +17,8 @@ thresholds; the report half only gives the figures that are reported. Both are p
 
 Tickets go through the classifier in batches of 32 in file order, as in the model worker: each
 batch is scored with the traffic centre learnt from the batches before it (a fresh install at the
-start of each set), then updates it. Set OUTSIDE_TICKETS_DIR to read the sets from elsewhere.
+start of each set), then updates it; the semantic severity reads the tickets around the same
+centre. Set OUTSIDE_TICKETS_DIR to read the sets from elsewhere.
 """
 
 from __future__ import annotations
@@ -89,20 +90,21 @@ def load_bitext(directory: Path = OUTSIDE_DIR, *, fallback: str = "Other") -> li
     return rows
 
 
-def stream(clf: Classifier, texts: list[str], *, batch: int = BATCH):
-    """Categories, probabilities and embeddings of ``texts`` as the model worker would give them,
-    from a fresh traffic centre that learns from each batch after scoring it."""
+def stream(clf: Classifier, texts: list[str], *, severity: SemanticSeverity, batch: int = BATCH):
+    """Categories, probabilities and semantic severities of ``texts`` as the model worker would give
+    them, from a fresh traffic centre that learns from each batch after scoring it."""
     clf.set_centre(clf.fresh_centre())
-    categories, probs, vectors = [], [], []
+    categories, probs, severities = [], [], []
     for i in range(0, len(texts), batch):
         features = clf.features(texts[i:i + batch])
+        vectors = features[:, :clf.dim]
         sims = clf.similarities(features)
         found = clf.classify_features(features)
         categories += found
         probs.append(softmax(sims / clf.temperature))
-        vectors.append(features[:, :clf.dim])
-        clf.set_centre(clf.centre.update(features[:, :clf.dim], [c.label for c in found]))
-    return categories, np.concatenate(probs), np.concatenate(vectors)
+        severities.append(severity.of_vectors(vectors, centre=clf.centre))
+        clf.set_centre(clf.centre.update(vectors, [c.label for c in found]))
+    return categories, np.concatenate(probs), np.concatenate(severities)
 
 
 def outside_quality(clf: Classifier, *, threshold: float, directory: Path = OUTSIDE_DIR) -> dict | None:
@@ -115,8 +117,9 @@ def outside_quality(clf: Classifier, *, threshold: float, directory: Path = OUTS
     results = {}
     fallback = clf.fallback or "Other"
     for name, rows in (("bueck", load_bueck(directory)), ("bitext", load_bitext(directory, fallback=fallback))):
-        categories, probs, vectors = stream(clf, [r.text for r in rows])
-        severities = severity.of_vectors(vectors) if name == "bueck" else None
+        categories, probs, severities = stream(clf, [r.text for r in rows], severity=severity)
+        if name != "bueck":  # no priorities to compare with
+            severities = None
         print(f"\n== Outside tickets: {name} ({len(rows)}, {clf.encoder.precision}; fallback {clf.fallback}) ==")
         for half in HALVES:
             idx = [i for i, r in enumerate(rows) if r.half == half]

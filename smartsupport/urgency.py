@@ -22,6 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .centring import TrafficCentre, centred
 from .normalize import normalize
 from .severity import SeverityCorrections
 from .ticket import Signal, Ticket, Urgency, UrgencyLevel
@@ -170,6 +171,12 @@ class SemanticSeverity:
     """How much texts read like each level's descriptions: the expected level, 0 (low) to 1 (critical),
     moved towards the levels operators gave similar tickets (``corrections``, smartsupport/severity.py).
 
+    Given the classifier's traffic centre (``of_vectors(..., centre=)``), tickets are compared minus
+    that centre with the anchors minus their own centre, as the classifier compares them with its
+    labels: what every ticket of the traffic shares (formal e-mail wording) reads like no level.
+    Measured on the e-mail set's tune half: concordance with its priority 0.574 → 0.576, low-priority
+    tickets at webhook level 21.6 % → 20.9 %; our own set 0.936 → 0.928.
+
     ``encoder`` is anything with ``embed(texts) -> L2-normalised vectors`` (the classifier's model).
     """
 
@@ -177,6 +184,8 @@ class SemanticSeverity:
         self.rules = rules or load_rules()
         self.encoder = encoder
         self.anchors = [encoder.embed(list(texts)) for texts in self.rules.anchors]
+        own_centre = np.concatenate(self.anchors).mean(axis=0)
+        self.centred_anchors = [centred(a, own_centre) for a in self.anchors]
         self.corrections = corrections or SeverityCorrections.from_examples(())
 
     def set_corrections(self, corrections: Iterable[tuple[UrgencyLevel | str, str]]) -> None:
@@ -187,9 +196,11 @@ class SemanticSeverity:
         self.corrections = SeverityCorrections.from_examples(
             zip([level for level, _ in pairs], vectors), floor=self.corrections.floor, weight=self.corrections.weight)
 
-    def of_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        sims = np.stack([0.5 * (vectors @ a.T).max(axis=1) + 0.5 * (vectors @ a.T).mean(axis=1)
-                         for a in self.anchors], axis=1)
+    def of_vectors(self, vectors: np.ndarray, *, centre: TrafficCentre | None = None) -> np.ndarray:
+        """Severities of the tickets with embeddings ``vectors``, around ``centre`` when given."""
+        compared, anchors = (vectors, self.anchors) if centre is None else (centre.apply(vectors), self.centred_anchors)
+        sims = np.stack([0.5 * (compared @ a.T).max(axis=1) + 0.5 * (compared @ a.T).mean(axis=1)
+                         for a in anchors], axis=1)
         z = (sims - sims.max(axis=1, keepdims=True)) / self.rules.semantic_temperature
         p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         severity = p @ np.linspace(0.0, 1.0, len(self.anchors))

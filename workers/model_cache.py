@@ -62,8 +62,10 @@ class ModelCache:
         features = classifier.features(texts)
         vectors = features[:, :classifier.dim]  # the embeddings; any columns after are the classifier's own
         categories = classifier.classify_features(features)
+        # around the centre the categories were chosen with, before this batch moves it
+        severities = cls.severity.of_vectors(vectors, centre=classifier.centre)
         cls._learn_traffic(classifier, vectors, categories)
-        return categories, [float(v) for v in cls.severity.of_vectors(vectors)], vectors
+        return categories, [float(v) for v in severities], vectors
 
     @classmethod
     def _follow_traffic(cls, classifier: Classifier) -> None:

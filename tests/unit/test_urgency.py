@@ -104,6 +104,26 @@ def test_semantic_severity_reads_an_outage_as_critical_and_a_how_to_as_low():
     assert semantic and semantic[0].weight > 0
 
 
+def test_around_the_traffic_centre_the_severity_still_tells_an_outage_from_a_how_to():
+    from smartsupport.classify import Classifier
+    from smartsupport.labels import load_label_set
+    from smartsupport.urgency import SemanticSeverity
+
+    clf = Classifier(load_label_set(), threads=2)
+    severity = SemanticSeverity(clf.encoder)
+    # a traffic of formal e-mails about one product: what they share is the centre's
+    traffic = clf.encoder.embed([f"Regarding our Acme Cloud subscription number {i}, we would like to kindly ask about "
+                                 f"the {topic}." for i, topic in enumerate(["invoice", "export", "login", "plan"] * 10)])
+    centre = clf.centre.update(traffic, ["Billing", "Technical", "Technical", "Billing"] * 10)
+    tickets = clf.encoder.embed(["Since this morning nobody in our company can open the app, everything is broken",
+                                 "How do I change the colour of my avatar?"])
+
+    outage, howto = severity.of_vectors(tickets, centre=centre)
+
+    assert outage > 0.8 and howto < 0.5
+    assert not np.allclose([outage, howto], severity.of_vectors(tickets), atol=1e-3)  # the centre counts
+
+
 def fired(text: str) -> set[tuple[str, str]]:
     return {(s.tier, s.phrase) for s in urgency(text).signals if s.tier in ("critical", "urgent", "moderate")}
 
