@@ -10,6 +10,7 @@
 5. times incident detection per ticket with 10,000 recent tickets in the window (bench/incidents.py),
    and routing per ticket with the example routing file (bench/routing.py);
 6. the API's latency with 1,000 and 200,000 tickets stored, and memory per ticket (bench/storage.py);
+   a simulated week at 10,000 tickets a day with two days' retention: memory by day (bench/retention.py);
 7. a stack whose 16 webhook endpoints drip their answers, against the same answering at once;
 8. prints a summary and writes it, with every figure, to bench/last-run.json.
 
@@ -31,12 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, hostile, hostspeed, incidents, load, routing, storage
+from . import baseline, classifiers, hostile, hostspeed, incidents, load, retention, routing, storage
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
 
-#: The load phases stay within this budget: waits are cut short to fit it (the stored-tickets and
+#: The load phases stay within this budget: waits are cut short to fit it (the stored-tickets, week and
 #: slow-receiver measurements after them take about three minutes more).
 BUDGET_S = 345
 #: Seconds kept for what follows the load phases: stopping the stack and the classifier timings.
@@ -198,6 +199,9 @@ def summarise(result: dict) -> dict:
         "storage_p99_ratio_200k_to_1k": result["storage"]["p99_ratio_200k_to_1k"],
         "redis_bytes_per_ticket": result["storage"]["by_tickets_stored"][200_000]["bytes_per_ticket"],
         "post_cpu_ms": result["storage"]["post_cpu"],
+        "week_mb_by_day": [d["used_memory_mb"] for d in result["week"]["days"]],
+        "week_tickets_by_day": [d["stored"] for d in result["week"]["days"]],
+        "week_bytes_per_ticket": result["week"]["bytes_per_stored_ticket"],
         "routing_ms_per_ticket": result["routing"]["total_ms_per_ticket"],
         "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in (
             "alone", "beside_6_costly", "beside_6_small", "p50_ratio", "p95_ratio", "p50_ratio_to_small_clients",
@@ -244,6 +248,8 @@ def summary_text(s: dict) -> str:
         f"  stored tickets, p99 ms      : {_by_phase(s['storage_p99_ms'])}; 200k / 1k: "
         f"{_by_phase(s['storage_p99_ratio_200k_to_1k'])}; Redis {s['redis_bytes_per_ticket']} bytes per ticket",
         f"  API CPU per POST            : {_by_phase(s['post_cpu_ms'])} ms",
+        f"  a week at 10,000/day, 2 kept: Redis MB by day {s['week_mb_by_day']}, tickets {s['week_tickets_by_day']}; "
+        f"{s['week_bytes_per_ticket']} bytes per ticket",
         f"  routing per ticket          : {s['routing_ms_per_ticket']} ms (decision and notify's extra writes)",
         f"  small POSTs, 6 costly beside: p50 ×{costly['p50_ratio']}, p95 ×{costly['p95_ratio']} (alone "
         f"{costly['alone']['p95']} ms p95); p95 ×{costly['p95_ratio_to_small_clients']} of the same beside "
@@ -282,6 +288,8 @@ def run_all(clock: Clock) -> dict:
         result["routing"] = routing.run(clock.say)
         clock.say("storage: POST and list latency with 1,000 and with 200,000 tickets stored")
         result["storage"] = storage.run(clock.say)
+        clock.say("retention: a simulated week at 10,000 tickets a day, two days kept (the clock moved)")
+        result["week"] = retention.run(clock.say)
         clock.say("slow receivers: a stack with 16 webhook endpoints, answering, then dripping a byte a second")
         result["slow_receivers"] = hostile.slow_receivers(tmp, clock.say)
     result["host_speed"] = {"before": speed_before, "after": hostspeed.measure()}
