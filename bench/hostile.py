@@ -1,8 +1,8 @@
 """Clients and receivers that try to stall the system, measured against the same stack without them.
 
 1. Costly bodies: small POSTs at 20/s for 10 s, alone, then beside six clients posting the longest
-   valid body of one repeated severity word ("bug " x 4900) back to back, then beside six posting
-   small bodies back to back: POST latency of the small ones each way.
+   valid body of one repeated severity word ("bug " x 4900) back to back, three rounds of both,
+   pooled; then beside six posting small bodies back to back: POST latency of the small ones each way.
 2. Slow receivers: a stack whose 16 webhook endpoints first answer at once, then drip their answer
    one byte a second: submit→done p95 of urgent tickets at 10/s for 15 s, each way. Deliveries have
    their own worker and end at the attempt's deadline, so scoring should not notice.
@@ -29,6 +29,8 @@ URGENT = "Our API is down for all users and every checkout fails, fix ASAP"
 SMALL = "The CSV export fails with an error"
 #: Longest wait for the pipeline to go idle before each costly-bodies measurement.
 DRAIN_S = 150
+#: Rounds of (small POSTs alone, beside six costly clients), pooled per side.
+ROUNDS = 3
 
 
 def costly_bodies(api: load.Api, say) -> dict:
@@ -47,19 +49,31 @@ def costly_bodies(api: load.Api, say) -> dict:
         return latencies
 
     # Each measurement starts from an idle pipeline: a backlog left by the phase before would slow
-    # the baseline and flatter the ratios.
-    result = {"drained_before": {"alone": load.wait_drained(api, DRAIN_S, "before small POSTs alone")}}
-    result["alone"] = _pcts(small_posts())
-    for name, body in (("costly", COSTLY), ("small", SMALL)):
-        result["drained_before"][f"beside_6_{name}"] = load.wait_drained(api, DRAIN_S, f"before six {name} clients")
+    # the baseline and flatter the ratios. Alone and beside the costly clients alternate, ROUNDS
+    # times, and each pools its rounds: a p95 of one 10 s round moved by a third from run to run.
+    drained: dict[str, bool] = {}
+    pooled: dict[str, list[float]] = {"alone": [], "beside_6_costly": [], "beside_6_small": []}
+    answers: dict[str, list[tuple[int | None, float]]] = {"costly": [], "small": []}
+    plan = [(name, body) for _ in range(ROUNDS) for name, body in (("alone", None), ("costly", COSTLY))]
+    plan.append(("small", SMALL))
+    for name, body in plan:
+        key = "alone" if body is None else f"beside_6_{name}"
+        drained[key] = drained.get(key, True) & load.wait_drained(api, DRAIN_S, f"before {key.replace('_', ' ')}")
+        if body is None:
+            pooled[key] += small_posts()
+            continue
         beside, sent = _beside_six(api, body, small_posts)
-        result[f"beside_6_{name}"] = _pcts(beside)
+        pooled[key] += beside
+        answers[name] += sent
+    result: dict = {"rounds": ROUNDS, "drained_before": drained, **{k: _pcts(v) for k, v in pooled.items()}}
+    for name, sent in answers.items():
         result[f"{name}_clients"] = {"sent": len(sent), "latency_ms": _pcts([ms for _, ms in sent]),
                                      "statuses": dict(Counter(str(status) for status, _ in sent))}
     for p in ("p50", "p95"):
         result[f"{p}_ratio"] = round(result["beside_6_costly"][p] / result["alone"][p], 2)
         result[f"{p}_ratio_to_small_clients"] = round(result["beside_6_costly"][p] / result["beside_6_small"][p], 2)
-    say(f"costly bodies: small POST p50/p95 {result['alone']['p50']}/{result['alone']['p95']} ms alone, "
+    say(f"costly bodies, {ROUNDS} rounds pooled: small POST p50/p95 "
+        f"{result['alone']['p50']}/{result['alone']['p95']} ms alone, "
         f"{result['beside_6_costly']['p50']}/{result['beside_6_costly']['p95']} ms beside six clients posting "
         f"costly ones back to back ({result['costly_clients']['sent']} sent, "
         f"p50 {result['costly_clients']['latency_ms']['p50']} ms each), "
