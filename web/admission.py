@@ -8,9 +8,9 @@ with its requests (a 20 KB ticket counts 3).
 A request whose body is over ``LARGE_BODY_BYTES`` waits for one of a few slots shared by every API
 process (a semaphore that gunicorn's master creates before it forks, see web/gunicorn_conf.py);
 small requests never wait for one. A slot also rests after each large request, twice as long as
-the request took (``LARGE_BODY_DUTY``): large bodies, however many clients send them back to back,
-get at most a third of the slots' time, and the tickets of everyone else are answered almost as
-fast as before (``make bench``: small POSTs p95 x1.8 beside six such clients, x2.8 with no rest).
+the request used the CPU (``LARGE_BODY_DUTY``, at most ``MAX_REST_S``): large bodies, however many
+clients send them back to back, get at most a third of the slots' time, and the tickets of everyone
+else are answered almost as fast as before (docs/measurements.md: the costly-bodies rows).
 A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
 """
 
@@ -30,9 +30,12 @@ COST_UNIT_BYTES = 8 * 1024
 LARGE_BODY_BYTES = 8 * 1024
 #: Seconds a large request may wait for a slot before it is answered 503.
 LARGE_BODY_WAIT_S = 10.0
-#: The share of its time a slot spends on large requests, at most: after one that took t seconds,
-#: the slot rests t * (1 - duty) / duty before the next.
+#: The share of its time a slot spends on large requests, at most: after one that used t seconds of
+#: CPU, the slot rests t * (1 - duty) / duty before the next (CPU, not wall time: a slow upload
+#: costs the machine nothing and earns no rest).
 LARGE_BODY_DUTY = 1 / 3
+#: The longest rest, whatever a request cost.
+MAX_REST_S = 1.0
 
 
 class LargeBodiesBusy(SmartSupportError):
@@ -51,13 +54,15 @@ def slots() -> int:
 
 class Gate:
     """``n`` slots for large requests, each resting after use (see LARGE_BODY_DUTY). Made of
-    multiprocessing primitives: processes forked after it share it."""
+    multiprocessing primitives: processes forked after it share it. A slot held by a process that
+    died comes back with ``reclaim`` (gunicorn's master calls it for each worker that exits)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self._slots = multiprocessing.BoundedSemaphore(n)
         self._lock = multiprocessing.Lock()
         self._free_at = multiprocessing.RawArray("d", n)  # monotonic time a slot is rested; inf: taken
+        self._holder = multiprocessing.RawArray("q", n)  # pid of the process holding a slot; 0: none
 
     def acquire(self, timeout: float) -> int | None:
         """A slot's number once one is free and rested, or None after ``timeout`` seconds."""
@@ -66,9 +71,9 @@ class Gate:
             return None
         with self._lock:  # a free slot exists: take the one rested soonest
             slot = min(range(self.n), key=lambda i: self._free_at[i])
-            free_at, self._free_at[slot] = self._free_at[slot], float("inf")
+            free_at, self._free_at[slot], self._holder[slot] = self._free_at[slot], float("inf"), os.getpid()
         rest = free_at - time.monotonic()
-        if rest > deadline - time.monotonic():
+        if rest > deadline - time.monotonic():  # rests are short (MAX_REST_S): only near the deadline
             self._put_back(slot, free_at)
             return None
         if rest > 0:
@@ -76,12 +81,23 @@ class Gate:
         return slot
 
     def release(self, slot: int, busy_s: float = 0.0) -> None:
-        """Give ``slot`` back after a request that held it ``busy_s`` seconds; it rests meanwhile."""
-        self._put_back(slot, time.monotonic() + busy_s * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY)
+        """Give ``slot`` back after a request that used ``busy_s`` seconds of CPU; it rests meanwhile."""
+        rest = min(MAX_REST_S, max(0.0, busy_s) * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY)
+        self._put_back(slot, time.monotonic() + rest)
+
+    def reclaim(self, pid: int) -> int:
+        """Free the slots a dead process ``pid`` held; how many there were."""
+        with self._lock:
+            held = [i for i in range(self.n) if self._holder[i] == pid and self._free_at[i] == float("inf")]
+            for i in held:
+                self._free_at[i], self._holder[i] = time.monotonic(), 0
+        for _ in held:
+            self._slots.release()
+        return len(held)
 
     def _put_back(self, slot: int, free_at: float) -> None:
         with self._lock:
-            self._free_at[slot] = free_at
+            self._free_at[slot], self._holder[slot] = free_at, 0
         self._slots.release()
 
 
@@ -112,11 +128,11 @@ def install(app) -> None:
             slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
             if slot is None:
                 raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
-            g.large_body_slot = (slot, time.monotonic())
+            g.large_body_slot = (slot, time.thread_time())  # this request's thread, this request's CPU
 
     @app.teardown_request
     def _release(exc):
         held = g.pop("large_body_slot", None)
         if held is not None:
             slot, since = held
-            gate.release(slot, time.monotonic() - since)
+            gate.release(slot, time.thread_time() - since)

@@ -18,5 +18,7 @@ def post_fork(server, worker) -> None:
 
 
 def child_exit(server, worker) -> None:
-    # Drop a dead worker's live gauges from the shared metrics directory.
+    # Drop a dead worker's live gauges from the shared metrics directory, and free the large-body
+    # slots it held (a worker killed mid-request never released them).
     multiprocess.mark_process_dead(worker.pid)
+    LARGE_BODIES.reclaim(worker.pid)

@@ -1,6 +1,7 @@
 """Idempotency, retries of failed tickets, the sweeper's view, rate limits and headers (real Redis)."""
 
 import json
+import os
 import time
 
 from smartsupport.store.idempotency import STALE_CLAIM_S
@@ -163,17 +164,40 @@ def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, 
         gate.release(slot)
 
 
-def test_a_large_request_s_slot_rests_as_long_as_the_request_held_it():
-    from web.admission import LARGE_BODY_DUTY, Gate
+def test_a_large_request_s_slot_rests_twice_as_long_as_the_request_used_the_cpu():
+    from web.admission import LARGE_BODY_DUTY, MAX_REST_S, Gate
     gate = Gate(1)
     slot = gate.acquire(timeout=0)
-    gate.release(slot, busy_s=0.3)  # a large request held it 0.3 s
-    rest = 0.3 * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY
+    gate.release(slot, busy_s=0.2)  # a large request used 0.2 s of CPU
+    rest = 0.2 * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY
+    assert rest < MAX_REST_S
 
     assert gate.acquire(timeout=rest / 3) is None  # still resting: the wait would pass the deadline
     started = time.monotonic()
     slot = gate.acquire(timeout=rest + 1)
     waited = time.monotonic() - started
     assert slot == 0 and rest * 0.5 < waited <= rest + 0.5
-    gate.release(slot)
-    assert gate.acquire(timeout=0) == 0  # a request that took no time leaves no rest
+    gate.release(slot, busy_s=60.0)  # however costly, a rest is at most MAX_REST_S
+    started = time.monotonic()
+    assert gate.acquire(timeout=MAX_REST_S + 1) == 0
+    assert time.monotonic() - started <= MAX_REST_S + 0.5
+    gate.release(0)
+    assert gate.acquire(timeout=0) == 0  # a request that used no CPU leaves no rest
+
+
+def test_a_slot_held_by_a_process_that_died_is_reclaimed():
+    import multiprocessing
+
+    from web.admission import Gate
+    gate = Gate(1)
+    # Given a worker process killed while it held the only slot
+    holder = multiprocessing.get_context("fork").Process(target=lambda: (gate.acquire(timeout=1), os._exit(0)))
+    holder.start()
+    holder.join(10)
+    assert gate.acquire(timeout=0.2) is None
+
+    # When the master learns it exited, then the slot is free again, and only that slot
+    assert gate.reclaim(holder.pid) == 1
+    assert gate.acquire(timeout=0) == 0
+    assert gate.reclaim(os.getpid() + 1) == 0 and gate.reclaim(holder.pid) == 0
+    gate.release(0)
