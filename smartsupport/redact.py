@@ -24,8 +24,12 @@ _PRIORITY = ("secret", "email", "iban", "card", "phone")
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}+@[A-Za-z0-9-]{1,63}+(?:\.[A-Za-z0-9-]{1,63}+){1,8}+", re.ASCII)
 
-#: Digits with single spaces or dashes between them, from the start of such a run to its end.
-_DIGIT_RUN = re.compile(r"(?<![\w.,/])(?<!\w-)(?<!\d )\d++(?:[ -]\d++)*+(?![A-Za-z_])", re.ASCII)
+#: Digits with single spaces or dashes between them, from the start of such a run to its end; not
+#: the start of a hexadecimal token (four or more hex characters to the end of the word, a letter
+#: first: a ticket or event id such as 4913447934974669bdce…), while digits glued to other letters
+#: ("4111111111111111Exp", "…123cvv") still count.
+_DIGIT_RUN = re.compile(r"(?<![\w.,/])(?<!\w-)(?<!\d )\d++(?:[ -]\d++)*+(?!(?=[0-9a-fA-F]{4,}\b)[a-fA-F])",
+                        re.ASCII)
 _DIGITS = re.compile(r"\d+")
 _CARD_BRANDS = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6[0245]")
 

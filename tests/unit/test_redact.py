@@ -107,6 +107,12 @@ def test_a_ticket_id_is_never_masked_even_after_a_word_like_token(n):
         assert findings(text) == [], text
 
 
+@pytest.mark.parametrize("text", ["4111111111111111x", "Card: 4111111111111111Exp: 12/26",
+                                  "4111 1111 1111 1111 123cvv"])
+def test_a_card_number_glued_to_letters_is_still_masked(text):
+    assert "[card]" in redact(text) and "4111" not in redact(text)
+
+
 def test_a_nested_payload_is_redacted_without_touching_keys_ids_or_numbers():
     # Given an event as payload_for builds it, with personal data in the body and the customer
     ticket = Ticket.new(body="Call +44 20 7946 0958 or mail ann@example.com", subject="Refund to NL91ABNA0417164300",
