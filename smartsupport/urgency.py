@@ -174,8 +174,9 @@ class SemanticSeverity:
     Given the classifier's traffic centre (``of_vectors(..., centre=)``), tickets are compared minus
     that centre with the anchors minus their own centre, as the classifier compares them with its
     labels: what every ticket of the traffic shares (formal e-mail wording) reads like no level.
-    Measured on the e-mail set's tune half: concordance with its priority 0.574 → 0.576, low-priority
-    tickets at webhook level 21.6 % → 20.9 %; our own set 0.936 → 0.928.
+    Measured with ``make eval`` on the e-mail set's tune half (int8): concordance with its priority
+    0.574 → 0.576, low-priority tickets at webhook level 21.6 % → 20.9 %; our own set's pairwise
+    ordering agreement 0.933 → 0.926 (docs/measurements.md).
 
     ``encoder`` is anything with ``embed(texts) -> L2-normalised vectors`` (the classifier's model).
     """
@@ -184,6 +185,7 @@ class SemanticSeverity:
         self.rules = rules or load_rules()
         self.encoder = encoder
         self.anchors = [encoder.embed(list(texts)) for texts in self.rules.anchors]
+        # the mean of every description (a mean of the levels' means scored the tune half the same)
         own_centre = np.concatenate(self.anchors).mean(axis=0)
         self.centred_anchors = [centred(a, own_centre) for a in self.anchors]
         self.corrections = corrections or SeverityCorrections.from_examples(())

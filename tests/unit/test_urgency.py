@@ -112,8 +112,9 @@ def test_around_the_traffic_centre_the_severity_still_tells_an_outage_from_a_how
     clf = Classifier(load_label_set(), threads=2)
     severity = SemanticSeverity(clf.encoder)
     # a traffic of formal e-mails about one product: what they share is the centre's
-    traffic = clf.encoder.embed([f"Regarding our Acme Cloud subscription number {i}, we would like to kindly ask about "
-                                 f"the {topic}." for i, topic in enumerate(["invoice", "export", "login", "plan"] * 10)])
+    topics = ["invoice", "export", "login", "plan"] * 10
+    traffic = clf.encoder.embed([f"Regarding our Acme Cloud subscription number {i}, we would like to kindly ask "
+                                 f"about the {topic}." for i, topic in enumerate(topics)])
     centre = clf.centre.update(traffic, ["Billing", "Technical", "Technical", "Billing"] * 10)
     tickets = clf.encoder.embed(["Since this morning nobody in our company can open the app, everything is broken",
                                  "How do I change the colour of my avatar?"])
