@@ -4,9 +4,10 @@ process of ``make run`` with its data in the data dir.
 Only this installation's user can reach it or read it: it listens on loopback with a generated
 password (``requirepass``, in a 0600 config file, never on a command line), its directory is 0700
 and the files it writes 0600 (umask 077). Redis 7 refuses ``CONFIG SET dir`` and other protected
-settings at run time. Append-only file on (fsync ``everysec`` by default: at most about one second
-of writes can be lost if the machine, not just the process, dies; ``always`` fsyncs every write
-before replying). ``maxmemory`` with ``noeviction``: past it Redis refuses writes (the API answers
+settings at run time. Append-only file on, fsync ``always`` by default: every write is on disk
+before Redis replies. With ``everysec`` Redis may hold written commands in memory for up to 2 s
+while a slow background fsync runs, replying meanwhile, so a killed process or a crashed machine can
+lose acknowledged tickets. ``maxmemory`` with ``noeviction``: past it Redis refuses writes (the API answers
 503) rather than dropping keys.
 """
 
@@ -47,7 +48,7 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_config(*, port: int, data_dir: Path, appendfsync: str = "everysec", password: str = "",
+def write_config(*, port: int, data_dir: Path, appendfsync: str = "always", password: str = "",
                  maxmemory_mb: int = 0) -> Path:
     """The server's config file in the data dir (mode 0600: it holds the password)."""
     data_dir = private_dir(data_dir)
@@ -75,7 +76,7 @@ def server_args(**config) -> list[str]:
     return [server_binary(), str(write_config(**config))]
 
 
-def start(*, port: int, data_dir: Path, appendfsync: str = "everysec", password: str = "",
+def start(*, port: int, data_dir: Path, appendfsync: str = "always", password: str = "",
           timeout_s: float = 10.0) -> subprocess.Popen:
     """Start a redis-server child process (as tests and benchmarks do) and wait until it answers PING."""
     proc = subprocess.Popen(server_args(port=port, data_dir=data_dir, appendfsync=appendfsync, password=password),

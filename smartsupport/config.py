@@ -68,9 +68,10 @@ class Settings:
                                   shown="generated once, in the data dir")
     redis_maxmemory_mb: int = setting("SMARTSUPPORT_REDIS_MAXMEMORY_MB", 2048, p.integer(16, 1048576),
                                       "embedded Redis memory limit; past it writes are refused (503), never evicted")
-    redis_appendfsync: str = setting("SMARTSUPPORT_REDIS_APPENDFSYNC", "everysec", p.choice("everysec", "always"),
-                                     "embedded Redis fsync policy: `everysec` (a machine crash may lose ~1 s of "
-                                     "writes) or `always` (nothing acknowledged is lost, slower)")
+    redis_appendfsync: str = setting("SMARTSUPPORT_REDIS_APPENDFSYNC", "always", p.choice("always", "everysec"),
+                                     "embedded Redis fsync policy: `always` (nothing acknowledged is lost) or "
+                                     "`everysec` (faster; a Redis killed or a machine crashed while the disk is "
+                                     "slow may lose up to 2 s of acknowledged writes)")
     data_dir: Path = setting("SMARTSUPPORT_DATA_DIR", Path(".smartsupport"), p.directory,
                              "embedded Redis files, generated keys, logs (mode 0700)")
     retention_days: float = setting("SMARTSUPPORT_RETENTION_DAYS", 30.0, p.number(0.001, 3650),
