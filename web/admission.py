@@ -8,7 +8,7 @@ with its requests (a 20 KB ticket counts 3).
 A request whose body is over ``LARGE_BODY_BYTES`` waits for one of a few slots shared by every API
 process (a semaphore that gunicorn's master creates before it forks, see web/gunicorn_conf.py);
 small requests never wait for one. A slot also rests after each large request, twice as long as
-the request used the CPU (``LARGE_BODY_DUTY``, at most ``MAX_REST_S``): large bodies, however many
+the request took once its body was read (``LARGE_BODY_DUTY``, at most ``MAX_REST_S``): large bodies, however many
 clients send them back to back, get at most a third of the slots' time, and the tickets of everyone
 else are answered almost as fast as before (docs/measurements.md: the costly-bodies rows).
 A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
@@ -30,9 +30,9 @@ COST_UNIT_BYTES = 8 * 1024
 LARGE_BODY_BYTES = 8 * 1024
 #: Seconds a large request may wait for a slot before it is answered 503.
 LARGE_BODY_WAIT_S = 10.0
-#: The share of its time a slot spends on large requests, at most: after one that used t seconds of
-#: CPU, the slot rests t * (1 - duty) / duty before the next (CPU, not wall time: a slow upload
-#: costs the machine nothing and earns no rest).
+#: The share of its time a slot spends on large requests, at most: after one that took t seconds
+#: once its body was read, the slot rests t * (1 - duty) / duty before the next (a slow upload
+#: costs the machine nothing and earns no rest; the store's writes and their fsync count).
 LARGE_BODY_DUTY = 1 / 3
 #: The longest rest, whatever a request cost.
 MAX_REST_S = 1.0
@@ -81,7 +81,8 @@ class Gate:
         return slot
 
     def release(self, slot: int, busy_s: float = 0.0) -> None:
-        """Give ``slot`` back after a request that used ``busy_s`` seconds of CPU; it rests meanwhile."""
+        """Give ``slot`` back after a request that held it ``busy_s`` seconds (its body read); it rests
+        meanwhile."""
         rest = min(MAX_REST_S, max(0.0, busy_s) * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY)
         self._put_back(slot, time.monotonic() + rest)
 
@@ -128,11 +129,15 @@ def install(app) -> None:
             slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
             if slot is None:
                 raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
-            g.large_body_slot = (slot, time.thread_time())  # this request's thread, this request's CPU
+            # The body is read now, while the slot is held but before its time counts: a slow
+            # upload costs the machine nothing, what follows (parsing, the store's writes and their
+            # fsync) is the request's cost.
+            request.get_data(cache=True)
+            g.large_body_slot = (slot, time.monotonic())
 
     @app.teardown_request
     def _release(exc):
         held = g.pop("large_body_slot", None)
         if held is not None:
             slot, since = held
-            gate.release(slot, time.thread_time() - since)
+            gate.release(slot, time.monotonic() - since)

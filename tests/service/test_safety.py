@@ -164,11 +164,11 @@ def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, 
         gate.release(slot)
 
 
-def test_a_large_request_s_slot_rests_twice_as_long_as_the_request_used_the_cpu():
+def test_a_large_request_s_slot_rests_twice_as_long_as_the_request_held_it():
     from web.admission import LARGE_BODY_DUTY, MAX_REST_S, Gate
     gate = Gate(1)
     slot = gate.acquire(timeout=0)
-    gate.release(slot, busy_s=0.2)  # a large request used 0.2 s of CPU
+    gate.release(slot, busy_s=0.2)  # a large request held it 0.2 s once its body was read
     rest = 0.2 * (1 - LARGE_BODY_DUTY) / LARGE_BODY_DUTY
     assert rest < MAX_REST_S
 
@@ -182,7 +182,7 @@ def test_a_large_request_s_slot_rests_twice_as_long_as_the_request_used_the_cpu(
     assert gate.acquire(timeout=MAX_REST_S + 1) == 0
     assert time.monotonic() - started <= MAX_REST_S + 0.5
     gate.release(0)
-    assert gate.acquire(timeout=0) == 0  # a request that used no CPU leaves no rest
+    assert gate.acquire(timeout=0) == 0  # a request that took no time leaves no rest
 
 
 def test_a_slot_held_by_a_process_that_died_is_reclaimed():
