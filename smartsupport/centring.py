@@ -17,9 +17,12 @@ the anchors' centre alone, and one odd ticket moves nothing much. Past ``window`
 sum and count are scaled down, so the centre follows recent traffic.
 
 ``TrafficCentre`` is an immutable value: ``update`` returns a new one, ``to_bytes``/``from_bytes``
-carry it between processes (the store keeps it; whoever loses a concurrent update only loses a few
-tickets' worth of statistics). ``fingerprint`` names the label set it was built for, so a process
-never applies a centre learnt for other labels.
+carry it between processes. The store keeps it; each process adds what its batches saw (``tally``,
+``absorb``) to the latest stored one, and writes the sum back every few seconds, not after every
+batch (the centre is about 33 KB: written per batch, it was most of what the append-only file took
+per ticket). Whoever loses a concurrent write only loses a few seconds' worth of statistics.
+``fingerprint`` names the label set it was built for, so a process never applies a centre learnt
+for other labels.
 
 ``WhitenedSpace`` is the other transform of the embedding space, used once operators have corrected
 tickets: fitted on the anchors, it shrinks the directions along which tickets of one label vary.
@@ -95,15 +98,24 @@ class TrafficCentre:
     def update(self, vectors: np.ndarray, labels: Iterable[str]) -> "TrafficCentre":
         """A new centre that has also seen ``vectors``, each under the label the classifier gave it
         (labels it does not track, such as an anchorless fallback, are skipped)."""
+        sums, counts = self.tally(vectors, labels)
+        return self.absorb(sums, counts) if counts.any() else self
+
+    def tally(self, vectors: np.ndarray, labels: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """What ``vectors`` add to each label's sum and count, before fading (labels not tracked
+        skipped): what a process keeps until it next writes the shared centre."""
         index = {name: i for i, name in enumerate(self.labels)}
         rows = [(j, index[name]) for j, name in enumerate(labels) if name in index]
         if not rows:
-            return self
-        js, ls = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+            return np.zeros_like(self.sums), np.zeros_like(self.counts)
         onehot = np.zeros((len(rows), len(self.labels)))
+        js, ls = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
         onehot[np.arange(len(rows)), ls] = 1.0
-        sums = self.sums + onehot.T @ np.asarray(vectors, dtype=np.float64)[js]
-        counts = self.counts + onehot.sum(axis=0)
+        return onehot.T @ np.asarray(vectors, dtype=np.float64)[js], onehot.sum(axis=0)
+
+    def absorb(self, sums: np.ndarray, counts: np.ndarray) -> "TrafficCentre":
+        """A new centre that has also seen tickets adding ``sums`` and ``counts`` (see ``tally``)."""
+        sums, counts = self.sums + sums, self.counts + counts
         # Past the window, scale sum and count alike: the mean stays, older tickets weigh less.
         fade = np.minimum(1.0, self.window / np.maximum(counts, 1e-9))
         return replace(self, sums=sums * fade[:, None], counts=counts * fade)

@@ -5,6 +5,7 @@ that every model process shares through Redis."""
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -18,6 +19,12 @@ from .runtime import current_labels, settings, store
 
 log = logging.getLogger(__name__)
 
+#: Seconds between a process's writes of the traffic centre it learnt (about 33 KB each). Every
+#: batch wrote it before: most of the append-only file's bytes per ticket, and so of each fsync.
+CENTRE_WRITE_S = 5.0
+#: Until the centre has seen this many tickets, each batch moves it noticeably: each one is written at once.
+CENTRE_YOUNG = 100.0
+
 
 class ModelCache:
     """The classifier of this process and the semantic severity estimator that shares its embedding model."""
@@ -28,8 +35,11 @@ class ModelCache:
     label_set: LabelSet | None = None
     corrections_version = -1
     urgency_version = -1
-    #: The traffic centre as this process last wrote it to Redis.
+    #: The stored traffic centre as this process last read or wrote it (None: none stored).
     centre_raw: str | None = None
+    #: What this process's batches added to the centre since it last wrote it (``TrafficCentre.tally``).
+    centre_pending: tuple[np.ndarray, np.ndarray] | None = None
+    centre_written_at = float("-inf")
 
     @classmethod
     def current(cls) -> Classifier:
@@ -40,7 +50,7 @@ class ModelCache:
             cls.corrections_version = -1
             encoder = getattr(cls.classifier, "encoder", None)  # the nli backend has none
             cls.severity, cls.urgency_version = (urgency.SemanticSeverity(encoder) if encoder else None), -1
-            cls.centre_raw = None
+            cls.centre_raw, cls.centre_pending, cls.centre_written_at = None, None, float("-inf")
         s = store()
         version = s.corrections_version()
         if version != cls.corrections_version:
@@ -69,22 +79,41 @@ class ModelCache:
 
     @classmethod
     def _follow_traffic(cls, classifier: Classifier) -> None:
-        """Score around the centre the model processes share (one learnt for other labels or another
-        model is not used: this process's own is written over it after the batch). The one this
-        process wrote last, still there, is what it holds already: not parsed again."""
+        """Score around the centre the model processes share, plus what this process saw since it
+        last wrote it. A stored centre learnt for other labels or another model is not used (this
+        process's own is written over it); the one last read or written, still there, is not parsed
+        again."""
         raw = store().traffic_centre()
-        if raw and raw != cls.centre_raw:
-            try:
-                classifier.set_centre(TrafficCentre.from_bytes(raw))
-            except ValueError:
-                log.warning("the stored traffic centre is unreadable; starting from this process's own")
+        if not raw:
+            cls.centre_raw = None
+            return
+        if raw == cls.centre_raw:
+            return
+        try:
+            shared = TrafficCentre.from_bytes(raw)
+        except ValueError:
+            log.warning("the stored traffic centre is unreadable; starting from this process's own")
+            return
+        cls.centre_raw = raw
+        classifier.set_centre(shared.absorb(*cls.centre_pending) if cls.centre_pending else shared)
 
     @classmethod
     def _learn_traffic(cls, classifier: Classifier, vectors: np.ndarray, categories: list) -> None:
-        centre = classifier.centre.update(vectors, [c.label for c in categories])
-        classifier.set_centre(centre)
-        cls.centre_raw = centre.to_bytes().decode()
-        store().save_traffic_centre(cls.centre_raw)
+        """Move this process's centre by the batch; write it to the store when none is stored, while
+        it is young, or every CENTRE_WRITE_S."""
+        young = classifier.centre.seen < CENTRE_YOUNG
+        sums, counts = classifier.centre.tally(vectors, [c.label for c in categories])
+        if counts.any():
+            classifier.set_centre(classifier.centre.absorb(sums, counts))
+            pending = cls.centre_pending
+            cls.centre_pending = (sums, counts) if pending is None else (pending[0] + sums, pending[1] + counts)
+        now = time.monotonic()
+        due = young or cls.centre_raw is None or now - cls.centre_written_at >= CENTRE_WRITE_S
+        if cls.centre_pending is None or not due:
+            return
+        raw = classifier.centre.to_bytes().decode()
+        store().save_traffic_centre(raw)
+        cls.centre_raw, cls.centre_pending, cls.centre_written_at = raw, None, now
 
     @classmethod
     def warm_up(cls) -> None:
