@@ -7,10 +7,11 @@ with its requests (a 20 KB ticket counts 3).
 
 A request whose body is over ``LARGE_BODY_BYTES`` waits for one of a few slots shared by every API
 process (a semaphore that gunicorn's master creates before it forks, see web/gunicorn_conf.py);
-small requests never wait for one. A slot also rests after each large request, twice as long as
-the request took once its body was read (``LARGE_BODY_DUTY``, at most ``MAX_REST_S``): large bodies, however many
-clients send them back to back, get at most a third of the slots' time, and the tickets of everyone
-else are answered almost as fast as before (docs/measurements.md: the costly-bodies rows).
+small requests never wait for one. A slot also rests after each large request, seven times as long
+as the request took once its body was read (``LARGE_BODY_DUTY``, at most ``MAX_REST_S``): large
+bodies, however many clients send them back to back, get at most an eighth of the slots' time, and
+the tickets of everyone else are answered almost as fast as before (docs/measurements.md: the
+costly-bodies rows).
 A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
 """
 
@@ -32,8 +33,11 @@ LARGE_BODY_BYTES = 8 * 1024
 LARGE_BODY_WAIT_S = 10.0
 #: The share of its time a slot spends on large requests, at most: after one that took t seconds
 #: once its body was read, the slot rests t * (1 - duty) / duty before the next (a slow upload
-#: costs the machine nothing and earns no rest; the store's writes and their fsync count).
-LARGE_BODY_DUTY = 1 / 3
+#: costs the machine nothing and earns no rest; the store's writes and their fsync count). At a
+#: third, six clients of 20 KB bodies still slowed the median small POST by 1.3-1.4x; at an eighth
+#: by 1.1x (measured side by side, docs/measurements.md). An eighth of one slot on this 2-core
+#: machine is still about 30 such tickets a second.
+LARGE_BODY_DUTY = 1 / 8
 #: The longest rest, whatever a request cost.
 MAX_REST_S = 1.0
 
