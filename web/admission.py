@@ -13,12 +13,18 @@ bodies, however many clients send them back to back, get at most an eighth of th
 the tickets of everyone else are answered almost as fast as before (docs/measurements.md: the
 costly-bodies rows).
 A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
+
+A request waiting for a slot holds one of its API process's threads. So each process lets at most
+half its threads carry large requests (waiting or being processed); one more gets 503 at once.
+However many large uploads clients start together, the other half of the threads stay free for
+everyone else.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 
 from flask import g, request
@@ -40,6 +46,8 @@ LARGE_BODY_WAIT_S = 10.0
 LARGE_BODY_DUTY = 1 / 8
 #: The longest rest, whatever a request cost.
 MAX_REST_S = 1.0
+#: An API process's threads where gunicorn does not say (deploy/cli.py gives each process 8).
+DEFAULT_THREADS = 8
 
 
 class LargeBodiesBusy(SmartSupportError):
@@ -111,25 +119,51 @@ def shared_gate() -> Gate:
     return Gate(slots())
 
 
+class InFlight:
+    """How many large requests this process carries, waiting for a slot or holding one; at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
 _shared = None
+_threads = DEFAULT_THREADS
 
 
-def share(gate: Gate) -> None:
-    """Use ``gate`` (made by the master before the fork) in this process's apps."""
-    global _shared
-    _shared = gate
+def share(gate: Gate, *, threads: int = DEFAULT_THREADS) -> None:
+    """Use ``gate`` (made by the master before the fork) in this process's apps, whose server runs
+    ``threads`` threads."""
+    global _shared, _threads
+    _shared, _threads = gate, threads
 
 
 def install(app) -> None:
     """Gate the app's large requests; without a master's semaphore, the slots are this process's."""
     gate = _shared if _shared is not None else Gate(slots())
+    in_flight = InFlight(max(1, _threads // 2))
     app.extensions["smartsupport_large_bodies"] = gate
+    app.extensions["smartsupport_large_in_flight"] = in_flight
 
     @app.before_request
     def _admit():
         length = request.content_length
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if (length is not None and length > LARGE_BODY_BYTES) or (length is None and chunked):
+            if not in_flight.enter():
+                raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
+            g.large_in_flight = True
             slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
             if slot is None:
                 raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
@@ -145,3 +179,5 @@ def install(app) -> None:
         if held is not None:
             slot, since = held
             gate.release(slot, time.monotonic() - since)
+        if g.pop("large_in_flight", False):
+            in_flight.leave()

@@ -11,7 +11,7 @@ LARGE_BODIES = admission.shared_gate()
 
 
 def post_fork(server, worker) -> None:
-    admission.share(LARGE_BODIES)
+    admission.share(LARGE_BODIES, threads=server.cfg.threads)
     # A thread waiting for the GIL gets it within 0.5 ms instead of 5: a small request is not held
     # behind a large one being parsed and scored in the same process.
     sys.setswitchinterval(0.0005)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -164,6 +165,44 @@ def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, 
     assert None not in again
     for slot in again:
         gate.release(slot)
+
+
+def test_large_requests_take_at_most_half_a_process_s_threads_and_the_next_is_refused_at_once(
+        client, operator, store, monkeypatch):
+    from web import admission
+    monkeypatch.setattr(admission, "LARGE_BODY_WAIT_S", 10.0)
+    gate = client.application.extensions["smartsupport_large_bodies"]
+    in_flight = client.application.extensions["smartsupport_large_in_flight"]
+    assert in_flight.limit == admission.DEFAULT_THREADS // 2
+    held = []
+    while (slot := gate.acquire(timeout=0)) is not None:  # as if other large requests were being processed
+        held.append(slot)
+    answers = []
+    waiting = [threading.Thread(target=lambda: answers.append(post(client, operator, "bug " * 4900).status_code))
+               for _ in range(in_flight.limit)]
+    try:
+        for thread in waiting:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while in_flight.count < in_flight.limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert in_flight.count == in_flight.limit  # every one of them waits for a slot, holding a thread
+
+        # One more is refused at once, not after the 10 s wait; small ones pass meanwhile
+        started = time.monotonic()
+        refused = post(client, operator, "bug " * 4900)
+        assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "busy"
+        assert time.monotonic() - started < 2
+        assert post(client, operator, "The export fails").status_code == 202
+    finally:
+        for slot in held:
+            gate.release(slot)
+        for thread in waiting:
+            thread.join(timeout=30)
+
+    # Once slots free up, the waiting ones are all answered, and the count is back to none
+    assert answers == [202] * in_flight.limit
+    assert in_flight.count == 0
 
 
 def test_a_large_request_s_slot_rests_in_proportion_to_how_long_the_request_held_it():
