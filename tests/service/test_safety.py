@@ -138,13 +138,18 @@ def test_a_large_body_counts_more_against_the_rate_limit(api_redis_url, tmp_path
     assert post(client, operator, "Refund please").status_code == 429
 
 
+def take_every_slot(gate) -> list[int]:
+    held = []
+    while (slot := gate.acquire(timeout=0)) is not None:
+        held.append(slot)
+    return held
+
+
 def test_large_bodies_wait_for_a_slot_and_small_ones_never_do(client, operator, store, monkeypatch):
     from web import admission
     monkeypatch.setattr(admission, "LARGE_BODY_WAIT_S", 0.2)
     gate = client.application.extensions["smartsupport_large_bodies"]
-    held = []
-    while (slot := gate.acquire(timeout=0)) is not None:  # as if other large requests were being processed
-        held.append(slot)
+    held = take_every_slot(gate)  # as if other large requests were being processed
     assert sorted(held) == list(range(admission.slots()))
     before = store.r.zcard("ss:tickets:created")
     try:
@@ -174,9 +179,7 @@ def test_large_requests_take_at_most_half_a_process_s_threads_and_the_next_is_re
     gate = client.application.extensions["smartsupport_large_bodies"]
     in_flight = client.application.extensions["smartsupport_large_in_flight"]
     assert in_flight.limit == admission.DEFAULT_THREADS // 2
-    held = []
-    while (slot := gate.acquire(timeout=0)) is not None:  # as if other large requests were being processed
-        held.append(slot)
+    held = take_every_slot(gate)  # as if other large requests were being processed
     answers = []
     waiting = [threading.Thread(target=lambda: answers.append(post(client, operator, "bug " * 4900).status_code))
                for _ in range(in_flight.limit)]
