@@ -12,7 +12,11 @@ as the request took once its body was read (``LARGE_BODY_DUTY``, at most ``MAX_R
 bodies, however many clients send them back to back, get at most an eighth of the slots' time, and
 the tickets of everyone else are answered almost as fast as before (docs/measurements.md: the
 costly-bodies rows).
-A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After.
+A request that waits longer than ``LARGE_BODY_WAIT_S`` gets 503 with Retry-After. Only requests
+with a valid key are admitted (the others get 401 without their body being read), a body over the
+API's limit is refused (413) before anything is taken, and a body is read before its request takes
+a slot: an upload that is slow, cut off or too long holds no slot. Whatever way a request ends,
+teardown gives back what it took.
 
 A request waiting for a slot holds one of its API process's threads. So each process lets at most
 half its threads carry large requests (waiting or being processed); one more gets 503 at once.
@@ -28,6 +32,7 @@ import threading
 import time
 
 from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from smartsupport.errors import SmartSupportError
 
@@ -158,20 +163,22 @@ def install(app) -> None:
 
     @app.before_request
     def _admit():
-        length = request.content_length
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        if (length is not None and length > LARGE_BODY_BYTES) or (length is None and chunked):
-            if not in_flight.enter():
-                raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
-            g.large_in_flight = True
-            slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
-            if slot is None:
-                raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
-            # The body is read now, while the slot is held but before its time counts: a slow
-            # upload costs the machine nothing, what follows (parsing, the store's writes and their
-            # fsync) is the request's cost.
-            request.get_data(cache=True)
-            g.large_body_slot = (slot, time.monotonic())
+        if not _large(request):
+            return
+        if (request.content_length or 0) > (app.config.get("MAX_CONTENT_LENGTH") or float("inf")):
+            raise RequestEntityTooLarge()  # refused before anything is taken
+        if app.extensions["smartsupport"].keys.identify(request.headers.get("Authorization")) is None:
+            return  # the API answers 401 without reading the body: nothing to admit
+        if not in_flight.enter():
+            raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
+        g.large_in_flight = True
+        # The body is read before a slot is taken: a slow upload (or one that is cut off, or too
+        # long) holds only this thread, of the few in_flight allows, never a slot everyone shares.
+        request.get_data(cache=True)
+        slot = gate.acquire(timeout=LARGE_BODY_WAIT_S)  # module attribute: tests shorten it
+        if slot is None:
+            raise LargeBodiesBusy("too many large requests at once; try again in a few seconds")
+        g.large_body_slot = (slot, time.monotonic())  # what follows (parsing, the store's writes) is its cost
 
     @app.teardown_request
     def _release(exc):
@@ -181,3 +188,10 @@ def install(app) -> None:
             gate.release(slot, time.monotonic() - since)
         if g.pop("large_in_flight", False):
             in_flight.leave()
+
+
+def _large(req) -> bool:
+    """Whether ``req`` declares a large body, or one of unknown length (chunked)."""
+    length = req.content_length
+    chunked = "chunked" in req.headers.get("Transfer-Encoding", "").lower()
+    return (length is not None and length > LARGE_BODY_BYTES) or (length is None and chunked)

@@ -246,3 +246,30 @@ def test_a_slot_held_by_a_process_that_died_is_reclaimed():
     assert gate.acquire(timeout=0) == 0
     assert gate.reclaim(os.getpid() + 1) == 0 and gate.reclaim(holder.pid) == 0
     gate.release(0)
+
+
+@pytest.mark.parametrize("how", ["oversized, no key", "oversized, with a key", "cut off by the client", "no key"])
+def test_a_large_request_that_fails_gives_back_what_it_took(client, operator, store, monkeypatch, how):
+    from web import admission
+    monkeypatch.setattr(admission, "LARGE_BODY_WAIT_S", 1.0)
+    gate = client.application.extensions["smartsupport_large_bodies"]
+    in_flight = client.application.extensions["smartsupport_large_in_flight"]
+    # Given a request of a large body that cannot succeed
+    if how.startswith("oversized"):  # as `printf 'POST / ...Content-Length: 300000' | nc`
+        answer = client.post("/" if how.endswith("no key") else "/api/tickets", data=b"x" * 300_000,
+                             headers={} if how.endswith("no key") else operator)
+        assert answer.status_code == 413
+    elif how == "cut off by the client":  # says 20 KB, sends 100 bytes and hangs up
+        answer = client.post("/api/tickets", data=b"x" * 100, headers={**operator, "Content-Type": "application/json"},
+                             environ_overrides={"CONTENT_LENGTH": "20000"})
+        assert answer.status_code == 400
+    else:
+        answer = client.post("/api/tickets", json={"body": "bug " * 4900})
+        assert answer.status_code == 401
+
+    # Then every slot is free and nothing is counted in flight: a valid 10 KiB ticket is taken at once
+    assert in_flight.count == 0
+    assert len(take_every_slot(gate)) == admission.slots()
+    for slot in range(admission.slots()):
+        gate.release(slot)
+    assert post(client, operator, "bug " * 2600).status_code == 202
