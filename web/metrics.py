@@ -29,6 +29,9 @@ QUEUES = {q.name: [q.name] + [f"{q.name}:{step}" for step in (3, 6, 9)] for q in
 REQUEST_LATENCY = Histogram("smartsupport_http_request_duration_seconds", "API request latency",
                             ["method", "endpoint", "status"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+#: The methods that keep their own ``method`` label; any other (a client may send any token of up to
+#: 20 letters) counts as "other", so that no client can add series at will.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class PipelineCollector:
@@ -106,7 +109,9 @@ def init_metrics(app: Flask, store: TicketStore, teams: Callable[[], list[str]] 
     @app.after_request
     def _observe(response: Response) -> Response:
         if "started" in g and request.endpoint != "metrics":
-            REQUEST_LATENCY.labels(request.method, request.endpoint or "unknown",
+            # The endpoint is a route's name, or "unknown" (no route matched): both bounded, as is the method.
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            REQUEST_LATENCY.labels(method, request.endpoint or "unknown",
                                    str(response.status_code)).observe(time.perf_counter() - g.started)
         return response
 
