@@ -11,6 +11,7 @@ from celery import Celery
 from flask import Flask, Response, abort, current_app, request, send_from_directory
 from flask_cors import CORS
 from flask_limiter import Limiter
+from werkzeug.security import safe_join
 
 from smartsupport import published, redact
 from smartsupport.config import Settings
@@ -111,7 +112,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     def dashboard(path: str):
         if path.startswith("api/"):
             abort(404)
-        if path and (STATIC_DIR / path).is_file():
+        # A path that leaves STATIC_DIR (`..%2f`) is a missing file: the SPA, never a probe outside it.
+        asset = safe_join(str(STATIC_DIR), path) if path else None
+        if asset is not None and Path(asset).is_file():
             return send_from_directory(STATIC_DIR, path)
         if not (STATIC_DIR / "index.html").is_file():
             return ("The dashboard is not built: run `make build` (the API under /api works without it).\n",

@@ -3,6 +3,7 @@ outside the dashboard, the server's paths, and its own Host header echoed back (
 
 import re
 
+import web
 
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -21,3 +22,23 @@ def test_a_method_the_api_does_not_know_adds_no_series_of_its_own(client, operat
     methods = _methods_in(client.get("/metrics").text)
     assert "other" in methods and "GET" in methods
     assert methods <= HTTP_METHODS | {"other"}
+
+
+def test_a_path_outside_the_dashboard_is_answered_as_a_missing_file(client, tmp_path, monkeypatch):
+    # Given a built dashboard with one asset, and a file beside its folder
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "app.js").write_text("console.log('dashboard')")
+    (static / "index.html").write_text("<!doctype html><title>SPA</title>")
+    (tmp_path / "secret.txt").write_text("not for the web")
+    monkeypatch.setattr(web, "STATIC_DIR", static)
+
+    # When a client asks for the file outside, and for one that exists nowhere
+    outside = client.get("/..%2fsecret.txt")
+    deeper = client.get("/assets/..%2f..%2fsecret.txt")
+    missing = client.get("/..%2fno-such-file.txt")
+
+    # Then all three get the SPA's index, so the answer says nothing about the filesystem
+    assert outside.status_code == deeper.status_code == missing.status_code == 200
+    assert outside.data == deeper.data == missing.data == b"<!doctype html><title>SPA</title>"
+    assert client.get("/app.js").data == b"console.log('dashboard')"
