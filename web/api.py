@@ -268,9 +268,19 @@ def meta():
         "labels": services.label_names(),
         "urgency_levels": [level.value for level in UrgencyLevel],
         "urgency_threshold": cfg.urgency_threshold,
-        "flower_url": f"http://{request.host.split(':')[0]}:{cfg.flower_port}/",
+        "flower_url": _flower_url(cfg.host, cfg.flower_port),
+        "flower_port": cfg.flower_port,
         "webhook_endpoints": len(cfg.webhook_urls),
     }
+
+
+def _flower_url(host: str, port: int) -> str | None:
+    """Flower's address from the configuration, never from the request's Host header (which the
+    client writes). None where the API listens on every address and so knows no name of its own:
+    the dashboard then links to ``flower_port`` on the host it was loaded from."""
+    if host in ("", "0.0.0.0", "::"):
+        return None
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
 @api.get("/stats")

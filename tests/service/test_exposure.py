@@ -7,6 +7,8 @@ import re
 import web
 from smartsupport.models import default_embedding_model
 from smartsupport.ticket import Category
+from tests.helpers import settings_for
+from web import create_app
 
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -67,3 +69,16 @@ def test_a_submit_key_sees_its_model_by_name_and_no_server_path(client, store, o
         for view in (client.get(f"/api/tickets/{ticket_id}", headers=submitter).get_json(), listed[ticket_id]):
             assert view["category"]["model"] == name and view["category"]["label"] == "Technical"
             assert packaged not in json.dumps(view) and "/srv/models" not in json.dumps(view)
+
+
+def test_the_flower_url_comes_from_the_configuration_not_the_host_header(client, operator, api_redis_url, tmp_path):
+    # When a request names another host than the one the API listens on
+    meta = client.get("/api/meta", headers=operator, base_url="http://attacker.example:8000").get_json()
+
+    # Then Flower's URL is where Flower listens, from SMARTSUPPORT_HOST and FLOWER_PORT
+    assert meta["flower_url"] == "http://127.0.0.1:5555/" and meta["flower_port"] == 5555
+
+    # and where the API listens on every address it names no host: the dashboard uses its own
+    everywhere = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_HOST="0.0.0.0", FLOWER_PORT="5599"))
+    meta = everywhere.test_client().get("/api/meta", headers=operator, base_url="http://attacker.example").get_json()
+    assert meta["flower_url"] is None and meta["flower_port"] == 5599

@@ -35,7 +35,7 @@ export default function Dashboard({ onSignOut }) {
         <div className="side">
           <SubmitForm />
           <Suspense fallback={<section className="card muted">Loading the latency view…</section>}>
-            <LatencyView flowerUrl={meta.data?.flower_url} />
+            <LatencyView flowerUrl={flowerUrl(meta.data)} />
           </Suspense>
           <WebhooksPanel />
         </div>
@@ -46,4 +46,11 @@ export default function Dashboard({ onSignOut }) {
       )}
     </div>
   );
+}
+
+/** Flower's address as /api/meta gives it, or, where the API listens on every address and so names none,
+ * Flower's port on the host this page was loaded from. */
+function flowerUrl(meta) {
+  if (meta?.flower_url) return meta.flower_url;
+  return meta?.flower_port ? `http://${window.location.hostname}:${meta.flower_port}/` : null;
 }
