@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from kombu.utils.url import maybe_sanitize_url
 
 from smartsupport import routing
-from smartsupport.config import Settings
+from smartsupport.config import SECRET_FILES, Settings, read_secret
 from smartsupport.errors import ConfigError
 from smartsupport.store.connect import redacted
 from smartsupport.labels import load_labels
@@ -82,10 +83,21 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     return procs
 
 
+def mask_key(key: str) -> str:
+    """Enough of a key to tell which one it is, never enough to use it: its first 8 characters."""
+    return key[:8] + "…"
+
+
 def banner(settings: Settings) -> str:
     redis = "embedded, data in " + str(settings.data_dir) if settings.embedded_redis else redacted(settings.broker_url)
     # SMARTSUPPORT_BROKER_URL reaches every program (supervisord passes its environment on); shown without its password.
     broker = [f"  Broker          : {maybe_sanitize_url(settings.broker)}"] if settings.broker else []
+    # The key itself stays off the terminal (and out of scrollback and captured logs): the banner says where it is.
+    key_file = Path(settings.data_dir) / SECRET_FILES["api_keys"]
+    if read_secret(settings.data_dir, key_file.name) == settings.api_keys[0]:
+        where, bearer = f"in {key_file}", f"$(cat {shlex.quote(str(key_file))})"
+    else:
+        where, bearer = "the first of SMARTSUPPORT_API_KEYS", "${SMARTSUPPORT_API_KEYS%%,*}"
     return "\n".join([
         "",
         "SmartSupport is starting",
@@ -93,8 +105,8 @@ def banner(settings: Settings) -> str:
         f"  Flower          : http://{settings.host}:{settings.flower_port}/   (user 'operator', password = API key)",
         f"  Redis           : {redis}",
         *broker,
-        f"  API key         : {settings.api_keys[0]}",
-        f"  Try it          : curl -H 'Authorization: Bearer {settings.api_keys[0]}' "
+        f"  API key         : {mask_key(settings.api_keys[0])}   ({where})",
+        f"  Try it          : curl -H \"Authorization: Bearer {bearer}\" "
         "-H 'Content-Type: application/json' "
         f"-d '{{\"body\": \"Our API is down, fix ASAP\"}}' http://{settings.host}:{settings.port}/api/tickets",
         "  Stop            : Ctrl-C",

@@ -1,8 +1,11 @@
 """`python -m deploy run --only ...`: one host's share of the programs, and no secret born on a worker host."""
 
+import subprocess
+
 import pytest
 
 from deploy import cli
+from smartsupport.config import Settings
 
 
 def test_a_worker_host_runs_only_its_programs_and_generates_no_secret(tmp_path, monkeypatch):
@@ -25,3 +28,33 @@ def test_only_names_known_programs(capsys):
     with pytest.raises(SystemExit) as stopped:
         cli.main(["run", "--only", "model,gpu"])
     assert stopped.value.code == 2 and "--only takes programs among redis, model" in capsys.readouterr().err
+
+
+def _printed_curl_header(banner: str, env: dict[str, str]) -> str:
+    """The Authorization header of the banner's curl line, as a shell expands it."""
+    [line] = [line for line in banner.splitlines() if "Try it" in line]
+    command = line.split(": ", 1)[1].replace("curl ", "printf '%s\\n' ", 1)
+    expanded = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, check=True).stdout
+    return next(arg for arg in expanded.splitlines() if arg.startswith("Authorization:"))
+
+
+def test_the_banner_shows_a_generated_key_masked_and_says_which_file_holds_it(tmp_path):
+    settings = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path / "my data")}, create_secrets=True)
+    key = (tmp_path / "my data" / "api_key").read_text().strip()
+
+    banner = cli.banner(settings)
+
+    assert key not in banner and f"API key         : {key[:8]}…   (in {tmp_path / 'my data' / 'api_key'})" in banner
+    # and its curl line still works as printed: the shell reads the key from that file
+    assert _printed_curl_header(banner, {}) == f"Authorization: Bearer {key}"
+
+
+def test_the_banner_shows_a_key_from_the_environment_masked_and_names_the_variable(tmp_path):
+    env = {"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_API_KEYS": "ssk_first-operator-key,ssk_second-key"}
+    settings = Settings.from_env(env, create_secrets=True)
+
+    banner = cli.banner(settings)
+
+    assert "ssk_first-operator-key" not in banner and "second" not in banner
+    assert "API key         : ssk_firs…   (the first of SMARTSUPPORT_API_KEYS)" in banner
+    assert _printed_curl_header(banner, env) == "Authorization: Bearer ssk_first-operator-key"
