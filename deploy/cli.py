@@ -75,9 +75,10 @@ def commands(settings: Settings) -> dict[str, list[str]]:
         "--keep-alive", "15",
         "--config", "python:web.gunicorn_conf", "web:create_app()",
     ]
-    # Flower's password comes from its environment (FLOWER_BASIC_AUTH), never its command line.
-    procs["flower"] = ["nice", "-n", str(FLOWER_NICE), *celery, "flower", f"--address={settings.host}",
-                       f"--port={settings.flower_port}"]
+    # Flower's password comes from its environment (FLOWER_BASIC_AUTH), never its command line; its
+    # app (deploy/flower.py) puts /metrics behind that password too.
+    procs["flower"] = ["nice", "-n", str(FLOWER_NICE), str(BIN / "celery"), "-A", "deploy.flower", "flower",
+                       f"--address={settings.host}", f"--port={settings.flower_port}"]
     if settings.imap_url:  # the support mailbox, turned into tickets (docs/mailbox.md)
         procs["mail"] = ["nice", "-n", str(IO_NICE), sys.executable, "-m", "workers.mailbox"]
     return procs

@@ -77,10 +77,11 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
                        timeout_s=10, what="the stage metrics of the done ticket")
     assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket"' in metrics
 
-    # Flower answers behind basic auth
+    # Flower answers behind basic auth, its metrics too
     flower = f"http://127.0.0.1:{ports['FLOWER_PORT']}/"
-    assert requests.get(flower, timeout=5).status_code == 401
-    assert requests.get(flower, auth=("operator", key), timeout=5).status_code == 200
+    for page in (flower, flower + "metrics"):
+        assert requests.get(page, timeout=5).status_code == 401
+        assert requests.get(page, auth=("operator", key), timeout=5).status_code == 200
 
     # and shows the three stages of the chain as tasks (one per batch), once it listens to events
     def stages_in_flower() -> bool:

@@ -1,5 +1,7 @@
 """`python -m deploy run --only ...`: one host's share of the programs, and no secret born on a worker host."""
 
+import asyncio
+import importlib
 import subprocess
 
 import pytest
@@ -58,3 +60,47 @@ def test_the_banner_shows_a_key_from_the_environment_masked_and_names_the_variab
     assert "ssk_first-operator-key" not in banner and "second" not in banner
     assert "API key         : ssk_firs…   (the first of SMARTSUPPORT_API_KEYS)" in banner
     assert _printed_curl_header(banner, env) == "Authorization: Bearer ssk_first-operator-key"
+
+
+def test_flower_asks_for_its_password_on_metrics_as_on_its_pages(tmp_path):
+    # Given Flower as `make run` starts it: its app module, and the password from its environment
+    from flower.app import Flower
+    from flower.options import options
+    from flower.urls import settings as flower_settings
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    settings = Settings.from_env({"SMARTSUPPORT_DATA_DIR": str(tmp_path), "SMARTSUPPORT_API_KEYS": "ssk_op"})
+    command = cli.commands(settings)["flower"]
+    celery_app = importlib.import_module(command[command.index("-A") + 1]).app
+
+    async def answers() -> dict[str, int]:
+        flower = Flower(capp=celery_app, options=options, **flower_settings)
+        [sock] = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(flower)
+        server.add_sockets([sock])
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        try:
+            fetch = AsyncHTTPClient().fetch
+            return {
+                "page": (await fetch(base + "/", raise_error=False)).code,
+                "metrics": (await fetch(base + "/metrics", raise_error=False)).code,
+                "metrics, wrong password": (await fetch(base + "/metrics", auth_username="operator",
+                                                        auth_password="guess", raise_error=False)).code,
+                "metrics, password": (await fetch(base + "/metrics", auth_username="operator",
+                                                  auth_password="ssk_op", raise_error=False)).code,
+                "healthcheck": (await fetch(base + "/healthcheck", raise_error=False)).code,
+            }
+        finally:
+            server.stop()
+            flower.executor.shutdown(wait=False)
+
+    # Then /metrics, like its pages, answers only with the password (the health check stays open)
+    options.basic_auth, unset = ["operator:ssk_op"], options.basic_auth  # tornado's options are global
+    try:
+        found = asyncio.run(answers())
+    finally:
+        options.basic_auth = unset
+    assert found == {"page": 401, "metrics": 401, "metrics, wrong password": 401, "metrics, password": 200,
+                     "healthcheck": 200}
