@@ -2,10 +2,15 @@
 SMARTSUPPORT_IMAP_URL is set): each new message of the support mailbox becomes a ticket.
 
 Every ``SMARTSUPPORT_IMAP_POLL_S`` it takes the folder's unseen messages, oldest first:
-- a reply (``In-Reply-To``/``References`` naming a message we know) joins that ticket, which is
-  scored again (workers.tasks.rescore_ticket);
-- any other message becomes a ticket through the same call as the API's (enqueue_new_ticket), its
-  ``Message-ID`` bound to the ticket first, so that a message fetched twice is one ticket;
+- a message that is a ticket already (the same ``Message-ID`` and the same content digest: a message
+  fetched twice) is left as it is;
+- a reply (``In-Reply-To``/``References`` naming a message we know) joins that ticket when its sender
+  is one of the ticket's participants (smartsupport.mail.may_join), and the ticket is scored again
+  (workers.tasks.rescore_ticket);
+- any other message becomes a ticket through the same call as the API's (enqueue_new_ticket), the
+  message bound to the ticket first, so that a message fetched twice is one ticket. A reply from
+  someone who is not a participant is such a ticket, flagged ``unverified_reply`` with the ticket it
+  named in ``claimed_reply_to``;
 - a message that cannot become one (smartsupport.mail.MailRejected) is copied to the error folder
   with an ``X-SmartSupport-Error`` header giving the reason, then removed from the folder: never lost,
   never half a ticket.
@@ -26,7 +31,7 @@ from imapclient.exceptions import IMAPClientError
 
 from smartsupport import mail
 from smartsupport.config import Settings
-from smartsupport.errors import StoreUnavailable
+from smartsupport.errors import StoreUnavailable, TicketNotFound
 from smartsupport.store import TicketStore
 from smartsupport.ticket import Ticket
 
@@ -70,33 +75,56 @@ class Mailbox:
         except mail.MailRejected as exc:
             self.reject(client, uid, raw, str(exc))
             return
-        ticket_id = self.store.ticket_for(inbound.in_reply_to)
-        if ticket_id is not None:
-            if self.store.add_reply(ticket_id, inbound.message_id, {
-                    "message_id": inbound.message_id, "subject": inbound.subject, "body": inbound.body,
-                    "from": inbound.sender_email, "attachments": list(inbound.attachments)}):
-                from .tasks import rescore_ticket
-                rescore_ticket.delay(ticket_id)
-                log.info("mail %s joined ticket %s as a reply", inbound.message_id, ticket_id)
+        known = self.store.ticket_of_message(inbound.message_id, inbound.digest)
+        if known is not None:
+            log.info("mail %s is ticket %s already", inbound.message_id, known)
+            self.store.bind_message(known, inbound.message_id, inbound.digest)  # in case a crash cut it short
         else:
-            self.open_ticket(inbound)
+            self.file(inbound)
         client.add_flags([uid], [b"\\Seen"])
 
-    def open_ticket(self, inbound: mail.Inbound) -> None:
+    def file(self, inbound: mail.Inbound) -> None:
+        """Join the first ticket the message names that counts its sender as a participant; else open
+        a ticket, flagged when the message named one."""
+        named = self.store.tickets_for(inbound.in_reply_to)
+        for ticket_id in named:
+            try:
+                ticket, replies = self.store.load(ticket_id), self.store.replies(ticket_id)
+            except TicketNotFound:  # deleted since
+                continue
+            if mail.may_join(inbound, ticket, replies):
+                self.join(ticket_id, inbound)
+                return
+        if named:
+            log.warning("mail %s names ticket %s, but its sender is none of the ticket's participants: "
+                        "a ticket of its own, flagged unverified_reply", inbound.message_id, named[0])
+        self.open_ticket(inbound, claimed_reply_to=named[0] if named else None)
+
+    def join(self, ticket_id: str, inbound: mail.Inbound) -> None:
+        from .tasks import rescore_ticket
+
+        if self.store.add_reply(ticket_id, inbound.message_id, inbound.digest, {
+                "message_id": inbound.message_id, "subject": inbound.subject, "body": inbound.body,
+                "from": inbound.sender_email, "attachments": list(inbound.attachments)}):
+            self.store.bind_message(ticket_id, inbound.message_id, inbound.digest)
+            rescore_ticket.delay(ticket_id)
+            log.info("mail %s joined ticket %s as a reply", inbound.message_id, ticket_id)
+
+    def open_ticket(self, inbound: mail.Inbound, *, claimed_reply_to: str | None = None) -> None:
         from .pipeline import enqueue_new_ticket
 
         ticket = Ticket.new(body=inbound.body, subject=inbound.subject, customer=inbound.customer(),
-                            metadata=inbound.metadata(), submitter="mailbox")
-        bound = self.store.claim_message(inbound.message_id, ticket.id)
+                            metadata=inbound.metadata(claimed_reply_to=claimed_reply_to), submitter="mailbox")
+        bound = self.store.claim_message(inbound.message_id, inbound.digest, ticket.id)
         if bound != ticket.id:
             log.info("mail %s is ticket %s already", inbound.message_id, bound)
             return
         try:
             enqueue_new_ticket(self.store, ticket)
         except StoreUnavailable:
-            self.store.release_message(inbound.message_id, ticket.id)
+            self.store.release_message(inbound.message_id, inbound.digest, ticket.id)
             raise
-        self.store.note_message(ticket.id, inbound.message_id)
+        self.store.bind_message(ticket.id, inbound.message_id, inbound.digest)
         log.info("mail %s is now ticket %s", inbound.message_id, ticket.id)
 
     def reject(self, client: IMAPClient, uid: int, raw: bytes, reason: str) -> None:

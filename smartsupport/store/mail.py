@@ -1,8 +1,13 @@
-"""Mail: which ticket each known Message-ID belongs to, replies joined to their ticket, the mailbox's state.
+"""Mail: which ticket each message is, which ticket each known Message-ID names, replies joined to their
+ticket, the mailbox's state.
 
-  ss:mail:id:<sha>           string: a Message-ID's ticket id (the ticket's own, and its replies')
+  ss:mail:msg:<sha>          string: a message's ticket (its own, or the one it joined as a reply); the
+                             digest is of its Message-ID and its content digest: a message is a repeat
+                             only when both match (a Message-ID alone is the sender's to choose)
+  ss:mail:id:<sha>           string: a Message-ID's ticket, for replies that name it: the first message
+                             with that Message-ID to become a ticket or join one
   ss:ticket:<id>:replies     list: one JSON entry per reply that joined the ticket
-  ss:ticket:<id> mail_ids    the digests of the Message-IDs that point at the ticket (deleted with it)
+  ss:ticket:<id> mail_ids    the keys above that point at the ticket (deleted with it)
   ss:mail:status             string: the mailbox process's state {"state", "error", "at", "since"}
 """
 
@@ -12,6 +17,8 @@ import hashlib
 import json
 import time
 from typing import Any, Iterable
+
+import redis
 
 from . import keys
 from .base import StoreBase, guarded
@@ -23,12 +30,22 @@ def mail_id(message_id: str) -> str:
     return f"{keys.PREFIX}mail:id:{hashlib.sha256(message_id.encode()).hexdigest()[:32]}"
 
 
+def message_key(message_id: str, digest: str) -> str:
+    return f"{keys.PREFIX}mail:msg:{hashlib.sha256(f'{message_id} {digest}'.encode()).hexdigest()[:32]}"
+
+
 class Mail(StoreBase):
     @guarded
-    def claim_message(self, message_id: str, ticket_id: str) -> str:
+    def ticket_of_message(self, message_id: str, digest: str) -> str | None:
+        """The ticket this very message (Message-ID and content) already is or joined, if it exists."""
+        bound = self.r.get(message_key(message_id, digest))
+        return bound if bound and self.r.exists(keys.ticket(bound)) else None
+
+    @guarded
+    def claim_message(self, message_id: str, digest: str, ticket_id: str) -> str:
         """Bind a new message to ``ticket_id`` unless it is bound already; returns the ticket it is bound
         to. A binding whose ticket was never written (a crash in between) is taken over."""
-        key = mail_id(message_id)
+        key = message_key(message_id, digest)
         if self.r.set(key, ticket_id, nx=True):
             return ticket_id
         bound = self.r.get(key)
@@ -38,40 +55,59 @@ class Mail(StoreBase):
         return bound or ticket_id
 
     @guarded
-    def release_message(self, message_id: str, ticket_id: str) -> None:
+    def release_message(self, message_id: str, digest: str, ticket_id: str) -> None:
         """Forget a binding whose ticket could not be written (only if it is still ours)."""
-        if self.r.get(mail_id(message_id)) == ticket_id:
-            self.r.delete(mail_id(message_id))
+        key = message_key(message_id, digest)
+        if self.r.get(key) == ticket_id:
+            self.r.delete(key)
 
     @guarded
-    def note_message(self, ticket_id: str, message_id: str) -> None:
-        """Remember on the ticket that this Message-ID points at it (so that deleting it forgets it)."""
-        field = mail_id(message_id)
-        raw = self.r.hget(keys.ticket(ticket_id), "mail_ids")
-        ids = json.loads(raw) if raw else []
-        if field not in ids:
-            self.r.hset(keys.ticket(ticket_id), "mail_ids", json.dumps([*ids, field]))
+    def bind_message(self, ticket_id: str, message_id: str, digest: str) -> None:
+        """Once a message is ``ticket_id`` (or joined it): its Message-ID names the ticket unless another
+        existing ticket was named by it first, and the ticket remembers the keys that point at it (so that
+        deleting it forgets them). Safe to run again, as after a crash before it ran."""
+        anchor = mail_id(message_id)
+        if not self.r.set(anchor, ticket_id, nx=True):
+            named = self.r.get(anchor)
+            if named != ticket_id and not (named and self.r.exists(keys.ticket(named))):
+                self.r.set(anchor, ticket_id)
+        ours = [key for key in (message_key(message_id, digest), anchor) if self.r.get(key) == ticket_id]
+        raw, exists = self.r.hmget(keys.ticket(ticket_id), ["mail_ids", "ticket"])
+        noted = json.loads(raw) if raw else []
+        missing = [key for key in ours if key not in noted]
+        if missing and exists:  # (a ticket deleted meanwhile is not brought back as a hash of mail_ids)
+            self.r.hset(keys.ticket(ticket_id), "mail_ids", json.dumps([*noted, *missing]))
 
     @guarded
-    def ticket_for(self, message_ids: Iterable[str]) -> str | None:
-        """The ticket of the first of these Message-IDs that is known and still exists."""
+    def tickets_for(self, message_ids: Iterable[str]) -> list[str]:
+        """The existing tickets these Message-IDs name, in their order, once each."""
+        found: list[str] = []
         for message_id in message_ids:
             bound = self.r.get(mail_id(message_id))
-            if bound and self.r.exists(keys.ticket(bound)):
-                return bound
-        return None
+            if bound and bound not in found and self.r.exists(keys.ticket(bound)):
+                found.append(bound)
+        return found
 
     @guarded
-    def add_reply(self, ticket_id: str, message_id: str, reply: dict[str, Any]) -> bool:
-        """Join a reply to its ticket, once: False when this message joined it before."""
-        key = mail_id(message_id)
-        if not self.r.set(key, ticket_id, nx=True):
-            return False
-        pipe = self.r.pipeline(transaction=True)
-        pipe.rpush(keys.ticket(ticket_id) + ":replies", json.dumps({**reply, "at": time.time()}))
-        pipe.execute()
-        self.note_message(ticket_id, message_id)
-        return True
+    def add_reply(self, ticket_id: str, message_id: str, digest: str, reply: dict[str, Any]) -> bool:
+        """Join a reply to its ticket, once: False when this message (Message-ID and content) is a ticket
+        or joined one already. The binding and the reply are written together."""
+        key = message_key(message_id, digest)
+        entry = json.dumps({**reply, "at": time.time()})
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    bound = pipe.get(key)
+                    if bound and pipe.exists(keys.ticket(bound)):
+                        return False
+                    pipe.multi()
+                    pipe.set(key, ticket_id)
+                    pipe.rpush(keys.ticket(ticket_id) + ":replies", entry)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     @guarded
     def replies(self, ticket_id: str) -> list[dict[str, Any]]:

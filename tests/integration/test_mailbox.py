@@ -112,10 +112,12 @@ class Dovecot:
 
 
 def mail(subject: str, body: str, *, message_id: str, sender: str = "Dana Whitfield <dana@customer.example>",
-         in_reply_to: str | None = None, html: str | None = None) -> EmailMessage:
+         in_reply_to: str | None = None, html: str | None = None, cc: str | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, "support@ourcompany.example", subject
     msg["Message-ID"] = message_id
+    if cc:
+        msg["Cc"] = cc
     if in_reply_to:
         msg["In-Reply-To"] = msg["References"] = in_reply_to
     if html is None:
@@ -166,6 +168,11 @@ def tickets_of(client, headers, message_id: str) -> list[dict]:
     return [t for t in listed if t["metadata"].get("message_id") == message_id]
 
 
+def all_taken(dovecot) -> None:
+    wait_for(lambda: all(b"\\Seen" in flags for flags, _ in dovecot.messages("INBOX")), timeout_s=30,
+             what="every message in the inbox to be taken")
+
+
 def done_ticket(client, headers, message_id: str) -> dict:
     def done():
         found = tickets_of(client, headers, message_id)
@@ -191,8 +198,7 @@ def test_a_message_becomes_a_ticket_its_reply_joins_it_and_a_repeat_is_no_second
 
     # the same message again (a client that delivers twice, or the message marked unread)
     dovecot.deliver(first)
-    wait_for(lambda: all(b"\\Seen" in flags for flags, _ in dovecot.messages("INBOX")), timeout_s=30,
-             what="the repeat to be taken")
+    all_taken(dovecot)
     assert len(tickets_of(client, headers, "<invoice-4471@customer.example>")) == 1
 
     # a reply joins the ticket and scores it again
@@ -207,6 +213,59 @@ def test_a_message_becomes_a_ticket_its_reply_joins_it_and_a_repeat_is_no_second
     assert [r["message_id"] for r in view["replies"]] == ["<reply-1@customer.example>"]
     assert view["urgency"]["score"] > before
     assert tickets_of(client, headers, "<reply-1@customer.example>") == []  # no ticket of its own
+
+
+def test_a_strangers_reply_is_a_flagged_ticket_of_its_own_and_a_participants_reply_still_joins(dovecot, client):
+    client, headers = client
+    # Given Dana's ticket, with her colleague Lee in Cc
+    dovecot.deliver(mail("Order 88 not shipped", "Our order 88 has not shipped yet, could you check?",
+                         message_id="<order-88@customer.example>", cc="Lee Chan <lee@customer.example>"))
+    ticket = done_ticket(client, headers, "<order-88@customer.example>")
+    assert ticket["metadata"]["cc"] == ["lee@customer.example"]
+
+    # When a stranger who learnt its Message-ID (and the Message-ID Lee's reply will have) answers it
+    # first, in Dana's name
+    dovecot.deliver(mail("Re: Order 88 not shipped", "URGENT: everything is down, page the on-call now!",
+                         sender="Dana Whitfield <eve@evil.example>", message_id="<lee-88@customer.example>",
+                         in_reply_to="<order-88@customer.example>"))
+    all_taken(dovecot)
+
+    # Then Dana's ticket is left alone, and the stranger's mail is a ticket that says what it claimed
+    assert client.get(f"/api/tickets/{ticket['id']}", headers=headers).get_json()["replies"] == []
+    flagged = done_ticket(client, headers, "<lee-88@customer.example>")
+    assert flagged["id"] != ticket["id"] and flagged["customer"]["email"] == "eve@evil.example"
+    assert flagged["metadata"]["unverified_reply"] is True
+    assert flagged["metadata"]["claimed_reply_to"] == ticket["id"]
+
+    # And Lee's genuine reply, under the Message-ID the stranger used first, joins Dana's ticket
+    dovecot.deliver(mail("Re: Order 88 not shipped", "Adding to Dana's question: order 89 is late too.",
+                         sender="Lee Chan <Lee@Customer.example>", message_id="<lee-88@customer.example>",
+                         in_reply_to="<order-88@customer.example>"))
+    all_taken(dovecot)
+    replies = client.get(f"/api/tickets/{ticket['id']}", headers=headers).get_json()["replies"]
+    assert [(r["message_id"], r["from"]) for r in replies] == [("<lee-88@customer.example>", "lee@customer.example")]
+    assert [t["id"] for t in tickets_of(client, headers, "<lee-88@customer.example>")] == [flagged["id"]]
+
+
+def test_a_forged_message_sent_first_under_a_message_id_does_not_swallow_the_genuine_one(dovecot, client):
+    client, headers = client
+    message_id = "<refund-9001@customer.example>"
+    forged = mail("Refund 9001", "Please send the refund for 9001 to my new bank account instead.",
+                  sender="Dana Whitfield <dana@customer.example>", message_id=message_id)
+    genuine = mail("Refund 9001", "Where is the refund for order 9001? It was due last week.", message_id=message_id)
+    dovecot.deliver(forged)
+    done_ticket(client, headers, message_id)
+
+    # When the genuine message arrives under the same Message-ID, and later once more
+    dovecot.deliver(genuine)
+    all_taken(dovecot)
+    dovecot.deliver(genuine)
+    all_taken(dovecot)
+
+    # Then it is a ticket of its own, once
+    bodies = sorted(t["body"] for t in tickets_of(client, headers, message_id))
+    assert bodies == ["Please send the refund for 9001 to my new bank account instead.",
+                      "Where is the refund for order 9001? It was due last week."]
 
 
 def test_html_only_mail_is_read_as_text(dovecot, client):
