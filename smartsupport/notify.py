@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -18,6 +19,16 @@ EVENT_TYPE = "ticket.urgent"
 #: The most of a receiver's answer that is read; the rest is not waited for.
 RESPONSE_CAP = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0
+#: The most of a ticket's subject (or body) that a Slack message quotes, in characters.
+SLACK_TITLE_CHARS = 150
+#: Slack's three control characters as the entities it documents, and mrkdwn's markup characters
+#: as look-alikes (Slack has no escape for them; jsx-slack makes the same replacements).
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "\u2217", "_": "\u02cd",
+                                "~": "\u223c", "`": "\u02cb", "\uff0a": "\ufe61", "\uff3f": "\u2e0f",
+                                "\uff40": "\u02cb", "\uff5e": "\u223c"})
+#: Control characters (C0 but whitespace, DEL, C1) and the bidirectional embeddings, overrides and
+#: isolates that reorder what a reader sees.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def event_id_for(subject: str) -> str:
@@ -66,17 +77,38 @@ def payload_for(store, subject: str, *, event_id: str, destination=None, thresho
 
 
 def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
-    """A Slack-compatible incoming-webhook message for an event (``{"text", "blocks"}``)."""
+    """A Slack-compatible incoming-webhook message for an event (``{"text", "blocks"}``).
+
+    Every value put in it is escaped for Slack (``slack_text``): a customer's subject or body reads
+    as plain text, never as a mention, a link or markup. The block is ``verbatim``, so Slack does
+    not turn bare URLs and channel names into links, and the message asks for no link previews."""
     data = payload.get("data") or {}
-    ticket = data.get("ticket", data) if isinstance(data, dict) else {}
-    route = ticket.get("route") or {}
-    category = (ticket.get("category") or {}).get("label", "?")
-    level = (ticket.get("urgency") or {}).get("level", "?")
-    title = (ticket.get("subject") or ticket.get("body") or "")[:150]
-    text = (f"[{payload['type']}] {category}, {level}: {title} "
-            f"(ticket {ticket.get('id', '?')}, team {route.get('team', '?')}, priority {route.get('priority', '?')})")
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-            "id": payload["id"], "type": payload["type"]}
+    item = data.get("ticket", data) if isinstance(data, dict) else {}
+    title = slack_text(item.get("subject") or item.get("title") or item.get("body") or "", limit=SLACK_TITLE_CHARS)
+    category = item.get("category") or {}
+    if payload["type"].startswith("incident."):  # a snapshot of the incident: its category is a label
+        head = slack_text(category if isinstance(category, str) else category.get("label", "?"))
+        about = f"incident {slack_text(item.get('id', '?'))}, {slack_text(item.get('size', '?'))} tickets"
+    else:
+        route = item.get("route") or {}
+        head = f"{slack_text(category.get('label', '?'))}, {slack_text((item.get('urgency') or {}).get('level', '?'))}"
+        about = (f"ticket {slack_text(item.get('id', '?'))}, team {slack_text(route.get('team', '?'))}, "
+                 f"priority {slack_text(route.get('priority', '?'))}")
+    text = f"[{slack_text(payload['type'])}] {head}: {title} ({about})"
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}],
+            "unfurl_links": False, "unfurl_media": False, "id": payload["id"], "type": payload["type"]}
+
+
+def slack_text(value: Any, *, limit: int | None = None) -> str:
+    """``value`` as plain text inside Slack mrkdwn: control and bidirectional characters dropped,
+    whitespace (line breaks too) made single spaces, cut to ``limit`` characters (with an ellipsis)
+    before escaping, so that a cut never splits an entity; then ``&``, ``<`` and ``>`` escaped as
+    Slack asks (no ``<!channel>``, ``<@U123>`` or ``<url|label>`` survives), and ``*``, ``_``, ``~``
+    and a backtick, which Slack cannot escape, replaced by look-alikes that carry no markup."""
+    text = " ".join(_INVISIBLE.sub("", str(value)).split())
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1].rstrip() + "\u2026"
+    return text.translate(_SLACK_ESCAPES)
 
 
 def sign_headers(payload: str, *, event_id: str, secret: str | Sequence[str],

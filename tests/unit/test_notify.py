@@ -11,7 +11,7 @@ from werkzeug import Response
 from smartsupport.config import Settings
 from smartsupport.errors import WebhookFailed, WebhookRejected
 from smartsupport.notify import (RESPONSE_CAP, build_payload, compute_backoff, event_id_for, post_webhook,
-                                 should_notify, sign_headers)
+                                 should_notify, sign_headers, slack_message, slack_text)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_5/xxVpitSTs0vLYKnxmKu36yg5wqqH6V"
@@ -164,3 +164,76 @@ def test_a_long_answer_is_not_read_past_the_cap(httpserver):
     attempt = post_webhook(httpserver.url_for("/hook"), build_payload({}, event_id="e"), secret=SECRET, timeout_s=5)
 
     assert attempt["status_code"] == 200
+
+
+def _ticket_event(**ticket):
+    view = {"id": "t1", "category": {"label": "billing"}, "urgency": {"level": "high"},
+            "route": {"team": "billing", "priority": 2}, **ticket}
+    return build_payload(view, event_id="evt_t1")
+
+
+@pytest.mark.parametrize("subject, shown", [
+    ("<!channel> refund now", "&lt;!channel&gt; refund now"),
+    ("<!here|here> and <@U123> and <#C42>", "&lt;!here|here&gt; and &lt;@U123&gt; and &lt;#C42&gt;"),
+    ("<https://evil.example/login|Click to verify your account>",
+     "&lt;https://evil.example/login|Click to verify your account&gt;"),
+    ("Fish & Chips <3", "Fish &amp; Chips &lt;3"),
+    ("*bold* _italic_ ~strike~ `code`", "\u2217bold\u2217 \u02cditalic\u02cd \u223cstrike\u223c \u02cbcode\u02cb"),
+    ("line one\n> quoted\r\n```block```", "line one &gt; quoted \u02cb\u02cb\u02cbblock\u02cb\u02cb\u02cb"),
+    ("evil\u202etxt.exe \x1b[31mred", "eviltxt.exe [31mred"),
+])
+def test_a_slack_message_shows_customer_text_as_plain_text(subject, shown):
+    message = slack_message(_ticket_event(subject=subject))
+
+    expected = f"[ticket.urgent] billing, high: {shown} (ticket t1, team billing, priority 2)"
+    assert message["text"] == message["blocks"][0]["text"]["text"] == expected
+
+
+def test_a_slack_block_is_verbatim_and_asks_for_no_previews():
+    message = slack_message(_ticket_event(subject="see https://evil.example/login and #general"))
+
+    assert message["blocks"][0]["text"] == {"type": "mrkdwn", "verbatim": True,
+                                            "text": message["text"]}
+    assert message["unfurl_links"] is False and message["unfurl_media"] is False
+    assert (message["id"], message["type"]) == ("evt_t1", "ticket.urgent")
+
+
+def test_a_long_title_is_cut_before_escaping_so_no_entity_or_link_is_split():
+    # Given a subject whose 150th character falls inside "&" and inside a link's "<https://...|"
+    subject = "a" * 148 + "&&&& <https://evil.example/login|Click here>"
+
+    title = slack_message(_ticket_event(subject=subject))["text"].split(": ", 1)[1].rsplit(" (ticket", 1)[0]
+
+    # Then the cut is at 150 characters of the text as typed, with an ellipsis, and escaped after
+    assert title == "a" * 148 + "&amp;\u2026"
+    assert slack_text(subject, limit=150).count("&") == title.count("&amp;") == 1
+    assert "<" not in slack_message(_ticket_event(subject="x" * 140 + " <https://evil.example|go>"))["text"]
+
+
+def test_every_value_in_a_slack_message_is_escaped_not_only_the_subject():
+    event = _ticket_event(body="<!channel>", category={"label": "a<b"}, route={"team": "*ops*", "priority": 1})
+
+    text = slack_message(event)["text"]
+
+    assert text == "[ticket.urgent] a&lt;b, high: &lt;!channel&gt; (ticket t1, team \u2217ops\u2217, priority 1)"
+
+
+def test_an_incident_event_makes_a_slack_message_with_its_title():
+    payload = {"type": "incident.opened", "id": "evt_incident_i1_opened",
+               "data": {"id": "i1", "title": "<!channel> login down", "category": "outage", "size": 12}}
+
+    message = slack_message(payload)
+
+    assert message["text"] == "[incident.opened] outage: &lt;!channel&gt; login down (incident i1, 12 tickets)"
+
+
+def test_a_slack_destination_receives_the_escaped_message_signed(httpserver):
+    httpserver.expect_request("/slack", method="POST").respond_with_data("ok")
+
+    post_webhook(httpserver.url_for("/slack"), _ticket_event(subject="<!channel> *urgent*"), secret=SECRET,
+                 timeout_s=5, slack=True)
+
+    request, _ = httpserver.log[0]
+    body = Webhook(SECRET).verify(request.get_data(as_text=True), dict(request.headers))
+    assert "<!channel>" not in json.dumps(body) and "*urgent*" not in json.dumps(body)
+    assert body["blocks"][0]["text"]["text"].startswith("[ticket.urgent] billing, high: &lt;!channel&gt; \u2217urgent")
