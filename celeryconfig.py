@@ -92,6 +92,12 @@ task_routes = {
 }
 worker_concurrency = _settings.worker_concurrency
 
+# What each worker imports besides the tasks: the `readiness` command that /api/health broadcasts.
+imports = ("workers.readiness",)
+# A prefork pool process says it is up once its worker_process_init ran: the model's load, precision
+# probe and warm-up pass (workers.tasks), seconds on a slow host. Celery's 4 s would kill it first.
+worker_proc_alive_timeout = 120.0
+
 # Flower needs task events: the workers send them. "task-sent" events would cost every publisher
 # (the API included) one more Redis publish per task, for a "sent" state Flower can do without.
 worker_send_task_events = True

@@ -185,7 +185,7 @@ def start_worker(env: dict[str, str], log_path, *, name: str | None = None, beat
 
 @contextmanager
 def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
-    """A real worker (``start_worker``), once it answers a ping; its log is shown if it died."""
+    """A real worker (``start_worker``), once it is ready for a task; its log is shown if it died."""
     log_path = tmp_path_factory.mktemp("logs") / f"{name}.log"
     proc = start_worker(env, log_path, beat=True)  # with the scheduler: /api/health needs one
     from web import create_app
@@ -194,11 +194,12 @@ def answering_worker(env: dict[str, str], tmp_path_factory, name: str):
     app = create_app(settings_for(env["REDIS_URL"], tmp_path_factory.mktemp("api"), **broker))
     celery = app.extensions["smartsupport"].celery
 
-    def answers():
+    def ready():  # it answers, and its pool can run a task (the model has run once: workers.readiness)
         assert proc.poll() is None, log_path.read_text()[-3000:]
-        return celery.control.ping(timeout=0.5)
+        answers = celery.control.broadcast("readiness", reply=True, timeout=0.5)
+        return answers and all(answer.get("warm") for reply in answers for answer in reply.values())
 
-    wait_for(answers, timeout_s=120, what=f"the {name} to answer a ping")
+    wait_for(ready, timeout_s=120, what=f"the {name} to be ready")
     try:
         yield proc
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
@@ -21,6 +21,7 @@ from smartsupport.routing import RoutingSource, file as routing_file
 from smartsupport.store import TicketStore, connect
 
 from .auth import KeyRing
+from .health import HealthCache
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 256 * 1024
@@ -37,6 +38,8 @@ class Services:
     routing: RoutingSource
     #: The installation's labels: this host's file, published for every host (smartsupport.published).
     labels: published.Published[LabelSet]
+    #: /api/health's last reports (web/health.py).
+    health: HealthCache = field(default_factory=HealthCache)
 
     def label_names(self) -> list[str]:
         """The label names in force; an edited labels file counts at once, no restart needed."""

@@ -1,31 +1,54 @@
 """/api/health: 200 only when every part that moves tickets runs; a 503 names what is missing.
 
 That is Redis; the broker, when it is not the Redis (SMARTSUPPORT_BROKER_URL: RabbitMQ); a live
-consumer on every Celery queue (asked with Celery's inspect broadcast, which also tells that the
-broker answers); the scheduler (its last tick, noted in Redis); the outbox (tickets stored while
-the broker was away) draining; and, under ``make run``, every supervisord program (one that keeps
-crashing is FATAL). Host names and errors are shown to operators only.
+consumer on every Celery queue that can run a task now (asked with a broadcast of
+workers.readiness, which also tells that the broker answers; a worker whose model is still loading
+is *warming*, and the status says so); the scheduler (its last tick, noted in Redis); the outbox
+(tickets stored while the broker was away) draining; and, under ``make run``, every supervisord
+program (one that keeps crashing is FATAL). Host names and errors are shown to operators only. A
+report is reused for CACHE_S (HealthCache): health is cheap to ask however often it is asked.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import xmlrpc.client
 from typing import Any
 
-import celeryconfig
-
-#: How long workers have to answer the inspect broadcast.
-INSPECT_TIMEOUT_S = 0.5
+#: How long workers have to answer the readiness broadcast (a process's first one takes about 0.5 s).
+#: Every call waits that long (no one knows how many workers there are), at most once per CACHE_S.
+INSPECT_TIMEOUT_S = 1.0
+#: Seconds a report is reused (HealthCache).
+CACHE_S = 2.0
 #: The scheduler ticks every few seconds (workers.scheduler.TICK_S); this late, it is gone.
 SCHEDULER_LATE_S = 30.0
 #: The outbox is drained every 5 s (celeryconfig's drain-outbox); a ticket waiting this long is stuck.
 OUTBOX_LATE_S = 60.0
 
 
+class HealthCache:
+    """An API's last report of each view (operator or not), for CACHE_S: a flood of health checks
+    costs one broadcast to the workers per view every CACHE_S per API process, and the callers of
+    one moment wait for the same check rather than each making its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: dict[bool, tuple[float, tuple[dict[str, Any], bool]]] = {}
+
+    def check(self, services, *, operator: bool) -> tuple[dict[str, Any], bool]:
+        """The health report and whether everything runs, as found at most CACHE_S ago."""
+        with self._lock:
+            at, found = self._reports.get(operator, (float("-inf"), None))
+            if found is None or time.monotonic() - at >= CACHE_S:
+                found = check(services, operator=operator)
+                self._reports[operator] = (time.monotonic(), found)
+            return found
+
+
 def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
-    """The health report and whether everything runs."""
+    """The health report and whether everything runs, found now."""
     report: dict[str, Any] = {"redis": "down", "workers": 0}
     missing: list[str] = []
     try:
@@ -47,9 +70,13 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         if consumers is not None:
             if separate_broker:
                 report["broker"] = "ok"
-            report["workers"] = len({node for nodes in consumers.values() for node in nodes})
+            consumers, warming = consumers
+            report["workers"] = len({node for nodes in consumers.values() for node in nodes} | set(warming))
             report["queues"] = consumers if operator else {q: len(nodes) for q, nodes in consumers.items()}
-            missing += [f"a worker for the {queue} queue" for queue, nodes in consumers.items() if not nodes]
+            if warming:
+                report["warming"] = warming if operator else len(warming)
+            missing += [f"a worker for the {queue} queue" + (" (warming up)" if warming else "")
+                        for queue, nodes in consumers.items() if not nodes]
         age = services.store.scheduler_tick_age_s()
         report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
         if age is None or age > SCHEDULER_LATE_S:
@@ -77,7 +104,8 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         for name, kept, source in (("routing", "rules", services.routing), ("labels", "labels", services.labels))
         if source.error]
     healthy = not missing
-    return {"status": "ok" if healthy else "unavailable", **report}, healthy
+    warming_only = all(m.endswith("(warming up)") for m in missing)
+    return {"status": "ok" if healthy else "warming" if warming_only else "unavailable", **report}, healthy
 
 
 def _mailbox_problem(status: dict | None, poll_s: float) -> str | None:
@@ -91,14 +119,23 @@ def _mailbox_problem(status: dict | None, poll_s: float) -> str | None:
     return None
 
 
-def _consumers(celery) -> dict[str, list[str]]:
-    """Each queue, with the workers consuming it now."""
+def _consumers(celery) -> tuple[dict[str, list[str]], list[str]]:
+    """Each queue, with the workers consuming it that can run a task now; and the workers that
+    cannot yet (warming up: a model process still loading, workers.readiness)."""
+    import celeryconfig  # read at first use: it reads the environment's settings when imported
+
     found: dict[str, list[str]] = {queue.name: [] for queue in celeryconfig.task_queues}
-    replies = celery.control.inspect(timeout=INSPECT_TIMEOUT_S).active_queues() or {}
-    for node, queues in sorted(replies.items()):
-        for queue in queues or []:
-            found.setdefault(queue["name"], []).append(node)
-    return found
+    warming: list[str] = []
+    replies = celery.control.broadcast("readiness", reply=True, timeout=INSPECT_TIMEOUT_S) or []
+    for node, answer in sorted(item for reply in replies for item in reply.items()):
+        if not isinstance(answer, dict) or "queues" not in answer:
+            continue  # not a SmartSupport worker, or one of an older version
+        if not answer.get("warm", True):
+            warming.append(node)
+            continue
+        for queue in answer["queues"]:
+            found.setdefault(queue, []).append(node)
+    return found, warming
 
 
 def _supervised() -> dict[str, str] | None:

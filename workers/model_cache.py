@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 #: Seconds between a process's writes of the traffic centre it learnt (about 33 KB each). Every
 #: batch wrote it before: most of the append-only file's bytes per ticket, and so of each fsync.
 CENTRE_WRITE_S = 5.0
+#: What warm_up runs through the model: a short and a long ticket.
+WARM_UP_TEXTS = ("Refund please", "Since this morning every export fails with a timeout error and our team "
+                 "cannot send the monthly report to the customers who wait for it; please have a look today")
 #: Until the centre has seen this many tickets, each batch moves it noticeably: each one is written at once.
 CENTRE_YOUNG = 100.0
 
@@ -117,9 +120,19 @@ class ModelCache:
 
     @classmethod
     def warm_up(cls) -> None:
-        """Load the model when the process starts, not on the first ticket (Redis may be away yet)."""
+        """Load the model when the process starts, not on the first ticket (Redis may be away yet),
+        and run it once: a first forward pass costs several times a later one (torch sets up its
+        kernels), and the process says it is ready only after this (workers.readiness)."""
         try:
-            cls.current()
+            classifier = cls.current()
         except StoreUnavailable:  # the model is loaded already: the corrections come on the first ticket
-            if cls.classifier is None:
-                Classifier.from_settings(settings(), labels=load_label_set(settings().labels_file))
+            classifier = cls.classifier or Classifier.from_settings(settings(),
+                                                                    labels=load_label_set(settings().labels_file))
+        texts = list(WARM_UP_TEXTS)
+        if getattr(classifier, "encoder", None) is None:  # the nli backend
+            classifier.classify_texts(texts)
+            return
+        features = classifier.features(texts)  # what a batch runs, without learning from these texts
+        classifier.classify_features(features)
+        if cls.severity is not None:
+            cls.severity.of_vectors(features[:, :classifier.dim], centre=classifier.centre)

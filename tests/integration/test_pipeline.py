@@ -74,6 +74,38 @@ def test_health_is_ok_with_redis_and_a_worker(client):
     assert response.status_code == 200 and response.get_json()["workers"] >= 1
 
 
+def test_health_says_warming_until_a_new_worker_s_model_has_run_once(redis_server, worker_env, tmp_path):
+    from tests.helpers import clear_queues, clear_tickets, settings_for, start_worker, wait_for
+    from web import create_app
+    from web.health import check
+
+    # Given a worker starting on a database of its own, with nothing else consuming there
+    url = redis_server + "/7"
+    clear_tickets(url)
+    clear_queues(url)
+    services = create_app(settings_for(url, tmp_path)).extensions["smartsupport"]
+    worker = start_worker({**worker_env, "REDIS_URL": url}, tmp_path / "worker.log", beat=True)
+    reports = []
+
+    def healthy():
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+        report, ok = check(services, operator=True)  # as found now, not a cached report
+        reports.append(report)
+        return ok
+
+    try:
+        wait_for(healthy, timeout_s=120, interval_s=0.05, what="the new worker to be healthy")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    # Then while its model loaded it consumed its queues but was not ready: health named it warming
+    warming = [r for r in reports if r.get("warming")]
+    assert warming and all("(warming up)" in " ".join(r["missing"]) for r in warming)
+    assert reports[-1]["status"] == "ok" and not reports[-1].get("warming")
+    assert "loaded embedding model" in (tmp_path / "worker.log").read_text()
+
+
 def test_a_correction_through_the_api_changes_the_next_similar_tickets_category(client):
     # Given a ticket the model puts in some category
     first = finished(client, submit(client, "Please update the company name printed on our account page"))

@@ -157,6 +157,28 @@ def test_health_is_503_when_no_worker_answers(client):
     assert response.status_code == 503 and response.get_json()["redis"] == "ok"
 
 
+def test_health_asked_in_a_flood_asks_the_workers_once_per_view_and_period(client, operator):
+    from web import health
+
+    control = client.application.extensions["smartsupport"].celery.control
+    broadcasts = []
+    real_broadcast = control.broadcast
+
+    def counted(*args, **kwargs):  # the real broadcast, counted
+        broadcasts.append(args[0])
+        return real_broadcast(*args, **kwargs)
+
+    control.broadcast = counted
+    try:
+        answers = [client.get("/api/health", headers=operator if i % 2 else {}).status_code for i in range(40)]
+    finally:
+        del control.broadcast
+
+    # Then 40 checks within CACHE_S cost one broadcast for each view (operator or not), and give the same answer
+    assert answers == [503] * 40
+    assert broadcasts == ["readiness", "readiness"] and health.CACHE_S >= 1
+
+
 def test_store_down_gives_503_not_500(tmp_path):
     from tests.helpers import free_port, settings_for
     from web import create_app
