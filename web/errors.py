@@ -2,7 +2,7 @@
 
 Domain errors (smartsupport/errors.py) know nothing of HTTP: ``HTTP_ERRORS`` below is the one place
 that says which status and code each one gets. The few errors that only a request can have
-(malformed JSON, a bad query string) are defined here.
+(malformed JSON, a body nested too deep, a bad query string) are defined here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class MalformedJson(domain.SmartSupportError):
 
 class BodyNotAnObject(domain.SmartSupportError):
     """Raised when a request body is JSON but not an object."""
+
+
+class BodyTooDeep(domain.InvalidTicket):
+    """Raised when a request body nests objects and arrays deeper than the API reads."""
 
 
 class InvalidQuery(domain.InvalidTicket):
@@ -59,6 +63,7 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.IncidentMerged: (409, "merged"),
     domain.IncidentMergedIntoItself: (409, "same_incident"),
     BodyNotAnObject: (422, "invalid_ticket"),
+    BodyTooDeep: (422, "validation_error"),
     domain.InvalidTicket: (422, "validation_error"),
     domain.UnknownLabel: (422, "unknown_label"),
     LargeBodiesBusy: (503, "busy"),
