@@ -7,9 +7,12 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from smartsupport.config import Settings
 
+from .leases import Lease
+
 app = Celery("smartsupport")
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+app.steps["consumer"].add(Lease)  # a dead worker's messages back within seconds (workers/leases.py)
 
 
 @after_setup_logger.connect

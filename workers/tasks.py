@@ -26,6 +26,7 @@ from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, We
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.ticket import Ticket
 
+from . import leases
 from .batching import GreedyBatches
 from .celery import app
 from .model_cache import ModelCache
@@ -39,6 +40,8 @@ BATCH_WAIT_S = 0.01
 #: score and notify: cheap per ticket, so a batch is only a few Redis round trips.
 STAGE_BATCH_SIZE = 64
 STAGE_WAIT_S = 0.005
+#: sweep_after_death leaves tickets younger than this to the messages on their way.
+DEATH_SWEEP_AGE_S = 5.0
 #: After this many re-queues a stuck ticket is failed, with the reason, for an operator to look at.
 MAX_SWEEPS = 3
 #: The outbox's drain leaves a ticket this young to the API process publishing it now, and sends
@@ -211,14 +214,7 @@ def sweep_stuck_tickets() -> int:
     if not s.sweep_lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
         return 0  # another worker is sweeping
     try:
-        requeued = 0
-        for ticket_id in s.stuck(older_than_s=cfg.stuck_after_s):
-            if s.count_sweep(ticket_id) > MAX_SWEEPS:
-                s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
-                continue
-            log.warning("re-queueing stuck ticket %s", ticket_id)
-            route_ticket(s.load(ticket_id))
-            requeued += 1
+        requeued = _requeue(s, s.stuck(older_than_s=cfg.stuck_after_s))
         # A delivery whose message was lost (a worker killed between taking it and recording it).
         for subject, url in s.overdue_deliveries(older_than_s=cfg.stuck_after_s):
             log.warning("re-queueing the overdue delivery of %s to %s", subject, url)
@@ -228,6 +224,38 @@ def sweep_stuck_tickets() -> int:
         return requeued
     finally:
         s.release_sweep_lock()
+
+
+def _requeue(s, ticket_ids: list[str]) -> int:
+    """Start the pipeline again for ``ticket_ids`` (each stage skips what is done); fail a ticket
+    re-queued MAX_SWEEPS times already. How many were re-queued."""
+    requeued = 0
+    for ticket_id in ticket_ids:
+        if s.count_sweep(ticket_id) > MAX_SWEEPS:
+            s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
+            continue
+        log.warning("re-queueing stuck ticket %s", ticket_id)
+        route_ticket(s.load(ticket_id))
+        requeued += 1
+    return requeued
+
+
+@app.task
+def sweep_after_death() -> int:
+    """Re-queue the unfinished tickets that no message carries any more: a worker process killed
+    between Redis handing it a message and its noting it (workers/leases.py) lost that one. Sent
+    by the worker that finds a death, once its messages are back on their queues; returns how many.
+    Tickets younger than DEATH_SWEEP_AGE_S (their first message may be on its way) and those in the
+    outbox are left alone. A ticket whose message a live worker takes at the very moment of the look
+    may be re-queued too: a duplicate message, which the stages skip."""
+    s = store()
+    with app.pool.acquire(block=True) as connection:
+        carried = leases.first_arguments(connection.default_channel, [q.name for q in app.conf.task_queues])
+    waiting = set(s.outbox(limit=1_000_000))
+    lost = [tid for tid in s.stuck(older_than_s=DEATH_SWEEP_AGE_S) if tid not in carried and tid not in waiting]
+    if lost:
+        log.warning("%d unfinished tickets had no message left after a worker died", len(lost))
+    return _requeue(s, lost)
 
 
 @app.task

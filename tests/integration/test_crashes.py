@@ -1,7 +1,8 @@
 """Kill real processes mid-load: no accepted ticket is lost or processed into two outcomes.
 
 Each test has its own Redis (append-only file on) and its own worker, with a short visibility
-timeout (10 s) so that Redis hands a dead worker's messages to the next one quickly.
+timeout (10 s), but the one that shows the worker leases (workers/leases.py) giving a dead worker's
+messages back long before the default's 300 s.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ TEXTS = ["Our API is down for all users, fix ASAP", "Please send the March invoi
 
 
 @pytest.fixture
-def system(tmp_path, worker_env, receiver):
-    """An own Redis, an own worker (restartable) and an API client against them."""
+def system(request, tmp_path, worker_env, receiver):
+    """An own Redis, an own worker (restartable) and an API client against them; the visibility
+    timeout is 10 s unless the test says otherwise (``indirect`` parametrisation)."""
     port, data = free_port(), tmp_path / "redis"
     redis_proc = redis_server.start(port=port, data_dir=data)
     url = f"redis://127.0.0.1:{port}/0"
-    env = {**worker_env, "REDIS_URL": url, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": "10",
-           "SMARTSUPPORT_STUCK_AFTER_S": "30"}
+    visibility_s = getattr(request, "param", 10)
+    env = {**worker_env, "REDIS_URL": url, "SMARTSUPPORT_VISIBILITY_TIMEOUT_S": str(visibility_s),
+           "SMARTSUPPORT_STUCK_AFTER_S": str(max(30, visibility_s + 1))}
     state = {"redis": redis_proc, "workers": []}
 
     def new_worker():
@@ -99,6 +102,32 @@ def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver)
     assert_one_outcome_each(views, receiver)
     print(f"\n{len(ids)} tickets, worker killed (main + children) with {in_flight} unfinished, 0 lost, "
           f"recovered {time.monotonic() - killed_at:.1f} s after the kill")
+
+
+@pytest.mark.parametrize("system", [300], indirect=True)  # the default: what the leases spare a ticket
+def test_a_killed_worker_s_messages_are_taken_again_within_seconds_not_the_visibility_timeout(system, receiver):
+    client, new_worker, state, _, tmp_path = system
+    worker = new_worker()
+    ids = [client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"}, headers=AUTH).get_json()["id"]
+           for i in range(120)]
+    wait_for(lambda: client.get("/api/tickets?status=done&limit=500", headers=AUTH).get_json()["tickets"],
+             timeout_s=120, interval_s=0.05, what="the first tickets to be done")
+
+    # When the worker is SIGKILLed (main process and children, as the OOM killer would) while it
+    # holds messages it took, and is started again
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    in_flight = unfinished(client, ids)
+    assert in_flight >= 20, f"only {in_flight} tickets were unfinished at the kill: nothing proves work was lost"
+    new_worker()
+    restarted_at = time.monotonic()
+
+    # Then every ticket is done well within the 300 s visibility timeout: the dead worker's lease
+    # expired (15 s) and its messages went back on their queues
+    views = all_done(client, ids, timeout_s=90)
+    assert_one_outcome_each(views, receiver)
+    print(f"\n{len(ids)} tickets, worker killed with {in_flight} unfinished, all done "
+          f"{time.monotonic() - restarted_at:.1f} s after the restart (visibility timeout 300 s)")
 
 
 def test_killing_redis_mid_load_loses_no_accepted_ticket_and_the_api_says_503(system, receiver):
