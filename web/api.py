@@ -20,10 +20,9 @@ from smartsupport import urgency
 from smartsupport.ticket import Ticket, UrgencyLevel
 from workers.pipeline import enqueue_new_ticket, redeliver, route_ticket
 
-from .errors import BodyNotAnObject, IdempotencyKeyTooLong, InvalidQuery, MalformedJson
-from .health import check
-from .schemas import (CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn,
-                      UrgencyIn)
+from .errors import BodyNotAnObject, BodyTooDeep, IdempotencyKeyTooLong, InvalidQuery, MalformedJson
+from .schemas import (MAX_REQUEST_DEPTH, CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn,
+                      StatsQuery, TicketIn, UrgencyIn, too_deep)
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -294,7 +293,7 @@ def stats():
 def health():
     """200 when every part that moves tickets runs, else 503 naming what is missing (no key needed)."""
     principal = _services().keys.identify(request.headers.get("Authorization"))
-    report, healthy = check(_services(), operator=bool(principal and principal.is_operator))
+    report, healthy = _services().health.check(_services(), operator=bool(principal and principal.is_operator))
     return report, 200 if healthy else 503
 
 
@@ -309,12 +308,17 @@ def _operator_only() -> None:
 
 
 def _json_object() -> dict:
+    """The request's JSON object. A body nested deeper than MAX_REQUEST_DEPTH is refused (422) before
+    it is parsed, so that no depth makes json or a validator recurse past Python's limit."""
     if not request.is_json:
         raise UnsupportedMediaType("send the ticket as application/json")
+    message = f"the request body must not nest deeper than {MAX_REQUEST_DEPTH} levels"
+    if too_deep(request.get_data(as_text=True)):
+        raise BodyTooDeep(message, details=[{"field": "(body)", "message": message}])
     try:
         data = request.get_json(silent=True)
-    except RecursionError:
-        data = None
+    except RecursionError:  # deeper still, in an encoding the check above does not read
+        raise BodyTooDeep(message, details=[{"field": "(body)", "message": message}]) from None
     if data is None:
         raise MalformedJson("the request body is not valid JSON")
     if not isinstance(data, dict):

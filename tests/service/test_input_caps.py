@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from web.schemas import MAX_JSON_DEPTH, MAX_KEY_CHARS, MAX_OBJECT_BYTES, MAX_OBJECT_KEYS, MAX_STRING_CHARS
+from web.schemas import (MAX_JSON_DEPTH, MAX_KEY_CHARS, MAX_OBJECT_BYTES, MAX_OBJECT_KEYS, MAX_REQUEST_DEPTH,
+                         MAX_STRING_CHARS)
 
 
 def post_raw(client, headers, text, path="/api/tickets"):
@@ -22,7 +23,7 @@ def assert_refused(response, store, *, field=None):
     return error["message"]
 
 
-@pytest.mark.parametrize("levels", [6, 33, 300, 400, 600, 900])
+@pytest.mark.parametrize("levels", [6, 33, 300, 400, 600, 900, 990, 5_000, 60_000])
 def test_metadata_nested_at_any_depth_gets_a_422_and_no_traceback(client, operator, store, caplog, levels):
     # Given metadata nesting arrays `levels` deep (400 to 900 used to raise RecursionError: a 500)
     text = '{"body": "x", "metadata": {"a": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}}"
@@ -33,6 +34,15 @@ def test_metadata_nested_at_any_depth_gets_a_422_and_no_traceback(client, operat
     message = assert_refused(response, store)
     assert "deeper than" in message
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_body_nested_too_deep_is_refused_before_it_is_parsed_on_every_json_endpoint(client, operator, store):
+    deep = '{"label": ' + "[" * 3_000 + "]" * 3_000 + "}"
+
+    response = post_raw(client, operator, deep, path="/api/tickets/any-id/category")
+
+    assert_refused(response, store, field="(body)")
+    assert str(MAX_REQUEST_DEPTH) in response.get_json()["error"]["message"]
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(client, operator):
