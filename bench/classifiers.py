@@ -47,9 +47,29 @@ def default_classifier(texts: Sequence[str], *, max_s: float, n_batched: int = 2
     clf = Classifier(load_label_set(), threads=THREADS, precision=Settings().model_precision)
     load_s = time.perf_counter() - start
     clf.classify_texts(list(texts[:32]))  # warm-up
-    return {"model": clf.model_name, "load_s": round(load_s, 1),
+    return {"model": clf.model_name, "load_s": round(load_s, 1), "precision": clf.encoder.precision,
+            "precision_reason": clf.encoder.precision_reason,
             "batch32": _per_second(clf.classify_texts, _cycle(texts, n_batched), 32, max_s=max_s * 4 / 7),
             "batch1": _per_second(clf.classify_texts, _cycle(texts, n_single), 1, max_s=max_s * 3 / 7)}
+
+
+def precisions(texts: Sequence[str], *, max_s: float) -> dict:
+    """Each precision forced, at batch 32 (64 tickets) and batch 1 (16 tickets), at most ``max_s``
+    seconds of timed work each: what ``auto`` chose between, on this CPU today."""
+    import torch
+
+    from smartsupport.classify import Classifier
+    from smartsupport.labels import load_label_set
+
+    out = {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    for precision in ("fp32", "int8"):
+        clf = Classifier(load_label_set(), threads=THREADS, precision=precision)
+        clf.classify_texts(list(texts[:4]))  # warm-up
+        out[precision] = {"batch32": _per_second(clf.classify_texts, _cycle(texts, 64), 32, max_s=max_s / 2),
+                          "batch1": _per_second(clf.classify_texts, _cycle(texts, 16), 1, max_s=max_s / 2)}
+        del clf
+        gc.collect()
+    return out
 
 
 def _cycle(texts: Sequence[str], n: int) -> list[str]:

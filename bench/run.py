@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, classifiers, hostile, hostspeed, incidents, load, retention, routing, storage
+from . import baseline, classifiers, hostile, hostspeed, incidents, load, retention, routing, starvation, storage
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -84,20 +84,23 @@ def _stop_quietly(proc: OwnedProcess, clock: Clock) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def start_stack(tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> tuple[Stack, load.Api]:
-    """Start the system, wait for health, warm it up with 20 tickets (the model loads meanwhile)."""
+def start_stack(tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> tuple[Stack, load.Api, dict]:
+    """Start the system, wait for health, time a first ticket, then warm it up with 20 tickets; the
+    first ticket's figures."""
     clock.say("starting the stack (python -m deploy run)")
     system = Stack.start(tmp / "data")
     cleanup.callback(_stop_quietly, system.proc, clock)
-    clock.say(f"healthy after {system.wait_healthy():.1f}s at {system.base_url}; warming up with 20 tickets")
+    clock.say(f"healthy after {system.wait_healthy():.1f}s at {system.base_url}; a first ticket at once")
     api = load.Api(system.base_url, system.api_key)
+    first = starvation.first_ticket(api, "Our production API is down and every checkout fails, fix ASAP")
+    clock.say(f"first ticket after healthy: {first}; warming up with 20 tickets")
     warm = load.open_loop(api, "warm-up", 20, 1, 4, load.ticket_texts())
     load.wait_drained(api, 120, "warm-up")
     views = load.fetch(api, warm.accepted_ids(), 30)
     if len(views) < 20 or any(v["status"] != "done" for v in views.values()):
         raise RuntimeError(f"warm-up: {len(views)}/20 tickets finished\n{system.proc.log_tail()}")
     clock.say(f"warm-up done, submit→done p50 {pcts(v['timings_ms']['total'] for v in views.values())['p50']} ms")
-    return system, api
+    return system, api, first
 
 
 def run_bare(system: Stack, tmp: Path, cleanup: contextlib.ExitStack, clock: Clock) -> dict:
@@ -151,9 +154,14 @@ def run_classifiers(tmp: Path, clock: Clock) -> dict:
     default = classifiers.default_classifier(texts, max_s=min(35.0, max(5.0, 0.25 * clock.left())))
     default["other_cpu_pct"] = sampler.stop().other_cpu_pct
     b32, b1 = default["batch32"], default["batch1"]
-    clock.say(f"default: {b32['per_s']} tickets/s at batch 32 (fastest batch {b32['best_per_s']}), {b1['per_s']} at "
-              f"batch 1 (fastest {b1['best_per_s']}); processes not ours meanwhile: {default['other_cpu_pct']}% "
-              "of a core")
+    clock.say(f"default ({default['precision']}: {default['precision_reason']}): {b32['per_s']} tickets/s at batch 32 "
+              f"(fastest batch {b32['best_per_s']}), {b1['per_s']} at batch 1 (fastest {b1['best_per_s']}); "
+              f"processes not ours meanwhile: {default['other_cpu_pct']}% of a core")
+    clock.say("each precision forced: batch 32 over 64 tickets, batch 1 over 16")
+    forced = classifiers.precisions(texts, max_s=30.0)
+    clock.say("  " + "; ".join(f"{p}: {forced[p]['batch32']['per_s']} tickets/s at batch 32, "
+                               f"{forced[p]['batch1']['per_s']} at batch 1" for p in ("fp32", "int8"))
+              + f" (CPU {forced['cpu_capability']})")
     clock.say("bart-large-mnli stand-in (random weights): building, then up to 12 tickets × 3 labels")
     sampler.start()
     bart = classifiers.bart_nli(texts, tmp / "bart-large-mnli-random",
@@ -162,7 +170,7 @@ def run_classifiers(tmp: Path, clock: Clock) -> dict:
     clock.say(f"bart: {bart['per_s']} tickets/s over {bart['tickets']} tickets (fastest {bart['best_per_s']}; "
               f"{bart['params_m']}M parameters, prepared in {bart['prepare_s']}s; processes not ours meanwhile: "
               f"{bart['other_cpu_pct']}% of a core)")
-    return {"default": default, "bart_large_mnli_random": bart}
+    return {"default": default, "bart_large_mnli_random": bart, "precisions": forced}
 
 
 def summarise(result: dict) -> dict:
@@ -184,6 +192,13 @@ def summarise(result: dict) -> dict:
         "rejected_posts": sum(sum(p["rejected"].values()) for p in (a, b, c)),
         "bare_chains_per_s": result["bare"]["chains_per_s"],
         "pipeline_over_bare": round(sustained / result["bare"]["chains_per_s"], 3),
+        "classifier_precision": f"{default['precision']} ({default['precision_reason']})",
+        "precisions_per_s": {p: {b: result["classifiers"]["precisions"][p][b]["per_s"]
+                                 for b in ("batch1", "batch32")} for p in ("fp32", "int8")},
+        "cpu_capability": result["classifiers"]["precisions"]["cpu_capability"],
+        "first_ticket_after_healthy_s": result["first_ticket_after_healthy"].get("seconds"),
+        "classify_beside_readers": {k: result["classify_beside_readers"][k]
+                                    for k in ("alone", "beside_readers", "ratio")},
         "classifier_batch32_per_s": default["batch32"]["per_s"],
         "classifier_batch1_per_s": default["batch1"]["per_s"],
         "bart_large_mnli_per_s": bart["per_s"],
@@ -223,7 +238,7 @@ def _rss_by_label(rows: list[dict]) -> dict[str, float]:
 
 def summary_text(s: dict) -> str:
     """The summary block printed at the end."""
-    costly = s["small_post_ms_beside_6_costly"]
+    costly, readers = s["small_post_ms_beside_6_costly"], s["classify_beside_readers"]
     rss = ", ".join(f"{k} {v}" for k, v in s["rss_mib_at_saturation"].items())
     unfinished = _by_phase({k.split(":")[0]: v for k, v in s["unfinished_after_wait"].items()})
     return "\n".join([
@@ -241,6 +256,15 @@ def summary_text(s: dict) -> str:
         f"{s['classifier_over_bart_batch1']}× at batch 1 ({s['classifier_batch32_per_s']}, "
         f"{s['classifier_batch1_per_s']} vs {s['bart_large_mnli_per_s']} tickets/s; fastest batches only: "
         f"{s['classifier_over_bart_fastest_batch32']}× at batch 32)",
+        f"  precision chosen            : {s['classifier_precision']}",
+        "  each precision, tickets/s   : "
+        + "; ".join(f"{p} batch 1 {v['batch1']}, batch 32 {v['batch32']}" for p, v in s["precisions_per_s"].items())
+        + f" (CPU {s['cpu_capability']})",
+        f"  first ticket after healthy  : done {s['first_ticket_after_healthy_s']} s after its POST",
+        f"  classify beside readers     : {readers['beside_readers']['per_s']} against {readers['alone']['per_s']} "
+        f"tickets/s alone (×{readers['ratio']}), longest stretch with none classified "
+        f"{readers['beside_readers']['longest_gap_s']} s (alone {readers['alone']['longest_gap_s']} s; "
+        f"{readers['beside_readers']['reads_per_s']} reads/s)",
         f"  RSS MiB (saturation)        : {rss}",
         f"  incidents, 10k recent       : {s['incident_ms_per_ticket_at_10k_batch1']['p50']} ms per ticket at "
         f"batch 1 (p95 {s['incident_ms_per_ticket_at_10k_batch1']['p95']}), "
@@ -273,13 +297,15 @@ def run_all(clock: Clock) -> dict:
     with tempfile.TemporaryDirectory(prefix="smartsupport-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with contextlib.ExitStack() as cleanup:
-            system, api = start_stack(tmp, cleanup, clock)
+            system, api, result["first_ticket_after_healthy"] = start_stack(tmp, cleanup, clock)
             result["bare"] = run_bare(system, tmp, cleanup, clock)
             sampler = Sampler([system.proc])
             for index, (name, *_) in enumerate(PHASES):
                 result["phases"][name] = run_phase(api, sampler, index, clock)
             clock.say("costly bodies: small POSTs at 20/s alone, then beside six 'bug ' x 4900 bodies in flight")
             result["costly_bodies"] = hostile.costly_bodies(api, clock.say)
+            clock.say(f"classification alone, then beside {starvation.READERS} readers in tight loops")
+            result["classify_beside_readers"] = starvation.run(api, load.ticket_texts(), clock.say)
         result["classifiers"] = run_classifiers(tmp, clock)
         clock.say("incident detection: per-ticket cost with 10,000 recent tickets in the window")
         result["incidents"] = incidents.measure()
@@ -302,7 +328,10 @@ def run_all(clock: Clock) -> dict:
 def _machine() -> dict:
     settings = {k: v for k, v in os.environ.items() if k.startswith("SMARTSUPPORT_") and "KEY" not in k
                 and "SECRET" not in k}
+    import torch
+
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "rate_limit": RATE_LIMIT, "settings_from_env": settings}
 
 
