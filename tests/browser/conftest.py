@@ -5,10 +5,23 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
 from pytest_httpserver import HTTPServer
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, missing, running_stack
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, running_stack
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # each test skips, saying so (pytest_runtest_setup)
+    expect = sync_playwright = None
+
+
+def pytest_runtest_setup(item):
+    """Without Playwright or Chromium each browser test skips, saying which is missing, wherever it
+    runs; before its fixtures start a stack."""
+    if sync_playwright is None:
+        pytest.skip("Playwright is not installed: pip install -r requirements.txt")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: run scripts/install-chromium.sh (make chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +42,6 @@ def stack(tmp_path_factory, webhook_receiver):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not shutil.which(CHROMIUM):
-        missing(f"no {CHROMIUM}: run scripts/install-chromium.sh")
     # The queue polls every 2 s and the first ticket waits for the model to load.
     expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
