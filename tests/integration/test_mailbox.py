@@ -4,7 +4,10 @@ on their own Redis database."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -74,7 +77,7 @@ class Dovecot:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(self.dir / "dovecot.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._answers, timeout_s=20, what="Dovecot to answer")
 
     def _answers(self) -> bool:
@@ -85,8 +88,12 @@ class Dovecot:
             return False
 
     def stop(self) -> None:
-        self.proc.terminate()
+        """The server gone, its imap processes with it: Dovecot's master exits on SIGTERM but leaves
+        a client's imap process serving its connection for up to half a minute."""
+        os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def client(self) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
