@@ -74,8 +74,9 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
             report["workers"] = len({node for nodes in consumers.values() for node in nodes} | set(warming))
             report["queues"] = consumers if operator else {q: len(nodes) for q, nodes in consumers.items()}
             if warming:
-                report["warming"] = warming if operator else len(warming)
-            missing += [f"a worker for the {queue} queue" + (" (warming up)" if warming else "")
+                report["warming"] = sorted(warming) if operator else len(warming)
+            warming_queues = {queue for queues in warming.values() for queue in queues}
+            missing += [f"a worker for the {queue} queue" + (" (warming up)" if queue in warming_queues else "")
                         for queue, nodes in consumers.items() if not nodes]
         age = services.store.scheduler_tick_age_s()
         report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
@@ -119,19 +120,19 @@ def _mailbox_problem(status: dict | None, poll_s: float) -> str | None:
     return None
 
 
-def _consumers(celery) -> tuple[dict[str, list[str]], list[str]]:
+def _consumers(celery) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Each queue, with the workers consuming it that can run a task now; and the workers that
-    cannot yet (warming up: a model process still loading, workers.readiness)."""
+    cannot yet (warming up: a model process still loading, workers.readiness), with their queues."""
     import celeryconfig  # read at first use: it reads the environment's settings when imported
 
     found: dict[str, list[str]] = {queue.name: [] for queue in celeryconfig.task_queues}
-    warming: list[str] = []
+    warming: dict[str, list[str]] = {}
     replies = celery.control.broadcast("readiness", reply=True, timeout=INSPECT_TIMEOUT_S) or []
     for node, answer in sorted(item for reply in replies for item in reply.items()):
         if not isinstance(answer, dict) or "queues" not in answer:
             continue  # not a SmartSupport worker, or one of an older version
         if not answer.get("warm", True):
-            warming.append(node)
+            warming[node] = answer["queues"]
             continue
         for queue in answer["queues"]:
             found.setdefault(queue, []).append(node)

@@ -1,6 +1,7 @@
 """`python -m deploy run --only ...`: one host's share of the programs, and no secret born on a worker host."""
 
 import asyncio
+import concurrent.futures
 import importlib
 import subprocess
 
@@ -99,7 +100,9 @@ def test_flower_asks_for_its_password_on_metrics_as_on_its_pages(tmp_path):
     # Then /metrics, like its pages, answers only with the password (the health check stays open)
     options.basic_auth, unset = ["operator:ssk_op"], options.basic_auth  # tornado's options are global
     try:
-        found = asyncio.run(answers())
+        # in a thread of its own: a test before may have left an event loop running in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            found = thread.submit(asyncio.run, answers()).result()
     finally:
         options.basic_auth = unset
     assert found == {"page": 401, "metrics": 401, "metrics, wrong password": 401, "metrics, password": 200,
