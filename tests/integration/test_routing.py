@@ -19,8 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
 from smartsupport import routing
-from smartsupport.store import TicketStore
-from smartsupport.store.routes import stage_route
+from smartsupport.store import RoutePlan, TicketStore
 from tests.helpers import ROOT, answering_worker, clear_tickets, free_port, leaks, settings_for, wait_for
 from web import create_app
 
@@ -141,7 +140,7 @@ def test_200_mixed_tickets_land_on_their_teams_and_alert_exactly_whom_the_file_s
     expected: dict[str, set[tuple[str, str]]] = {name: set() for name in DESTINATIONS}
     teams = set()
     for view in views:
-        ticket = app.extensions["smartsupport"].store.load(view["id"])
+        ticket = app.extensions["smartsupport"].store.tickets.load(view["id"])
         route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"]))
         assert (view["route"]["team"], view["route"]["rule"]["name"], view["route"]["priority"]) == (
             route.team, route.rule, route.priority), view["id"]
@@ -258,13 +257,12 @@ def test_two_agents_taking_work_at_once_never_get_the_same_ticket(app, routing_e
     rules = app.extensions["smartsupport"].routing.current()
     route = rules.route(routing.RoutedTicket("Technical", "high", 0.7))
     from smartsupport.ticket import Ticket
-    pipe = store.r.pipeline(transaction=True)
-    for i in range(120):
-        ticket = Ticket.new(body=f"The export fails, case {i}")
-        store.create(ticket)
-        stage_route(pipe, ticket.id, route.record(created_at=ticket.created_at, routing=rules),
-                    score=random.random(), created_at=ticket.created_at)
-    pipe.execute()
+    with store.transaction() as tx:
+        for i in range(120):
+            ticket = Ticket.new(body=f"The export fails, case {i}")
+            store.create(ticket)
+            store.routes.stage(tx, ticket.id, RoutePlan(route.record(created_at=ticket.created_at, routing=rules),
+                                                        random.random(), ticket.created_at))
     headers, taken, errors = auth(app), {"carol": [], "dave": []}, []
 
     def agent(name):
