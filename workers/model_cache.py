@@ -101,16 +101,17 @@ class ModelCache:
         classifier.set_centre(shared.absorb(*cls.centre_pending) if cls.centre_pending else shared)
 
     @classmethod
-    def _learn_traffic(cls, classifier: Classifier, vectors: np.ndarray, categories: list) -> None:
+    def _learn_traffic(cls, classifier: Classifier, vectors: np.ndarray, categories: list, *,
+                       now: float | None = None) -> None:
         """Move this process's centre by the batch; write it to the store when none is stored, while
-        it is young, or every CENTRE_WRITE_S."""
+        it is young, or every CENTRE_WRITE_S by ``now`` (time.monotonic() unless given)."""
         young = classifier.centre.seen < CENTRE_YOUNG
         sums, counts = classifier.centre.tally(vectors, [c.label for c in categories])
         if counts.any():
             classifier.set_centre(classifier.centre.absorb(sums, counts))
             pending = cls.centre_pending
             cls.centre_pending = (sums, counts) if pending is None else (pending[0] + sums, pending[1] + counts)
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         due = young or cls.centre_raw is None or now - cls.centre_written_at >= CENTRE_WRITE_S
         if cls.centre_pending is None or not due:
             return

@@ -12,8 +12,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..parsing import webhook_secret
-from . import (DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS, Destination, Match, Member,
-               Routing, Rule, SlaPolicy, Team)
+from .rules import (DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS, Destination, Match,
+                    Member, Routing, Rule, SlaPolicy, Team)
 
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..published import Published
-from . import Routing, default_routing, file
+from . import file
+from .rules import Routing, default_routing
 
 URLS = "SMARTSUPPORT_WEBHOOK_URLS"
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from smartsupport.store import keys
 from smartsupport.ticket import Ticket
 from tests.helpers import clear_tickets, free_port, settings_for
 from web import create_app
@@ -48,11 +49,14 @@ def test_with_the_broker_away_a_ticket_is_accepted_at_once_and_waits_in_the_outb
     assert response.status_code == 202 and took_s < 1.0, (response.status_code, took_s)
     ticket_id = response.get_json()["id"]
     assert store.tickets.load(ticket_id).text == "Our API is down" and store.outbox.waiting() == [ticket_id]
-    # and health names the broker, and the outbox's backlog
+    # and health names the broker, and the outbox's backlog: how long its oldest ticket has waited
+    set_at = time.time()
+    store.r.zadd(keys.OUTBOX, {ticket_id: set_at - 42.0})  # as if posted 42 s ago
     health = client.get("/api/health", headers=operator)
+    took_s = time.time() - set_at
     report = health.get_json()
     assert health.status_code == 503 and report["broker"] == "down" and "the broker" in report["missing"]
-    assert report["outbox"]["waiting"] == 1 and report["outbox"]["oldest_s_ago"] >= 0
+    assert report["outbox"]["waiting"] == 1 and 41.95 <= report["outbox"]["oldest_s_ago"] <= 42.05 + took_s
 
 
 def test_a_broker_that_never_answers_holds_a_post_about_the_broker_timeout(api_redis_url, tmp_path, operator):

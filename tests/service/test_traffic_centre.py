@@ -3,7 +3,6 @@ not after every batch, and no process's tickets lost when several write it."""
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,44 +28,42 @@ def processes(store, monkeypatch):
     return process("first"), process("second")
 
 
-def batch(cache, n: int, label: str = "Billing") -> None:
-    """One batch of ``n`` tickets classified as ``label`` in ``cache``'s process."""
+def batch(cache, n: int, label: str = "Billing", *, now: float | None = None) -> None:
+    """One batch of ``n`` tickets classified as ``label`` in ``cache``'s process, at ``now`` on its clock."""
     rng = np.random.default_rng(n)
     vectors = rng.normal(size=(n, cache.classifier.dim)).astype(np.float32)
     cache._follow_traffic(cache.classifier)
-    cache._learn_traffic(cache.classifier, vectors, [SimpleNamespace(label=label)] * n)
+    cache._learn_traffic(cache.classifier, vectors, [SimpleNamespace(label=label)] * n, now=now)
 
 
 def stored_seen(store) -> float:
     return TrafficCentre.from_bytes(store.model_state.traffic_centre()).seen
 
 
-def test_the_centre_is_written_while_young_then_every_few_seconds_and_no_ticket_is_lost(
-        processes, store, monkeypatch):
+def test_the_centre_is_written_while_young_then_every_few_seconds_and_no_ticket_is_lost(processes, store):
     first, second = processes
-    monkeypatch.setattr(model_cache, "CENTRE_WRITE_S", 1.0)
+    start, interval = 1000.0, model_cache.CENTRE_WRITE_S  # the processes' clock (monotonic seconds)
 
     # While the centre is young (under CENTRE_YOUNG tickets), every batch is written at once
     for _ in range(10):
-        batch(first, 10)
+        batch(first, 10, now=start)
     assert stored_seen(store) == 100
     # The other process starts from it, and writes its first batch at once
-    batch(second, 50, "Technical")
+    batch(second, 50, "Technical", now=start)
     assert stored_seen(store) == 150
 
     # Then many batches within the interval write nothing...
-    for _ in range(20):
-        batch(first, 1)
-        batch(second, 1)
+    for i in range(20):
+        batch(first, 1, now=start + interval * i / 20)
+        batch(second, 1, now=start + interval * i / 20)
     assert stored_seen(store) == 150
     # ...each process scoring around the shared centre plus its own batches
     assert first.classifier.centre.seen == 170 and second.classifier.centre.seen == 170
 
     # Once the interval has passed, each writes the latest stored centre plus what it saw
-    time.sleep(1.1)
-    batch(first, 1)
+    batch(first, 1, now=start + interval)
     assert stored_seen(store) == 171
-    batch(second, 1)
+    batch(second, 1, now=start + interval)
     assert stored_seen(store) == 192  # every ticket of both processes counted once
     assert first.classifier.centre.seen == 171 and second.classifier.centre.seen == 192
 

@@ -27,15 +27,25 @@ def test_threshold_is_inclusive():
 
 
 def test_delivered_payload_carries_a_signature_the_library_verifies(httpserver):
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    received_at = []
+
+    def answer(request):
+        received_at.append(time.time())
+        return Response("ok")
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(answer)
     payload = build_payload({"id": "t1", "body": "down"}, event_id="evt_t1")
 
+    before = time.time()
     attempt = post_webhook(httpserver.url_for("/hook"), payload, secret=SECRET, timeout_s=5)
+    after = time.time()
 
     request, _ = httpserver.log[0]
     verified = Webhook(SECRET).verify(request.get_data(as_text=True), dict(request.headers))
     assert verified == payload and request.headers["webhook-id"] == "evt_t1"
-    assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0
+    # the attempt's start and latency, in milliseconds: from before the request arrived to the answer
+    assert attempt["status_code"] == 200 and before <= attempt["at"] <= received_at[0]
+    at_least_ms, at_most_ms = (received_at[0] - attempt["at"]) * 1000, (after - attempt["at"]) * 1000
+    assert at_least_ms - 0.01 <= attempt["latency_ms"] <= at_most_ms + 0.01  # rounded to 0.01 ms
 
 
 def test_while_rotating_either_secret_alone_verifies_the_event():

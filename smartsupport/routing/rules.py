@@ -1,0 +1,199 @@
+"""The routing types: teams, destinations, SLA policies, rules and the decision a ticket gets
+(``Routing.route``); ``file`` builds them from a routing file, ``source`` keeps the one in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..ticket import UrgencyLevel
+
+#: Events a destination can ask for. ``ticket.routed``: every ticket a rule sends it;
+#: ``ticket.urgent``: those at or above the urgency threshold; the SLA events at their times.
+EVENTS = ("ticket.routed", "ticket.urgent", "ticket.sla_warning", "ticket.sla_breached")
+DEFAULT_EVENTS = ("ticket.urgent", "ticket.sla_warning", "ticket.sla_breached")
+FORMATS = ("standard", "slack")
+LEVELS = tuple(level.value for level in UrgencyLevel)
+#: Share of the first-response time after which ``ticket.sla_warning`` fires, unless the file says.
+DEFAULT_WARNING_SHARE = 0.75
+MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    members: tuple[Member, ...] = ()
+
+    def capacity_of(self, agent: str) -> int | None:
+        """The agent's capacity (None: unlimited); raises KeyError for someone not in the team,
+        unless the team lists no members (then anyone may take its work)."""
+        if not self.members:
+            return None
+        for member in self.members:
+            if member.name == agent:
+                return member.capacity
+        raise KeyError(agent)
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    url: str
+    secret: str
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    format: str = "standard"
+    #: While its secret is rotated: the old one, which signs its events too ("": none).
+    previous_secret: str = ""
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    name: str
+    first_response_s: float
+
+
+@dataclass(frozen=True)
+class Match:
+    categories: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    score_min: float = 0.0
+    score_max: float = 1.0
+    incident: bool | None = None
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    phrases: tuple[str, ...] = ()
+
+    def why(self, ticket: "RoutedTicket") -> str | None:
+        """Why the ticket matches (a short reason), or None when it does not."""
+        reasons = []
+        if self.categories:
+            if ticket.category not in self.categories:
+                return None
+            reasons.append(f"category {ticket.category}")
+        if self.levels:
+            if ticket.level not in self.levels:
+                return None
+            reasons.append(f"urgency {ticket.level}")
+        if (self.score_min, self.score_max) != (0.0, 1.0):
+            if not self.score_min <= ticket.score <= self.score_max:
+                return None
+            reasons.append(f"score {ticket.score:.2f} in [{self.score_min}, {self.score_max}]")
+        if self.incident is not None:
+            if self.incident != ticket.in_incident:
+                return None
+            reasons.append("in an incident" if self.incident else "in no incident")
+        for key, allowed in self.metadata:
+            value = ticket.metadata.get(key)
+            if str(value) not in allowed:
+                return None
+            reasons.append(f"metadata {key}={value}")
+        if self.phrases:
+            text = ticket.text.lower()
+            found = next((p for p in self.phrases if p.lower() in text), None)
+            if found is None:
+                return None
+            reasons.append(f"mentions {found!r}")
+        return ", ".join(reasons) or "every ticket"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    team: str
+    match: Match | None = None  # None: the default rule
+    priority: str = "normal"
+    sla: str | None = None
+    notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoutedTicket:
+    """What routing looks at."""
+    category: str
+    level: str
+    score: float
+    in_incident: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    team: str
+    rule: str
+    why: str
+    priority: str
+    sla_policy: str | None
+    destinations: tuple[str, ...]
+
+    def record(self, *, created_at: float, routing: "Routing", previous: dict | None = None) -> dict[str, Any]:
+        """The route as the ticket keeps it, with its deadlines from ``created_at``; an earlier
+        route's acknowledgement, resolution and assignee carry over to a re-route."""
+        previous = previous or {}
+        sla = None
+        policy = routing.sla_policies.get(self.sla_policy) if self.sla_policy else None
+        if policy is not None:
+            due = created_at + policy.first_response_s
+            sla = {"policy": policy.name, "first_response_due": round(due, 3),
+                   "warning_at": round(created_at + policy.first_response_s * routing.warning_share, 3),
+                   "breached": bool((previous.get("sla") or {}).get("breached"))}
+        keep = {k: previous.get(k) for k in ("assignee", "assigned_at", "acknowledged_at", "acknowledged_by",
+                                             "resolved_at")}
+        return {"team": self.team, "rule": {"name": self.rule, "why": self.why}, "priority": self.priority,
+                "sla": sla, "destinations": list(self.destinations), **keep}
+
+
+@dataclass(frozen=True)
+class Routing:
+    teams: dict[str, Team]
+    destinations: dict[str, Destination]
+    sla_policies: dict[str, SlaPolicy]
+    rules: tuple[Rule, ...]
+    warning_share: float = DEFAULT_WARNING_SHARE
+    source: str = "default"
+
+    def route(self, ticket: RoutedTicket) -> Route:
+        """The first rule that matches (the last one matches everything)."""
+        for rule in self.rules:
+            why = "no other rule matched" if rule.match is None else rule.match.why(ticket)
+            if rule.team == "{category}":  # the default routing's one rule
+                return Route(ticket.category, rule.name, why or "", rule.priority, rule.sla, rule.notify)
+            if why is not None:
+                return Route(rule.team, rule.name, why, rule.priority, rule.sla, rule.notify)
+        raise AssertionError("the last rule matches every ticket")  # load() checks it
+
+    def deliveries_for(self, route: Route, *, urgent: bool) -> list[Destination]:
+        """The destinations of a ticket's own event: each of the route's that wants every routed
+        ticket, or urgent ones when this one is."""
+        return [d for d in (self.destinations[n] for n in route.destinations)
+                if "ticket.routed" in d.events or (urgent and "ticket.urgent" in d.events)]
+
+    def sla_destinations(self, destination_names: Iterable[str], event: str) -> list[Destination]:
+        return [self.destinations[n] for n in destination_names
+                if n in self.destinations and event in self.destinations[n].events]
+
+    def destination_at(self, url: str) -> Destination | None:
+        return next((d for d in self.destinations.values() if d.url == url), None)
+
+    def team_names(self) -> list[str]:
+        return sorted(self.teams)
+
+
+def default_routing(labels: Iterable[str], webhook_urls: Iterable[str], secret: str) -> Routing:
+    """No routing file: a team per category, urgent tickets to every configured endpoint."""
+    destinations = {f"endpoint-{i + 1}": Destination(f"endpoint-{i + 1}", url, secret, ("ticket.urgent",))
+                    for i, url in enumerate(webhook_urls)}
+    rule = Rule("default", "{category}", None, "normal", None, tuple(destinations))
+    return Routing({name: Team(name) for name in labels}, destinations, {}, (rule,), source="default")
+
+
+def routed_ticket(ticket, category: dict | None, urgency: dict | None, incident: str | None) -> RoutedTicket:
+    """What routing looks at, from a stored ticket and its stage results."""
+    return RoutedTicket(category=(category or {}).get("label", ""), level=(urgency or {}).get("level", "low"),
+                        score=float((urgency or {}).get("score", 0.0)), in_incident=bool(incident),
+                        metadata=dict(ticket.metadata or {}), text=ticket.text)
