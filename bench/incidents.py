@@ -23,9 +23,10 @@ import numpy as np
 import redis
 
 from deploy import redis_server
-from smartsupport.incidents import LOG, IncidentTracker, Policy, Seen, encode
+from smartsupport.incidents import IncidentTracker, Policy, Seen
 from smartsupport.models import embedding_model
 from smartsupport.store import TicketStore
+from smartsupport.store.incidents import LOG, encode
 
 from .load import ticket_texts
 from .report import pcts

@@ -18,6 +18,7 @@ from unittest import mock
 
 from smartsupport.config import Settings
 from smartsupport.delivery import DeadLetter
+from smartsupport.store import FinishPlan
 from smartsupport.ticket import Ticket, Urgency, UrgencyLevel
 
 from .storage import TEXTS
@@ -38,13 +39,13 @@ def _day(store, day_start: float) -> None:
         for ticket in tickets:
             store.create(ticket)
         urgent = {t.id for i, t in enumerate(tickets) if (first + i) % 10 == 0}
-        store.save_urgencies([(t.id, Urgency(score=0.8 if t.id in urgent else 0.1, level=UrgencyLevel.LOW))
-                              for t in tickets], started=at[-1])
-        store.finish_tickets([(t.id, f"evt_{t.id}", (HOOK,) if t.id in urgent else (), None) for t in tickets],
+        store.tickets.save_urgencies([(t.id, Urgency(score=0.8 if t.id in urgent else 0.1, level=UrgencyLevel.LOW))
+                                      for t in tickets], started=at[-1])
+        store.finish_tickets([FinishPlan(t.id, f"evt_{t.id}", (HOOK,) if t.id in urgent else ()) for t in tickets],
                              started=at[-1], now=at[-1])
         for ticket_id in urgent:
-            store.record_attempt(ticket_id, HOOK, {"at": at[-1], "status_code": 503, "error": "HTTP 503"},
-                                 DeadLetter("HTTP 503"))
+            store.deliveries.record_attempt(ticket_id, HOOK, {"at": at[-1], "status_code": 503, "error": "HTTP 503"},
+                                            DeadLetter("HTTP 503"))
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(batch, range(0, PER_DAY, 500)))
 

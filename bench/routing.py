@@ -16,7 +16,7 @@ from pathlib import Path
 
 from smartsupport import routing
 from smartsupport.labels import load_labels
-from smartsupport.store import TicketStore
+from smartsupport.store import FinishPlan, RoutePlan, TicketStore
 from smartsupport.ticket import Ticket
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "routing.yaml"
@@ -75,9 +75,9 @@ def _writes(rules: routing.Routing, rng: random.Random) -> dict:
                 plans = []
                 for ticket, rt in zip(batch, _tickets(rng, BATCH)):
                     route = rules.route(rt)
-                    extra = ((route.record(created_at=ticket.created_at, routing=rules), rt.score, ticket.created_at),
-                             ) if with_route else ()
-                    plans.append((ticket.id, "evt_" + ticket.id, (), None, *extra))
+                    plan = RoutePlan(route.record(created_at=ticket.created_at, routing=rules), rt.score,
+                                     ticket.created_at) if with_route else None
+                    plans.append(FinishPlan(ticket.id, "evt_" + ticket.id, route=plan))
                 started = time.perf_counter()
                 store.finish_tickets(plans, started=time.time())
                 timings[with_route] += time.perf_counter() - started

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from smartsupport.config import Settings
+from smartsupport.store import FinishPlan
 from smartsupport.ticket import Ticket, Urgency, UrgencyLevel
 
 TEXTS = ["The export fails with an error since the update", "Please send the March invoice with our VAT number",
@@ -33,9 +34,9 @@ def _fill(store, count: int, start: int) -> None:
                    for i in range(first, min(first + 500, start + count))]
         for ticket in tickets:
             store.create(ticket)
-        store.save_urgencies([(t.id, Urgency(score=float(i % 100) / 100, level=UrgencyLevel.LOW))
-                              for i, t in enumerate(tickets)], started=time.time())
-        store.finish_tickets([(t.id, f"evt_{t.id}", (), None) for t in tickets], started=time.time())
+        store.tickets.save_urgencies([(t.id, Urgency(score=float(i % 100) / 100, level=UrgencyLevel.LOW))
+                                      for i, t in enumerate(tickets)], started=time.time())
+        store.finish_tickets([FinishPlan(t.id, f"evt_{t.id}") for t in tickets], started=time.time())
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(batch, range(start, start + count, 500)))
 

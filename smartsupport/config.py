@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from . import parsing as p
 from .errors import ConfigError
+from .sentinel import sentinel_group
 
 #: Files in the data dir holding what is generated once per installation when not set.
 SECRET_FILES = {"api_keys": "api_key", "webhook_secret": "webhook_secret", "redis_password": "redis_password"}
@@ -226,7 +227,6 @@ class Settings:
     def validate(self) -> None:
         """Check relations between settings that no single variable can."""
         if self.redis_url:
-            from .store.connect import sentinel_group
             sentinel_group(self.redis_url)  # a malformed sentinel:// URL stops the start, saying why
         if self.stuck_after_s <= self.visibility_timeout_s:
             raise ConfigError("SMARTSUPPORT_STUCK_AFTER_S must exceed SMARTSUPPORT_VISIBILITY_TIMEOUT_S: before that, "

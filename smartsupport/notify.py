@@ -66,9 +66,9 @@ def payload_for(store, subject: str, *, event_id: str, destination=None, thresho
     personal data in its strings is masked (``redact.redact_value``): it leaves for other systems,
     while the stored ticket keeps the original."""
     if subject.startswith(("incident:", "sla:")):
-        payload = store.event_payload(subject)
+        payload = store.deliveries.event_payload(subject)
     else:
-        view = store.get(subject)
+        view = store.views.get(subject)
         payload = build_payload({k: v for k, v in view.items() if k != "webhook"}, event_id=event_id)
         if destination is not None and not ("ticket.urgent" in destination.events and view["urgency"]
                                             and view["urgency"]["score"] >= threshold):

@@ -31,9 +31,9 @@ Parser = Callable[[str, str, Mapping[str, str]], T]
 class Published(Generic[T]):
     """Configuration file ``name`` as the installation has it (see the module's docstring)."""
 
-    def __init__(self, name: str, path: Path | None, *, store, parse: Parser, default: Callable[[], tuple[str, str]],
+    def __init__(self, name: str, path: Path | None, *, shared, parse: Parser, default: Callable[[], tuple[str, str]],
                  publish: bool, environment: Callable[[str], dict[str, str]] = lambda text: {}) -> None:
-        self.name, self.path, self.store, self._parse, self._default = name, path, store, parse, default
+        self.name, self.path, self.shared, self._parse, self._default = name, path, shared, parse, default
         self.publisher, self._environment = publish, environment
         self.version = 0  # the published version in force; 0: this host's own file
         self._sha: str | None = None  # the published text's sha in force (or last found unusable)
@@ -54,8 +54,8 @@ class Published(Generic[T]):
         if self.publisher:
             self.publish_if_changed()
         try:
-            sha = self.store.config_sha(self.name)
-            record = self.store.published_config(self.name) if sha and sha != self._sha else None
+            sha = self.shared.config_sha(self.name)
+            record = self.shared.published_config(self.name) if sha and sha != self._sha else None
         except StoreUnavailable:  # Redis away: what is in force stays
             return self._value if self._value is not None else self._own_file()
         if not sha:  # nothing published (or it was deleted): a published version in force stays
@@ -134,7 +134,7 @@ class Published(Generic[T]):
             self._publish_error, self._published_mtime = str(exc), mtime
             return
         try:
-            version = self.store.publish_config(self.name, json.dumps({"text": text, "source": source, "env": env}))
+            version = self.shared.publish_config(self.name, json.dumps({"text": text, "source": source, "env": env}))
         except StoreUnavailable:
             return  # tried again on the next use
         if version != self.version:
@@ -150,8 +150,9 @@ class Published(Generic[T]):
             self._own = (object(), self._own[1])
 
 
-def labels(store, path: Path | None, *, publish: bool) -> Published[LabelSet]:
-    """The installation's label set (SMARTSUPPORT_LABELS_FILE, else the built-in one)."""
-    return Published("labels", path, store=store, publish=publish,
+def labels(shared, path: Path | None, *, publish: bool) -> Published[LabelSet]:
+    """The installation's label set (SMARTSUPPORT_LABELS_FILE, else the built-in one), published
+    through ``shared`` (the store's shared part)."""
+    return Published("labels", path, shared=shared, publish=publish,
                      parse=lambda text, source, env: parse_label_set(text, source=source),
                      default=lambda: (DEFAULT_LABELS_FILE.read_text(), "built-in labels"))

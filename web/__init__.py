@@ -80,9 +80,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
         celery=celery_app,
         routing=RoutingSource(settings.routing_file, labels=lambda: services.label_names(),
-                              webhook_urls=settings.webhook_urls, secret=settings.webhook_secret, store=store,
+                              webhook_urls=settings.webhook_urls, secret=settings.webhook_secret, shared=store.shared,
                               publish=True),
-        labels=published.labels(store, settings.labels_file, publish=True),
+        labels=published.labels(store.shared, settings.labels_file, publish=True),
     )
     if settings.cors_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
@@ -102,8 +102,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     _migrate(app.extensions["smartsupport"].store)
     if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
         with contextlib.suppress(StoreUnavailable):  # Redis away: the scheduler keeps it there too
-            app.extensions["smartsupport"].store.publish_webhook_secrets(settings.webhook_secret,
-                                                                         settings.webhook_previous_secret)
+            app.extensions["smartsupport"].store.shared.publish_webhook_secrets(settings.webhook_secret,
+                                                                                settings.webhook_previous_secret)
     app.after_request(_secure_headers)
 
     @app.get("/openapi.json")
@@ -143,7 +143,7 @@ def _rate_limit_key() -> str:
 def _migrate(store: TicketStore) -> None:
     """Bring a store written by an older version up to the current indexes (once; Redis may be away)."""
     try:
-        if count := store.migrate_indexes():
+        if count := store.ops.migrate_indexes():
             logging.getLogger(__name__).warning("indexed %d tickets written by an older version", count)
     except StoreUnavailable:
         pass  # the next start does it

@@ -61,12 +61,12 @@ def submit_ticket():
         raise IdempotencyKeyTooLong("Idempotency-Key must be at most 200 characters")
     if key:
         body_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
-        bound_id, bound_hash = store.claim_idempotency_key(g.principal.fingerprint, key, body_hash=body_hash,
-                                                           ticket_id=ticket.id)
+        bound_id, bound_hash = store.idempotency.claim(g.principal.fingerprint, key, body_hash=body_hash,
+                                                       ticket_id=ticket.id)
         if bound_hash != body_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         if bound_id != ticket.id:
-            if not store.exists(bound_id) or not _replicated_already(store):  # the first is still writing it
+            if not store.tickets.exists(bound_id) or not _replicated_already(store):  # the first is still writing it
                 raise IdempotencyKeyInProgress("a request with this Idempotency-Key is still being processed")
             return _accepted(bound_id, replayed=True)
     try:
@@ -75,7 +75,7 @@ def submit_ticket():
     except StoreUnavailable:
         if key:
             with contextlib.suppress(StoreUnavailable):  # Redis away: a claim left behind goes stale
-                store.release_idempotency_key(g.principal.fingerprint, key)
+                store.idempotency.release(g.principal.fingerprint, key)
         raise
     return _accepted(ticket.id)
 
@@ -86,7 +86,7 @@ def _replica_acks(store) -> tuple[int, int]:
     settings = _services().settings
     if not settings.replica_acks:
         return 0, 0
-    return store.wait_for_replicas(settings.replica_acks, settings.replica_wait_ms), settings.replica_acks
+    return store.ops.wait_for_replicas(settings.replica_acks, settings.replica_wait_ms), settings.replica_acks
 
 
 def _replicated_already(store) -> bool:
@@ -103,7 +103,7 @@ def _replicated(store, ticket_id: str) -> None:
     acks, wanted = _replica_acks(store)
     if acks < wanted:
         with contextlib.suppress(StoreUnavailable):
-            store.delete(ticket_id)
+            store.delete_tickets([ticket_id])
         raise NotReplicated(f"the ticket reached {acks} of the {wanted} replicas it needs in time; try again")
 
 
@@ -115,7 +115,7 @@ def _accepted(ticket_id: str, *, replayed: bool = False):
 
 @api.get("/tickets/<ticket_id>")
 def get_ticket(ticket_id: str):
-    view = _services().store.get(ticket_id)
+    view = _services().store.views.get(ticket_id)
     if g.principal.is_operator:
         return view
     if view["submitter"] != g.principal.fingerprint:
@@ -130,12 +130,12 @@ def list_tickets():
     store = _services().store
     if query.team or query.assignee:
         _operator_only()
-        views = store.views(store.route_index(team=query.team, assignee=query.assignee, limit=500))
+        views = store.views.many(store.routes.route_index(team=query.team, assignee=query.assignee, limit=500))
         tickets = [v for v in views if query.status in (None, v["status"])]
         if query.sort == "urgency":
             tickets.sort(key=lambda v: -(v["urgency"] or {"score": -1})["score"])
         return {"tickets": tickets[:query.limit]}
-    tickets = store.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
+    tickets = store.views.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
     return {"tickets": tickets if submitter is None else [for_submitter(t) for t in tickets]}
 
 
@@ -147,9 +147,9 @@ def correct_category(ticket_id: str):
     names = services.label_names()
     if payload.label not in names:
         raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
-    services.store.correct(ticket_id, payload.label)
+    services.store.corrections.correct(ticket_id, payload.label)
     _reroute(services, ticket_id)
-    return services.store.get(ticket_id)
+    return services.store.views.get(ticket_id)
 
 
 @api.post("/tickets/<ticket_id>/urgency")
@@ -158,11 +158,11 @@ def correct_urgency(ticket_id: str):
     _operator_only()
     payload = _validated(UrgencyIn, _json_object())
     store = _services().store
-    current = store.get(ticket_id)["urgency"] or {"score": 0.0}
+    current = store.views.get(ticket_id)["urgency"] or {"score": 0.0}
     level = UrgencyLevel(payload.level)
-    store.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
+    store.corrections.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
     _reroute(_services(), ticket_id)
-    return store.get(ticket_id)
+    return store.views.get(ticket_id)
 
 
 @api.post("/tickets/<ticket_id>/retry")
@@ -170,10 +170,10 @@ def retry_ticket(ticket_id: str):
     """Send a failed ticket through the pipeline again (stages that succeeded are not redone)."""
     _operator_only()
     store = _services().store
-    if store.get(ticket_id)["status"] != "failed":
+    if store.views.get(ticket_id)["status"] != "failed":
         raise TicketNotFailed("only a failed ticket can be retried")
-    store.reset_for_retry(ticket_id)
-    route_ticket(store.load(ticket_id))
+    store.tickets.reset_for_retry(ticket_id)
+    route_ticket(store.tickets.load(ticket_id))
     return _accepted(ticket_id)
 
 
@@ -181,7 +181,7 @@ def retry_ticket(ticket_id: str):
 def redeliver_webhook(ticket_id: str):
     _operator_only()
     services = _services()
-    services.store.load(ticket_id)  # 404 for an unknown ticket
+    services.store.tickets.load(ticket_id)  # 404 for an unknown ticket
     urls = services.settings.webhook_urls
     if not urls:
         raise NoWebhookEndpoints("no webhook endpoint is configured (SMARTSUPPORT_WEBHOOK_URLS)")
@@ -195,20 +195,20 @@ def webhooks():
     attempts, and the dead-letter count."""
     _operator_only()
     store = _services().store
-    disabled = store.disabled_endpoints()
+    disabled = store.deliveries.disabled_endpoints()
     destinations = {d.url: d.name for d in _services().routing.current().destinations.values()}
     urls = list(dict.fromkeys([*_services().settings.webhook_urls, *destinations]))
     endpoints = [{"url": url, "name": destinations.get(url), "disabled": url in disabled,
-                  "disabled_reason": disabled.get(url, {}).get("reason"), "recent": store.endpoint_log(url)}
+                  "disabled_reason": disabled.get(url, {}).get("reason"), "recent": store.deliveries.endpoint_log(url)}
                  for url in urls]
-    return {"endpoints": endpoints, "dead_letter": len(store.dead_letters())}
+    return {"endpoints": endpoints, "dead_letter": len(store.deliveries.dead_letters())}
 
 
 @api.post("/webhooks/endpoints/enable")
 def enable_endpoint():
     _operator_only()
     payload = _validated(EndpointIn, _json_object())
-    if not _services().store.enable_endpoint(payload.url):
+    if not _services().store.deliveries.enable_endpoint(payload.url):
         raise EndpointNotDisabled(f"{payload.url} is not disabled")
     return {"url": payload.url, "disabled": False}
 
@@ -216,7 +216,7 @@ def enable_endpoint():
 @api.get("/webhooks/dead")
 def dead_letters():
     _operator_only()
-    return {"events": _services().store.dead_letters()}
+    return {"events": _services().store.deliveries.dead_letters()}
 
 
 @api.post("/webhooks/dead/replay")
@@ -224,7 +224,7 @@ def replay_dead_letters():
     _operator_only()
     payload = _validated(ReplayIn, _json_object() if request.get_data() else {})
     services = _services()
-    events = [e for e in services.store.dead_letters() if payload.ticket_id in (None, e["ticket_id"])]
+    events = [e for e in services.store.deliveries.dead_letters() if payload.ticket_id in (None, e["ticket_id"])]
     for event in events:
         redeliver(services.store, event["ticket_id"], [event["url"]])
     return {"replayed": len(events)}, 202
@@ -286,7 +286,7 @@ def _flower_url(host: str, port: int) -> str | None:
 def stats():
     _operator_only()
     query = _validated(StatsQuery, request.args.to_dict(), query=True)
-    return latency_stats(_services().store.list(sort="created", status="done", limit=query.last))
+    return latency_stats(_services().store.views.list(sort="created", status="done", limit=query.last))
 
 
 @api.get("/health")

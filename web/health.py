@@ -52,7 +52,7 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
     report: dict[str, Any] = {"redis": "down", "workers": 0}
     missing: list[str] = []
     try:
-        services.store.ping()
+        services.store.ops.ping()
         report["redis"] = "ok"
     except Exception as exc:  # health must answer, whatever is broken
         report["error"] = f"{type(exc).__name__}: {exc}"[:200]
@@ -78,16 +78,16 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
             warming_queues = {queue for queues in warming.values() for queue in queues}
             missing += [f"a worker for the {queue} queue" + (" (warming up)" if queue in warming_queues else "")
                         for queue, nodes in consumers.items() if not nodes]
-        age = services.store.scheduler_tick_age_s()
+        age = services.store.ops.scheduler_tick_age_s()
         report["scheduler"] = {"last_tick_s_ago": None if age is None else round(age, 1)}
         if age is None or age > SCHEDULER_LATE_S:
             missing.append("the scheduler (Celery beat)")
-        waiting, oldest_s = services.store.outbox_backlog()
+        waiting, oldest_s = services.store.outbox.backlog()
         report["outbox"] = {"waiting": waiting, "oldest_s_ago": None if oldest_s is None else round(oldest_s, 1)}
         if oldest_s is not None and oldest_s > OUTBOX_LATE_S and consumers is not None:
             missing.append(f"the outbox's drain ({waiting} tickets not queued yet, for up to {oldest_s:.0f} s)")
     if services.settings.imap_url and report["redis"] == "ok":
-        status = services.store.mailbox_status()
+        status = services.store.mail.mailbox_status()
         problem = _mailbox_problem(status, services.settings.imap_poll_s)
         report["mailbox"] = status if operator else (status or {}).get("state")
         if problem:

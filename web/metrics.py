@@ -43,7 +43,7 @@ class PipelineCollector:
 
     def collect(self):
         rabbitmq = self.celery is not None and is_amqp(self.celery.conf.broker_url)
-        snap = self.store.metrics_snapshot([] if rabbitmq else [key for keys in QUEUES.values() for key in keys])
+        snap = self.store.metrics.snapshot([] if rabbitmq else [key for keys in QUEUES.values() for key in keys])
         tickets = GaugeMetricFamily("smartsupport_tickets", "Tickets by status", labels=["status"])
         for status, count in snap["statuses"].items():
             tickets.add_metric([status], count)
@@ -69,7 +69,7 @@ class PipelineCollector:
             depth.add_metric([queue], count)
         yield depth
         if self.teams is not None:
-            yield from self._teams(self.store.teams_summary(self.teams()))
+            yield from self._teams(self.store.routes.teams_summary(self.teams()))
 
     @staticmethod
     def _teams(summaries: list[dict]):

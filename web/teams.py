@@ -21,7 +21,7 @@ def list_teams():
     _operator_only()
     services = _services()
     rules = services.routing.current()
-    summaries = services.store.teams_summary(rules.team_names())
+    summaries = services.store.routes.teams_summary(rules.team_names())
     for summary in summaries:
         team = rules.teams[summary["team"]]
         summary["members"] = [{"name": m.name, "capacity": m.capacity} for m in team.members]
@@ -41,10 +41,10 @@ def take_next(team: str):
         capacity = rules.teams[team].capacity_of(payload.agent)
     except KeyError:
         raise NotATeamMember(f"{payload.agent} is not a member of {team}") from None
-    ticket_id = services.store.take_next(team, payload.agent, capacity=capacity)
+    ticket_id = services.store.routes.take_next(team, payload.agent, capacity=capacity)
     if ticket_id is None:
         return "", 204
-    return services.store.get(ticket_id)
+    return services.store.views.get(ticket_id)
 
 
 @api.post("/tickets/<ticket_id>/ack")
@@ -63,27 +63,27 @@ def _close(ticket_id: str, what: str):
     _operator_only()
     payload = _validated(AckIn, _json_object() if request.get_data() else {})
     store = _services().store
-    view = store.get(ticket_id)  # 404 for an unknown ticket
+    view = store.views.get(ticket_id)  # 404 for an unknown ticket
     if view["route"] is None:
         raise NoRoute("the ticket has not been routed yet (it is still being processed)")
-    store.close_route(ticket_id, what, agent=payload.agent)
-    return store.get(ticket_id)
+    store.routes.close_route(ticket_id, what, agent=payload.agent)
+    return store.views.get(ticket_id)
 
 
 def reroute(services, ticket_id: str) -> None:
     """Route a ticket again after an operator's correction, keeping its assignee and acknowledgement."""
     store = services.store
-    view = store.get(ticket_id)
+    view = store.views.get(ticket_id)
     if view["route"] is None:
         return  # not routed yet: notify will route it with the correction
-    ticket = store.load(ticket_id)
+    ticket = store.tickets.load(ticket_id)
     rules = services.routing.current()
     route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"]))
     record = route.record(created_at=ticket.created_at, routing=rules, previous=view["route"])
     if record["team"] != view["route"]["team"]:
         record["assignee"] = None  # another team's work now
-    store.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
-                  created_at=ticket.created_at)
+    store.routes.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
+                         created_at=ticket.created_at)
 
 
 def routing_state(services) -> dict:

@@ -75,10 +75,10 @@ class Mailbox:
         except mail.MailRejected as exc:
             self.reject(client, uid, raw, str(exc))
             return
-        known = self.store.ticket_of_message(inbound.message_id, inbound.digest)
+        known = self.store.mail.ticket_of_message(inbound.message_id, inbound.digest)
         if known is not None:
             log.info("mail %s is ticket %s already", inbound.message_id, known)
-            self.store.bind_message(known, inbound.message_id, inbound.digest)  # in case a crash cut it short
+            self.store.mail.bind_message(known, inbound.message_id, inbound.digest)  # in case a crash cut it short
         else:
             self.file(inbound)
         client.add_flags([uid], [b"\\Seen"])
@@ -86,10 +86,10 @@ class Mailbox:
     def file(self, inbound: mail.Inbound) -> None:
         """Join the first ticket the message names that counts its sender as a participant; else open
         a ticket, flagged when the message named one."""
-        named = self.store.tickets_for(inbound.in_reply_to)
+        named = self.store.mail.tickets_for(inbound.in_reply_to)
         for ticket_id in named:
             try:
-                ticket, replies = self.store.load(ticket_id), self.store.replies(ticket_id)
+                ticket, replies = self.store.tickets.load(ticket_id), self.store.mail.replies(ticket_id)
             except TicketNotFound:  # deleted since
                 continue
             if mail.may_join(inbound, ticket, replies):
@@ -103,10 +103,10 @@ class Mailbox:
     def join(self, ticket_id: str, inbound: mail.Inbound) -> None:
         from .tasks import rescore_ticket
 
-        if self.store.add_reply(ticket_id, inbound.message_id, inbound.digest, {
+        if self.store.mail.add_reply(ticket_id, inbound.message_id, inbound.digest, {
                 "message_id": inbound.message_id, "subject": inbound.subject, "body": inbound.body,
                 "from": inbound.sender_email, "attachments": list(inbound.attachments)}):
-            self.store.bind_message(ticket_id, inbound.message_id, inbound.digest)
+            self.store.mail.bind_message(ticket_id, inbound.message_id, inbound.digest)
             rescore_ticket.delay(ticket_id)
             log.info("mail %s joined ticket %s as a reply", inbound.message_id, ticket_id)
 
@@ -115,16 +115,16 @@ class Mailbox:
 
         ticket = Ticket.new(body=inbound.body, subject=inbound.subject, customer=inbound.customer(),
                             metadata=inbound.metadata(claimed_reply_to=claimed_reply_to), submitter="mailbox")
-        bound = self.store.claim_message(inbound.message_id, inbound.digest, ticket.id)
+        bound = self.store.mail.claim_message(inbound.message_id, inbound.digest, ticket.id)
         if bound != ticket.id:
             log.info("mail %s is ticket %s already", inbound.message_id, bound)
             return
         try:
             enqueue_new_ticket(self.store, ticket)
         except StoreUnavailable:
-            self.store.release_message(inbound.message_id, inbound.digest, ticket.id)
+            self.store.mail.release_message(inbound.message_id, inbound.digest, ticket.id)
             raise
-        self.store.bind_message(ticket.id, inbound.message_id, inbound.digest)
+        self.store.mail.bind_message(ticket.id, inbound.message_id, inbound.digest)
         log.info("mail %s is now ticket %s", inbound.message_id, ticket.id)
 
     def reject(self, client: IMAPClient, uid: int, raw: bytes, reason: str) -> None:
@@ -149,7 +149,7 @@ def run(settings: Settings, *, once: bool = False) -> int:
         try:
             client = client or box.connect()
             handled = box.poll(client)
-            store.set_mailbox_status("ok")
+            store.mail.set_mailbox_status("ok")
             failures = 0
             if handled:
                 log.info("%d messages taken from %s", handled, box.folder)
@@ -162,7 +162,7 @@ def run(settings: Settings, *, once: bool = False) -> int:
             log.warning("mailbox %s away (%s: %s); trying again in %s s", settings.imap_url,
                         type(exc).__name__, exc, wait)
             try:
-                store.set_mailbox_status("away", f"{type(exc).__name__}: {exc}"[:300])
+                store.mail.set_mailbox_status("away", f"{type(exc).__name__}: {exc}"[:300])
             except StoreUnavailable:
                 pass
             client = None

@@ -55,13 +55,13 @@ class ModelCache:
             cls.severity, cls.urgency_version = (urgency.SemanticSeverity(encoder) if encoder else None), -1
             cls.centre_raw, cls.centre_pending, cls.centre_written_at = None, None, float("-inf")
         s = store()
-        version = s.corrections_version()
+        version = s.corrections.version()
         if version != cls.corrections_version:
-            cls.classifier.set_corrections(s.corrections())
+            cls.classifier.set_corrections(s.corrections.examples())
             cls.corrections_version = version
-        version = s.corrections_version("urgency")
+        version = s.corrections.version("urgency")
         if cls.severity is not None and version != cls.urgency_version:
-            cls.severity.set_corrections(s.corrections("urgency"))
+            cls.severity.set_corrections(s.corrections.examples("urgency"))
             cls.urgency_version = version
         return cls.classifier
 
@@ -86,7 +86,7 @@ class ModelCache:
         last wrote it. A stored centre learnt for other labels or another model is not used (this
         process's own is written over it); the one last read or written, still there, is not parsed
         again."""
-        raw = store().traffic_centre()
+        raw = store().model_state.traffic_centre()
         if not raw:
             cls.centre_raw = None
             return
@@ -116,7 +116,7 @@ class ModelCache:
         if cls.centre_pending is None or not due:
             return
         raw = classifier.centre.to_bytes().decode()
-        store().save_traffic_centre(raw)
+        store().model_state.save_traffic_centre(raw)
         cls.centre_raw, cls.centre_pending, cls.centre_written_at = raw, None, now
 
     @classmethod

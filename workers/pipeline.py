@@ -74,7 +74,7 @@ def _publish(ticket_store: TicketStore, tickets: Iterable[Ticket], *, bounded: b
                     exc, len(sent))
     if sent:
         with contextlib.suppress(StoreUnavailable):  # Redis away: sent again by the next drain, harmless
-            ticket_store.leave_outbox(sent)
+            ticket_store.outbox.leave(sent)
     return len(sent)
 
 
@@ -82,13 +82,13 @@ def publish_outbox(ticket_store: TicketStore, *, older_than_s: float, limit: int
     """Publish the tickets that waited in the outbox longer than ``older_than_s`` (oldest first, up
     to ``limit``); returns how many were sent. A ticket deleted meanwhile just leaves the outbox."""
     tickets, gone = [], []
-    for ticket_id in ticket_store.outbox(older_than_s=older_than_s, limit=limit):
+    for ticket_id in ticket_store.outbox.waiting(older_than_s=older_than_s, limit=limit):
         try:
-            tickets.append(ticket_store.load(ticket_id))
+            tickets.append(ticket_store.tickets.load(ticket_id))
         except TicketNotFound:
             gone.append(ticket_id)
     if gone:
-        ticket_store.leave_outbox(gone)
+        ticket_store.outbox.leave(gone)
     return _publish(ticket_store, tickets)
 
 
@@ -101,8 +101,8 @@ def route_ticket(ticket: Ticket, **options) -> str:
 def redeliver(ticket_store: TicketStore, subject: str, urls: Iterable[str]) -> None:
     """Send an event again to ``urls``, with the same event id and a fresh retry budget."""
     for url in urls:
-        ticket_store.reopen_delivery(subject, url, notify.event_id_for(subject))
-        ticket_store.unbury(subject, url)
+        ticket_store.deliveries.reopen(subject, url, notify.event_id_for(subject))
+        ticket_store.deliveries.unbury(subject, url)
         app.signature(DELIVER, (subject, url)).apply_async()
 
 

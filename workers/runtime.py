@@ -44,7 +44,7 @@ def incident_tracker() -> incidents.IncidentTracker:
 @lru_cache(maxsize=1)
 def published_labels() -> published.Published[LabelSet]:
     """The labels the installation classifies with: the API host publishes them (smartsupport.published)."""
-    return published.labels(store(), settings().labels_file, publish=False)
+    return published.labels(store().shared, settings().labels_file, publish=False)
 
 
 def current_labels() -> LabelSet:
@@ -55,7 +55,7 @@ def current_labels() -> LabelSet:
 def routing_source() -> RoutingSource:
     cfg = settings()
     return RoutingSource(cfg.routing_file, labels=lambda: [label.name for label in current_labels().labels],
-                         webhook_urls=cfg.webhook_urls, secret=cfg.webhook_secret, store=store())
+                         webhook_urls=cfg.webhook_urls, secret=cfg.webhook_secret, shared=store().shared)
 
 
 def current_routing() -> Routing:
@@ -69,7 +69,7 @@ def webhook_secrets() -> tuple[str, str]:
     cfg = settings()
     if cfg.webhook_secret:
         return cfg.webhook_secret, cfg.webhook_previous_secret
-    shared = store().webhook_secrets()
+    shared = store().shared.webhook_secrets()
     if shared is None:
         raise ConfigError("no webhook secret on this host: set SMARTSUPPORT_WEBHOOK_SECRET, or start the API "
                           "against this Redis once (it keeps the installation's secret there)")
@@ -101,6 +101,6 @@ def fail_all(ticket_ids: list[str], reason: str) -> None:
     """Mark each ticket failed with ``reason`` (one that is done already stays done)."""
     for tid in ticket_ids:
         try:
-            store().fail(tid, reason)
+            store().tickets.fail(tid, reason)
         except StoreUnavailable:
             log.exception("could not mark ticket %s failed", tid)

@@ -20,10 +20,10 @@ class HeartbeatScheduler(PersistentScheduler):
     def tick(self, *args, **kwargs) -> float:
         wait = super().tick(*args, **kwargs)
         try:
-            store().mark_scheduler_tick()
+            store().ops.mark_scheduler_tick()
             cfg = settings()
             if cfg.webhook_secret:
-                store().publish_webhook_secrets(cfg.webhook_secret, cfg.webhook_previous_secret)
+                store().shared.publish_webhook_secrets(cfg.webhook_secret, cfg.webhook_previous_secret)
         except StoreUnavailable:
             log.warning("could not note the scheduler's tick: Redis is away")
         return min(wait, TICK_S)

@@ -24,6 +24,7 @@ from celery.signals import worker_process_init
 from smartsupport import delivery, incidents, notify, routing, urgency
 from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
+from smartsupport.store import FinishPlan, RoutePlan, sla_subject
 from smartsupport.ticket import Ticket
 
 from . import leases
@@ -63,7 +64,7 @@ def classify_ticket(requests) -> None:
 
 def _classify(ticket_ids: list[str], worker: str | None) -> None:
     s = store()
-    ids, tickets = s.start_classifying(ticket_ids, worker=worker)
+    ids, tickets = s.tickets.start_classifying(ticket_ids, worker=worker)
     todo = [t.id for t in tickets]
     if tickets:
         started = time.perf_counter()
@@ -76,7 +77,7 @@ def _classify(ticket_ids: list[str], worker: str | None) -> None:
         log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
         if vectors is not None and settings().incidents:
             _observe_incidents(tickets, vectors, categories)
-        s.save_categories(zip(todo, categories, severities))
+        s.tickets.save_categories(zip(todo, categories, severities))
     send_on(score_ticket, [(tid,) for tid in ids])
 
 
@@ -102,16 +103,16 @@ def score_ticket(requests) -> None:
 
 def _score(ticket_ids: list[str], worker: str | None) -> None:
     s, started = store(), time.time()
-    ids, todo = s.to_score(ticket_ids)
+    ids, todo = s.tickets.to_score(ticket_ids)
     results, failed = [], set()
     for ticket, severity in todo:
         try:
             results.append((ticket.id, urgency.score(ticket, severity=severity)))
         except Exception as exc:  # this ticket only
             log.exception("scoring ticket %s failed", ticket.id)
-            s.fail(ticket.id, f"score: {type(exc).__name__}: {exc}")
+            s.tickets.fail(ticket.id, f"score: {type(exc).__name__}: {exc}")
             failed.add(ticket.id)
-    s.save_urgencies(results, started=started, worker=worker)
+    s.tickets.save_urgencies(results, started=started, worker=worker)
     send_on(notify_team, [(tid,) for tid in ids if tid not in failed])
 
 
@@ -127,17 +128,18 @@ def _notify(ticket_ids: list[str], worker: str | None) -> None:
     s, cfg, started = store(), settings(), time.time()
     rules = current_routing()
     plans = []
-    for tid, (ticket, category, ticket_urgency, incident) in s.to_route(ticket_ids).items():
+    for tid, found in s.tickets.to_route(ticket_ids).items():
+        ticket, ticket_urgency, incident = found.ticket, found.urgency, found.incident
         if ticket_urgency is None:
-            s.fail(tid, "notify: the ticket has no urgency")
+            s.tickets.fail(tid, "notify: the ticket has no urgency")
             continue
         covered = incident if cfg.incident_covers_webhooks and incident else None
         urgent = not covered and notify.should_notify(ticket_urgency["score"], threshold=cfg.urgency_threshold)
-        route = rules.route(routing.routed_ticket(ticket, category, ticket_urgency, incident))
+        route = rules.route(routing.routed_ticket(ticket, found.category, ticket_urgency, incident))
         record = route.record(created_at=ticket.created_at, routing=rules)
         urls = tuple(d.url for d in rules.deliveries_for(route, urgent=urgent))
-        plans.append((tid, notify.event_id_for(tid), urls, covered,
-                      (record, float(ticket_urgency["score"]), ticket.created_at)))
+        plans.append(FinishPlan(tid, notify.event_id_for(tid), urls, covered,
+                                RoutePlan(record, float(ticket_urgency["score"]), ticket.created_at)))
     send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
 
 
@@ -146,11 +148,11 @@ def rescore_ticket(ticket_id: str) -> None:
     """Score a ticket again with its replies read after its own text (a reply from the mailbox joined
     it), then notify: its route and any delivery already opened stay; an event it now deserves opens."""
     s = store()
-    ticket = s.load(ticket_id)
-    replies = s.replies(ticket_id)
+    ticket = s.tickets.load(ticket_id)
+    replies = s.mail.replies(ticket_id)
     with_replies = dataclasses.replace(ticket, body="\n\n".join([ticket.body, *(r["body"] for r in replies)]))
-    severity = s.severity_of(ticket_id)
-    s.save_urgencies([(ticket_id, urgency.score(with_replies, severity=severity))], started=time.time())
+    severity = s.tickets.severity_of(ticket_id)
+    s.tickets.save_urgencies([(ticket_id, urgency.score(with_replies, severity=severity))], started=time.time())
     _notify([ticket_id], None)
 
 
@@ -164,13 +166,13 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
         # hands a waiting message to a second worker (celery #3270, #4400). A hop is no attempt.
         self.signature_from_request(countdown=countdown_s(min(not_before - time.time(), cfg.retry_hop_s))).apply_async()
         return subject
-    state = s.delivery(subject, url)
+    state = s.deliveries.state(subject, url)
     if state is None or state["status"] != "pending":
-        s.forget_overdue(subject, url)  # delivered or given up already: a redelivered message
+        s.deliveries.forget_overdue(subject, url)  # delivered or given up already: a redelivered message
         return subject
-    if url in s.disabled_endpoints():
+    if url in s.deliveries.disabled_endpoints():
         attempt = {"at": time.time(), "status_code": None, "error": "endpoint disabled (it answered 410 Gone)"}
-        s.record_attempt(subject, url, attempt, delivery.Rejected())
+        s.deliveries.record_attempt(subject, url, attempt, delivery.Rejected())
         return subject
     rules = current_routing()
     destination = rules.destination_at(url)
@@ -178,7 +180,7 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
         # Its destination left the routing file: the event waits in the dead-letter list, for an
         # operator to replay, rather than going out with no secret of its own.
         attempt = {"at": time.time(), "status_code": None, "error": "destination removed from the routing file"}
-        s.record_attempt(subject, url, attempt, delivery.DeadLetter(attempt["error"]))
+        s.deliveries.record_attempt(subject, url, attempt, delivery.DeadLetter(attempt["error"]))
         return subject
     retry_after = None
     try:
@@ -199,7 +201,7 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
     number = int(state.get("attempts", 0)) + 1 - int(state.get("round_start", 0))
     decision = delivery.decide(attempt, number=number, policy=delivery.RetryPolicy.from_settings(cfg),
                                event_id=state["event_id"], retry_after_s=retry_after)
-    s.record_attempt(subject, url, attempt, decision)
+    s.deliveries.record_attempt(subject, url, attempt, decision)
     if isinstance(decision, delivery.RetryAt):
         raise self.retry(countdown=countdown_s(min(max(decision.at - time.time(), 0.0), cfg.retry_hop_s)),
                          kwargs={**self.request.kwargs, "not_before": decision.at})
@@ -211,19 +213,19 @@ def sweep_stuck_tickets() -> int:
     """Re-queue tickets stuck in queued/processing and overdue webhook deliveries (their message
     was lost); returns how many. One sweeper at a time, on any host (a Redis lock)."""
     s, cfg = store(), settings()
-    if not s.sweep_lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
+    if not s.sweeper.lock(ttl_s=max(1, cfg.stuck_after_s // 4)):
         return 0  # another worker is sweeping
     try:
-        requeued = _requeue(s, s.stuck(older_than_s=cfg.stuck_after_s))
+        requeued = _requeue(s, s.sweeper.stuck(older_than_s=cfg.stuck_after_s))
         # A delivery whose message was lost (a worker killed between taking it and recording it).
-        for subject, url in s.overdue_deliveries(older_than_s=cfg.stuck_after_s):
+        for subject, url in s.deliveries.overdue(older_than_s=cfg.stuck_after_s):
             log.warning("re-queueing the overdue delivery of %s to %s", subject, url)
-            s.expect_delivery(subject, url, at=time.time())
+            s.deliveries.expect(subject, url, at=time.time())
             deliver_webhook.delay(subject, url)
             requeued += 1
         return requeued
     finally:
-        s.release_sweep_lock()
+        s.sweeper.release_lock()
 
 
 def _requeue(s, ticket_ids: list[str]) -> int:
@@ -231,11 +233,11 @@ def _requeue(s, ticket_ids: list[str]) -> int:
     re-queued MAX_SWEEPS times already. How many were re-queued."""
     requeued = 0
     for ticket_id in ticket_ids:
-        if s.count_sweep(ticket_id) > MAX_SWEEPS:
-            s.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
+        if s.sweeper.count_sweep(ticket_id) > MAX_SWEEPS:
+            s.tickets.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
             continue
         log.warning("re-queueing stuck ticket %s", ticket_id)
-        route_ticket(s.load(ticket_id))
+        route_ticket(s.tickets.load(ticket_id))
         requeued += 1
     return requeued
 
@@ -251,8 +253,8 @@ def sweep_after_death() -> int:
     s = store()
     with app.pool.acquire(block=True) as connection:
         carried = leases.first_arguments(connection.default_channel, [q.name for q in app.conf.task_queues])
-    waiting = set(s.outbox(limit=1_000_000))
-    lost = [tid for tid in s.stuck(older_than_s=DEATH_SWEEP_AGE_S) if tid not in carried and tid not in waiting]
+    waiting = set(s.outbox.waiting(limit=1_000_000))
+    lost = [tid for tid in s.sweeper.stuck(older_than_s=DEATH_SWEEP_AGE_S) if tid not in carried and tid not in waiting]
     if lost:
         log.warning("%d unfinished tickets had no message left after a worker died", len(lost))
     return _requeue(s, lost)
@@ -282,14 +284,14 @@ def fire_sla_events(now: float | None = None) -> int:
     The clock is in Redis: a worker restarted in between fires what fell due meanwhile."""
     s, fired = store(), 0
     rules = current_routing()
-    for ticket_id, event in s.due_sla_events(now=now):
-        route = s.route_of(ticket_id)
+    for ticket_id, event in s.routes.due_sla_events(now=now):
+        route = s.routes.route_of(ticket_id)
         destinations = rules.sla_destinations((route or {}).get("destinations") or [], event)
-        subject = f"sla:{ticket_id}:event:{event.split('.')[-1]}"
-        view = s.get(ticket_id)
+        subject = sla_subject(ticket_id, event)
+        view = s.views.get(ticket_id)
         payload = {"type": event, "id": notify.event_id_for(subject),
                    "data": {k: v for k, v in view.items() if k != "webhook"}}
-        if s.fire_sla_event(ticket_id, event, payload, [d.url for d in destinations], now=now):
+        if s.fire_sla_event(ticket_id, event, payload, [d.url for d in destinations]):
             log.warning("%s: ticket %s (team %s)", event, ticket_id, (route or {}).get("team"))
             for d in destinations:
                 deliver_webhook.delay(subject, d.url)
@@ -308,13 +310,13 @@ def expire_tickets(now: float | None = None) -> int:
     dead letters as old. Returns how many tickets went. ``now`` lets a test move the clock."""
     s, cfg = store(), settings()
     keep_s, total = cfg.retention_days * 86400, 0
-    while ids := s.expired(older_than_s=keep_s, now=now, limit=EXPIRE_BATCH):
+    while ids := s.tickets.expired(older_than_s=keep_s, now=now, limit=EXPIRE_BATCH):
         if cfg.export_dir:
-            _export(cfg.export_dir, s.views(ids))
+            _export(cfg.export_dir, s.views.many(ids))
         s.delete_tickets(ids)
         total += len(ids)
     IncidentRegistry(s).expire(older_than_s=keep_s, now=now)
-    s.trim_dead_letters(older_than_s=keep_s, now=now)
+    s.deliveries.trim_dead_letters(older_than_s=keep_s, now=now)
     if total:
         log.info("retention: %d tickets older than %s days deleted", total, cfg.retention_days)
     return total

@@ -1,45 +1,16 @@
-"""Incidents' shared state in Redis, and the small values the tracker and the registry both use.
-
-  ss:incidents:log             stream: {k: t, id, t, cat, v} a ticket seen (v: float16, base64);
-                               {k: a, id, inc} a ticket assigned to an incident. Trimmed to a bound.
-  ss:incidents:lock            held while a worker decides (one decision at a time, any host)
-  ss:incidents                 zset: incident id -> opened at
-  ss:incidents:open            set: ids of the open incidents
-  ss:incidents:version         counter, bumped by every change to an incident
-  ss:incident:<id>             hash: id, title, category, status (open|closed|merged), opened_at,
-                               updated_at, size, sum (float32 base64: the members' summed vectors),
-                               merged_into, closed_at
-  ss:incident:<id>:members     zset: ticket id -> joined at
-  ss:incident:<id>:events      set: the subjects of its events
-  ss:incident:<id>:event:<n>   an incident.opened / incident.updated event: payload and deliveries
-"""
+"""The small values the tracker and the registry both use: the policy, a ticket seen, an
+incident's title. Their state in Redis is the store's incidents part (smartsupport/store/incidents.py)."""
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-LOG = "ss:incidents:log"
-LOCK = "ss:incidents:lock"
-ALL = "ss:incidents"
-OPEN = "ss:incidents:open"
-#: Bumped by every change to an incident: workers reload the open ones only when it moved.
-VERSION = "ss:incidents:version"
 #: Sizes at which an incident.updated event fires (and stragglers are swept in).
 MILESTONES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 TITLE_CHARS = 90
-
-
-def incident_key(incident_id: str) -> str:
-    return f"ss:incident:{incident_id}"
-
-
-def event_subject(incident_id: str, name: str) -> str:
-    """The webhook subject of one incident event, e.g. ``incident:<id>:event:opened``."""
-    return f"incident:{incident_id}:event:{name}"
 
 
 @dataclass(frozen=True)
@@ -75,11 +46,3 @@ def title_of(text: str) -> str:
 def unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
-
-
-def encode(vector: np.ndarray, dtype) -> str:
-    return base64.b64encode(np.asarray(vector, dtype=dtype).tobytes()).decode()
-
-
-def decode(raw: str, dtype) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(raw), dtype=dtype).astype(np.float32)

@@ -6,35 +6,29 @@ recent tickets that belong to none. A ticket close enough to an incident joins i
 size milestone, recent tickets close to its (now better) centroid are swept in as well: the first
 tickets of a burst, compared with each other only, miss some of their paraphrases.
 
-Each worker process replays the shared log (``state.LOG``) into its own ``RecentWindow``, so comparing
+Each worker process replays the shared log (the store's ``incidents`` part) into its own ``RecentWindow``, so comparing
 a ticket costs one matrix-vector product over at most ``recent_max`` vectors, not a Redis query; one
 decision is taken at a time, under a Redis lock, and written in one MULTI/EXEC.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import redis
 
 from ..notify import event_id_for
-from ..store import TicketStore, keys
+from ..store import TicketStore, Transaction
 from ..store.base import guarded
-from .state import (ALL, LOCK, LOG, MILESTONES, OPEN, VERSION, Policy, Seen, decode, encode, event_subject,
-                    incident_key, title_of, unit)
+from ..store.incidents import LOCK, Assigned, Logged, event_subject
+from ..store.transaction import Reply
+from .state import MILESTONES, Policy, Seen, title_of, unit
 from .window import RecentWindow
 
-_STREAM_ID = re.compile(r"^\d+-\d+$")
-#: The lock outlives any decision by far; a worker that died holding it blocks the others this long.
-LOCK_TTL_MS = 30_000
 LOCK_WAIT_S = 60.0
-#: Release the lock only if it is still ours (as redis-py's Lock does).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 @dataclass(frozen=True)
@@ -45,12 +39,21 @@ class _Snapshot:
     close: np.ndarray  # (window, batch) booleans
 
 
+@dataclass
+class _Writes:
+    """One batch's transaction, the subjects of the events it stages, and its last log entry."""
+
+    tx: Transaction
+    events: list[str] = field(default_factory=list)
+    last_entry: Reply[str] | None = None
+
+
 class IncidentTracker:
     """One worker process's view of the incidents; ``observe`` is the only writer of memberships."""
 
     def __init__(self, store: TicketStore, policy: Policy, *, webhook_urls: Sequence[str] = (),
                  clock: Callable[[], float] = time.time) -> None:
-        self.store, self.r, self.policy = store, store.r, policy
+        self.store, self.incidents, self.policy = store, store.incidents, policy
         self.webhook_urls = tuple(webhook_urls)
         self.clock = clock
         self.recent = RecentWindow(capacity=policy.recent_max)
@@ -66,50 +69,39 @@ class IncidentTracker:
         """Replay what other workers logged since our last look, and reload the open incidents when
         they changed (one round trip when nothing did). With ``lock_token``, take the lock in the
         same round trip: False (and nothing read) when another worker holds it."""
-        pipe = self.r.pipeline(transaction=False)
-        if lock_token:
-            pipe.set(LOCK, lock_token, nx=True, px=LOCK_TTL_MS)
-        pipe.exists(LOG)
-        pipe.get(VERSION)
-        pipe.xrange(LOG, min="-" if self.last_id is None else f"({self.last_id}", count=5000)
-        replies = pipe.execute()
-        if lock_token and not replies.pop(0):
+        read = self.incidents.read_log(self.last_id, lock_token=lock_token)
+        if read is None:
             return False
-        exists, version, entries = replies
-        if self.last_id is not None and not exists:
+        page = read.page
+        if self.last_id is not None and not read.exists:
             self._forget()  # the log was deleted (data wiped): what we remember is gone too
-            entries = self.r.xrange(LOG, min="-", count=5000)
+            page = self.incidents.log_page(None)
         while True:
-            for entry_id, fields in entries:
-                self._apply(fields)
-                self.last_id = entry_id
-            if len(entries) < 5000:
+            for entry in page.entries:
+                self._apply(entry)
+            self.last_id = page.last_id or self.last_id
+            if not page.full:
                 break
-            entries = self.r.xrange(LOG, min=f"({self.last_id}", count=5000)
+            page = self.incidents.log_page(self.last_id)
         self.recent.prune(self.clock(), self.policy.window_s)
-        if version != self.version or version is None:
+        if read.version != self.version or read.version is None:
             self._load_open_incidents()
-            self.version = version
+            self.version = read.version
         return True
 
     def _load_open_incidents(self) -> None:
-        open_ids = self.r.smembers(OPEN)
-        pipe = self.r.pipeline(transaction=False)
-        for incident_id in open_ids:
-            pipe.hmget(incident_key(incident_id), ["sum", "size", "title", "category", "opened_at"])
         self.centroids, self.sizes, self.meta = {}, {}, {}
-        for incident_id, (raw_sum, size, title, category, opened_at) in zip(open_ids, pipe.execute()):
-            if raw_sum:
-                self.centroids[incident_id] = decode(raw_sum, np.float32)
-                self.sizes[incident_id] = int(size or 0)
-                self.meta[incident_id] = {"title": title, "category": category, "opened_at": float(opened_at)}
+        for incident in self.incidents.open_incidents():
+            self.centroids[incident.incident_id] = incident.total
+            self.sizes[incident.incident_id] = incident.size
+            self.meta[incident.incident_id] = {"title": incident.title, "category": incident.category,
+                                               "opened_at": incident.opened_at}
 
-    def _apply(self, fields: dict[str, str]) -> None:
-        if fields["k"] == "t":
-            self.recent.add(fields["id"], float(fields["t"]), decode(fields["v"], np.float16).astype(np.float32),
-                            fields.get("cat", ""), fields.get("inc") or None)
-        elif fields["k"] == "a":
-            self.recent.assign(fields["id"], fields["inc"])
+    def _apply(self, entry: Logged | Assigned) -> None:
+        if isinstance(entry, Logged):
+            self.recent.add(entry.ticket_id, entry.at, entry.vector, entry.category, entry.incident)
+        else:
+            self.recent.assign(entry.ticket_id, entry.incident)
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -132,10 +124,7 @@ class IncidentTracker:
             return self._observe(batch, token)
         except BaseException:
             self._forget()  # memory may be ahead of Redis now: rebuild it from the log next time
-            try:
-                self.r.eval(_RELEASE, 1, LOCK, token)
-            except redis.RedisError:
-                pass  # Redis is away: the lock expires by itself
+            self.incidents.release_lock(token)
             raise
 
     def _forget(self) -> None:
@@ -143,8 +132,21 @@ class IncidentTracker:
         self.last_id = None
 
     def _observe(self, batch: Sequence[Seen], token: str) -> tuple[dict[str, str | None], list[str]]:
-        pipe = self.r.pipeline(transaction=True)
-        events: list[str] = []
+        with self.store.transaction() as tx:
+            writes = _Writes(tx)
+            result, version = self._decide(batch, writes), None
+            self.incidents.trim_log(tx, maxlen=3 * self.policy.recent_max)
+            if any(incident is not None for incident in result.values()):
+                version = self.incidents.bump_version(tx)
+            self.incidents.release_lock(token, tx=tx)
+        if writes.last_entry:  # nobody else writes while we hold the lock: our entries are the newest
+            self.last_id = writes.last_entry.value
+        if version:  # and nobody else changed an incident: what we hold is current
+            self.version = version.value
+        return result, writes.events
+
+    def _decide(self, batch: Sequence[Seen], writes: _Writes) -> dict[str, str | None]:
+        """Queue the batch's decisions on ``writes``; returns ticket id -> incident id (or None)."""
         units = np.stack([unit(seen.vector) for seen in batch])
         # One matrix product for the whole batch against the window as it is now (the window is read
         # once, not once per ticket); tickets of this batch are compared with each other as they come.
@@ -157,26 +159,14 @@ class IncidentTracker:
             vector = units[b]
             incident_id = self._best_incident(vector)
             if incident_id:
-                self._log_ticket(pipe, seen, vector, incident_id)
-                self._join(pipe, incident_id, [seen.ticket_id], [vector], events)
+                self._log_ticket(writes, seen, vector, incident_id)
+                self._join(writes, incident_id, [seen.ticket_id], [vector])
             else:
                 neighbours = self._unassigned_neighbours(before, b, batch[:b], units[:b], vector)
-                self._log_ticket(pipe, seen, vector, None)
-                self._maybe_open(pipe, seen, vector, neighbours, events)
+                self._log_ticket(writes, seen, vector, None)
+                self._maybe_open(writes, seen, vector, neighbours)
         index, incident = self.recent.index, self.recent.incident
-        result = {s.ticket_id: incident[index[s.ticket_id]] if s.ticket_id in index else None for s in batch}
-        pipe.xtrim(LOG, maxlen=3 * self.policy.recent_max, approximate=True)
-        changed = any(incident is not None for incident in result.values())
-        if changed:
-            pipe.incr(VERSION)
-        pipe.eval(_RELEASE, 1, LOCK, token)
-        replies = pipe.execute()[:-1]
-        written = [r for r in replies if isinstance(r, str) and _STREAM_ID.match(r)]
-        if written:  # nobody else writes while we hold the lock: our entries are the newest
-            self.last_id = written[-1]
-        if changed:  # and nobody else changed an incident: what we hold is current
-            self.version = str(replies[-1])
-        return result, events
+        return {s.ticket_id: incident[index[s.ticket_id]] if s.ticket_id in index else None for s in batch}
 
     def _unassigned_neighbours(self, before: "_Snapshot", b: int, earlier: Sequence[Seen],
                                earlier_units: np.ndarray, vector: np.ndarray) -> list[str]:
@@ -197,19 +187,17 @@ class IncidentTracker:
                 best, best_sim = incident_id, sim
         return best
 
-    def _log_ticket(self, pipe, seen: Seen, vector: np.ndarray, incident_id: str | None) -> None:
-        pipe.xadd(LOG, {"k": "t", "id": seen.ticket_id, "t": repr(seen.at), "cat": seen.category,
-                        "v": encode(vector, np.float16), "inc": incident_id or ""})
+    def _log_ticket(self, writes: _Writes, seen: Seen, vector: np.ndarray, incident_id: str | None) -> None:
+        writes.last_entry = self.incidents.log_ticket(
+            writes.tx, Logged(seen.ticket_id, seen.at, vector, seen.category, incident_id))
         self.recent.add(seen.ticket_id, seen.at, vector, seen.category, incident_id)
 
-    def _assign(self, pipe, incident_id: str, ticket_ids: Iterable[str], now: float) -> None:
+    def _assign(self, writes: _Writes, incident_id: str, ticket_ids: Iterable[str], now: float) -> None:
         for tid in ticket_ids:
-            pipe.xadd(LOG, {"k": "a", "id": tid, "inc": incident_id})
-            pipe.zadd(incident_key(incident_id) + ":members", {tid: now})
-            pipe.hset(keys.ticket(tid), "incident", incident_id)
+            writes.last_entry = self.incidents.assign(writes.tx, incident_id, tid, at=now)
             self.recent.assign(tid, incident_id)
 
-    def _maybe_open(self, pipe, seen: Seen, vector: np.ndarray, close: list[str], events: list[str]) -> None:
+    def _maybe_open(self, writes: _Writes, seen: Seen, vector: np.ndarray, close: list[str]) -> None:
         index = self.recent.index  # positions now: adding this ticket may have dropped the oldest
         neighbours = [index[tid] for tid in close if tid in index and tid != seen.ticket_id]
         if len(neighbours) + 1 < self.policy.min_tickets:
@@ -223,39 +211,36 @@ class IncidentTracker:
         categories = [self.recent.categories[i] for i in neighbours] + [seen.category]
         category = max(sorted(set(categories)), key=categories.count)
         self.meta[incident_id] = {"title": "", "category": category, "opened_at": now}
-        pipe.hset(incident_key(incident_id), mapping={
-            "id": incident_id, "category": category, "status": "open", "opened_at": repr(now),
-            "title": "",  # set below, from the members' texts
-        })
-        pipe.zadd(ALL, {incident_id: now})
-        pipe.sadd(OPEN, incident_id)
-        self._join(pipe, incident_id, members, vectors, events, opening=True, texts={seen.ticket_id: seen.text})
+        self.incidents.open(writes.tx, incident_id, category=category, at=now)  # titled below, from the members
+        self._join(writes, incident_id, members, vectors, opening=True, texts={seen.ticket_id: seen.text})
 
-    def _join(self, pipe, incident_id: str, ticket_ids: list[str], vectors: list[np.ndarray], events: list[str],
-              *, opening: bool = False, texts: dict[str, str] | None = None) -> None:
+    def _join(self, writes: _Writes, incident_id: str, ticket_ids: list[str], vectors: list[np.ndarray], *,
+              opening: bool = False, texts: dict[str, str] | None = None) -> None:
         """Add members; at opening and at each milestone, sweep in close recent tickets and fire an event."""
         now = self.clock()
         before = self.sizes[incident_id]
         self.centroids[incident_id] = self.centroids[incident_id] + np.sum(vectors, axis=0)
-        self._assign(pipe, incident_id, ticket_ids, now)
+        self._assign(writes, incident_id, ticket_ids, now)
         size = before + len(ticket_ids)
         crossed = [m for m in MILESTONES if before < m <= size]
         if opening or crossed:
             swept = self.recent.unassigned_close_to(unit(self.centroids[incident_id]), self.policy.similarity)
             if swept:
                 self.centroids[incident_id] = self.centroids[incident_id] + self.recent.vectors[swept].sum(axis=0)
-                self._assign(pipe, incident_id, [self.recent.ids[i] for i in swept], now)
+                self._assign(writes, incident_id, [self.recent.ids[i] for i in swept], now)
                 size += len(swept)
             crossed = [m for m in MILESTONES if before < m <= size]
         self.sizes[incident_id] = size
-        fields = {"sum": encode(self.centroids[incident_id], np.float32), "size": size, "updated_at": repr(now)}
+        title = None
         if opening:
-            fields["title"] = self.meta[incident_id]["title"] = self._title(incident_id, texts or {})
-        pipe.hset(incident_key(incident_id), mapping=fields)
+            title = self.meta[incident_id]["title"] = self._title(incident_id, texts or {})
+        self.incidents.save_progress(writes.tx, incident_id, total=self.centroids[incident_id], size=size, at=now,
+                                     title=title)
         if opening or crossed:
             name = "opened" if opening else f"updated-{crossed[-1]}"
-            self._stage_event(pipe, incident_id, name, "incident.opened" if opening else "incident.updated", size)
-            events.append(event_subject(incident_id, name))
+            self._stage_event(writes.tx, incident_id, name, "incident.opened" if opening else "incident.updated",
+                              size)
+            writes.events.append(event_subject(incident_id, name))
 
     def _title(self, incident_id: str, texts: dict[str, str]) -> str:
         """The member nearest the centroid, in a line: its subject, or its first sentence."""
@@ -266,18 +251,18 @@ class IncidentTracker:
             text = texts[nearest]
         else:
             try:
-                text = self.store.load(nearest).text
+                text = self.store.tickets.load(nearest).text
             except Exception:  # deleted meanwhile: any member will do
                 text = next(iter(texts.values()), "")
         return title_of(text)
 
-    def _stage_event(self, pipe, incident_id: str, name: str, event_type: str, size: int) -> None:
+    def _stage_event(self, tx: Transaction, incident_id: str, name: str, event_type: str, size: int) -> None:
         """Keep the event (a snapshot of the incident, as Stripe's events are) and open its deliveries."""
         subject = event_subject(incident_id, name)
         event_id = event_id_for(subject)
         members = [tid for tid, inc in zip(self.recent.ids, self.recent.incident) if inc == incident_id]
         data = {"id": incident_id, "status": "open", "size": size, "updated_at": self.clock(),
                 **self.meta[incident_id], "ticket_ids": members}
-        self.store.stage_event(pipe, subject, event_id, {"type": event_type, "id": event_id, "data": data},
-                               self.webhook_urls)
-        pipe.sadd(incident_key(incident_id) + ":events", subject)
+        self.store.deliveries.stage_event(tx, subject, event_id, {"type": event_type, "id": event_id, "data": data},
+                                          self.webhook_urls)
+        self.incidents.add_event(tx, incident_id, subject)

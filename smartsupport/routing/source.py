@@ -16,11 +16,11 @@ URLS = "SMARTSUPPORT_WEBHOOK_URLS"
 
 class RoutingSource:
     """The routing now in force, no restart needed when the file changes. One that no longer loads
-    keeps the rules in force and says why (``error``, logged once per change). Without a store the
+    keeps the rules in force and says why (``error``, logged once per change). Without the store's shared part the
     host's own file alone counts (tests, tools)."""
 
     def __init__(self, path: Path | None, *, labels: Callable[[], Iterable[str]], webhook_urls: Iterable[str],
-                 secret: str, store=None, publish: bool = False) -> None:
+                 secret: str, shared=None, publish: bool = False) -> None:
         self.path, self._labels = path, labels
         self._names: tuple[str, ...] | None = None
         urls = tuple(webhook_urls)
@@ -36,7 +36,7 @@ class RoutingSource:
             if not text:
                 return {URLS: " ".join(urls)}
             return {name: os.environ[name] for name in file.variables(text) if name in os.environ}
-        self._published = Published("routing", path, store=store or _NoStore(), parse=parse, publish=publish,
+        self._published = Published("routing", path, shared=shared or _NoStore(), parse=parse, publish=publish,
                                     default=lambda: ("", "default routing"), environment=environment)
 
     @property

@@ -1,4 +1,4 @@
-"""What every part of the store shares: the Redis client, the error guard, status moves, batch reads."""
+"""What every part of the store shares: the Redis client, and the guard that maps its errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Callable, TypeVar
 import redis
 
 from ..errors import StoreFull, StoreUnavailable
-from . import keys
 
 F = TypeVar("F", bound=Callable)
 
@@ -27,19 +26,8 @@ def guarded(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class StoreBase:
-    """The Redis client the parts of TicketStore share."""
+class Part:
+    """One part of the store: a small class over the Redis client every part shares, owning its keys."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
-
-    @guarded
-    def ping(self) -> bool:
-        return bool(self.r.ping())
-
-    def _existing(self, ticket_ids: list[str], *fields: str) -> list[tuple[str, list[str | None]]]:
-        """``(id, [ticket JSON, *fields])`` of each ticket that still exists, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for tid in ticket_ids:
-            pipe.hmget(keys.ticket(tid), ["ticket", *fields])
-        return [(tid, row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]

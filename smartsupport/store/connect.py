@@ -1,7 +1,8 @@
 """Redis URLs: one server (``redis://``, ``rediss://``, ``unix://``) or a Sentinel-watched group.
 
 A Sentinel URL names the sentinels, the group's service name and the database, with the password
-of the Redis servers, which the sentinels share (they answer only with it too)::
+of the Redis servers, which the sentinels share (they answer only with it too; smartsupport/sentinel.py
+parses it)::
 
     sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]
 
@@ -12,58 +13,16 @@ failover by asking the sentinels where the primary now is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import redis
 import redis.sentinel
 
-from ..errors import ConfigError
+from ..sentinel import SentinelGroup, sentinel_group
 
-
-@dataclass(frozen=True)
-class SentinelGroup:
-    sentinels: tuple[tuple[str, int], ...]
-    service: str
-    db: int = 0
-    password: str = ""
-    username: str = ""
-
-    def auth(self) -> str:
-        """``user:password@`` for a URL ("" without a password)."""
-        if not self.password:
-            return ""
-        return f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
-
-    def credentials(self) -> dict[str, str]:
-        found = {"password": self.password} if self.password else {}
-        return {**found, "username": self.username} if self.username else found
-
-
-def sentinel_group(url: str) -> SentinelGroup | None:
-    """The group a ``sentinel://`` URL names, None for any other URL; ConfigError when malformed."""
-    if not url.startswith("sentinel://"):
-        return None
-    rest = url[len("sentinel://"):]
-    auth, _, rest = rest.rpartition("@")
-    hosts, _, path = rest.partition("/")
-    username, _, password = auth.partition(":")
-    sentinels = []
-    for item in filter(None, hosts.split(",")):
-        parts = urlsplit("//" + item)
-        try:
-            port = parts.port or 26379
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise ConfigError(f"REDIS_URL: {item!r} is not a sentinel's host:port")
-        sentinels.append((parts.hostname, port))
-    service, _, db = path.partition("/")
-    if not sentinels or not service or (db and not db.isdigit()):
-        raise ConfigError("REDIS_URL: a Sentinel URL is "
-                          "sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]")
-    return SentinelGroup(tuple(sentinels), unquote(service), int(db or 0), unquote(password), unquote(username))
+__all__ = ["SentinelGroup", "celery_broker", "client", "limiter_storage", "redacted", "same_server",
+           "sentinel_group"]
 
 
 def client(url: str, **options: Any) -> redis.Redis:

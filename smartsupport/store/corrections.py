@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import TicketNotFound
 from ..ticket import Ticket
 from . import indexes, keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 
 #: kind -> (the ticket's field, the hash of examples, its version counter)
 KINDS = {
@@ -19,7 +19,7 @@ KINDS = {
 }
 
 
-class Corrections(StoreBase):
+class Corrections(Part):
     @guarded
     def correct(self, ticket_id: str, label: str, *, now: float | None = None) -> None:
         """Record an operator's label for a ticket: the ticket shows it and it becomes an example."""
@@ -60,22 +60,12 @@ class Corrections(StoreBase):
         pipe.execute()
 
     @guarded
-    def corrections_version(self, kind: str = "category") -> int:
+    def version(self, kind: str = "category") -> int:
+        """Bumped on every correction of ``kind``: a model process refreshes its examples when it moved."""
         return int(self.r.get(KINDS[kind][2]) or 0)
 
     @guarded
-    def corrections(self, kind: str = "category") -> list[tuple[str, str]]:
+    def examples(self, kind: str = "category") -> list[tuple[str, str]]:
         """All ``(label or level, text)`` pairs operators confirmed, oldest first."""
         entries = sorted((json.loads(v) for v in self.r.hvals(KINDS[kind][1])), key=lambda e: e["at"])
         return [(e["label"], e["text"]) for e in entries]
-
-    @guarded
-    def traffic_centre(self) -> str | None:
-        """The traffic centre the model processes share (``TrafficCentre.to_bytes``, JSON), if any yet."""
-        return self.r.get(keys.TRAFFIC_CENTRE)
-
-    @guarded
-    def save_traffic_centre(self, raw: str) -> None:
-        """Keep a model process's updated centre; the last writer wins (a concurrent batch's update
-        is lost, a few tickets' worth of statistics)."""
-        self.r.set(keys.TRAFFIC_CENTRE, raw)

@@ -8,7 +8,7 @@ import time
 import redis
 
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 #: A key bound this long ago to a ticket that does not exist lost its ticket (the store went away
@@ -17,9 +17,9 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 STALE_CLAIM_S = 60
 
 
-class Idempotency(StoreBase):
+class Idempotency(Part):
     @guarded
-    def claim_idempotency_key(self, scope: str, key: str, *, body_hash: str, ticket_id: str) -> tuple[str, str]:
+    def claim(self, scope: str, key: str, *, body_hash: str, ticket_id: str) -> tuple[str, str]:
         """Bind ``key`` to ``ticket_id`` unless it is bound already; return the bound (ticket id, body hash)."""
         name = keys.idempotency(scope, key)
         record = json.dumps({"ticket_id": ticket_id, "body": body_hash, "at": time.time()})
@@ -43,5 +43,5 @@ class Idempotency(StoreBase):
         return bound["ticket_id"], bound["body"]
 
     @guarded
-    def release_idempotency_key(self, scope: str, key: str) -> None:
+    def release(self, scope: str, key: str) -> None:
         self.r.delete(keys.idempotency(scope, key))

@@ -4,13 +4,20 @@ Every ticket is in ``created`` and ``urgency`` (all tickets), in the pair of its
 (``status:<s>`` by creation time, ``status:<s>:urgency`` by urgency) and in the pair of its
 submitter's key. A status move and a new urgency score update them in Redis itself (Lua), in the
 caller's MULTI, so a list never has to scan every ticket to filter. ``finished`` holds the done and
-failed tickets by when they ended, for retention.
+failed tickets by when they ended, for retention. ``migrate`` rebuilds them for a store written by
+an older layout.
 """
 
 from __future__ import annotations
 
+import json
+
+import redis
+
 from ..ticket import STATUSES, Ticket
 from . import keys
+
+LAYOUT = "2"
 
 #: Move a ticket to status ARGV[2]: its hash, and its place in every status pair (scores from the
 #: ``created`` and ``urgency`` sets). ARGV: id, status, key prefix, every status.
@@ -84,3 +91,38 @@ def listing(*, sort: str, status: str | None, submitter: str | None) -> str:
     if base is None:
         return keys.BY_URGENCY if sort == "urgency" else keys.CREATED
     return base + ":urgency" if sort == "urgency" else base
+
+
+def migrate(client: redis.Redis) -> int:
+    """Rebuild the indexes when the store was written by an older layout (status sets instead of
+    sorted sets, no submitter or finished index); returns the tickets indexed (0: nothing to do)."""
+    if client.get(keys.INDEX_VERSION) == LAYOUT:
+        return 0
+    for status in STATUSES:
+        if client.type(keys.status(status)) == "set":
+            client.delete(keys.status(status))
+    count = 0
+    for tid in client.zrange(keys.CREATED, 0, -1):
+        raw = client.hgetall(keys.ticket(tid))
+        if raw.get("ticket"):
+            _reindex(client, tid, raw)
+            count += 1
+    client.set(keys.INDEX_VERSION, LAYOUT)
+    return count
+
+
+def _reindex(client: redis.Redis, ticket_id: str, raw: dict[str, str]) -> None:
+    ticket = json.loads(raw["ticket"])
+    pipe = client.pipeline(transaction=True)
+    if ticket.get("submitter"):
+        pipe.hset(keys.ticket(ticket_id), "submitter", ticket["submitter"])
+        pipe.zadd(keys.submitter(ticket["submitter"]), {ticket_id: ticket["created_at"]})
+    move(pipe, ticket_id, raw.get("status", "queued"))
+    score = json.loads(raw["urgency"])["score"] if raw.get("urgency") else -1
+    rescore(pipe, ticket_id, score)
+    if ticket.get("submitter"):
+        pipe.zadd(keys.submitter(ticket["submitter"]) + ":urgency", {ticket_id: score})
+    ended = raw.get("t:done") or raw.get("t:failed")
+    if ended:
+        pipe.zadd(keys.FINISHED, {ticket_id: float(ended)})
+    pipe.execute()

@@ -1,34 +1,42 @@
-"""Where the store keeps things in Redis: every key SmartSupport writes starts with ``ss:``.
+"""Where the store keeps things in Redis: every key SmartSupport writes starts with ``ss:``. Each key
+belongs to one part of the store (the module named last), which alone writes it.
 
-  ss:ticket:<id>             hash: ticket JSON, status, error, category, urgency, t:<event> timestamps
-  ss:ticket:<id>:deliveries  hash: endpoint URL -> delivery state JSON
-  ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt (the delivery log)
-  ss:tickets:created         zset: id -> created_at
-  ss:tickets:urgency         zset: id -> urgency score (-1 until scored)
+  ss:ticket:<id>             hash: ticket JSON, status, error, category, urgency, t:<event>
+                             timestamps (tickets; its route, mail_ids and incident fields: routes,
+                             mail, incidents)
+  ss:ticket:<id>:deliveries  hash: endpoint URL -> delivery state JSON (deliveries)
+  ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt, the delivery log (deliveries)
+  ss:ticket:<id>:replies     list: the replies that joined the ticket (mail)
+  ss:tickets:created         zset: id -> created_at (tickets, through indexes.py)
+  ss:tickets:urgency         zset: id -> urgency score, -1 until scored (tickets, through indexes.py)
   ss:tickets:status:<s>      zset: the tickets in status s -> created_at (and :urgency -> urgency score)
   ss:tickets:submitter:<fp>  zset: one submit key's tickets -> created_at (and :urgency -> urgency score)
-  ss:tickets:finished        zset: done and failed tickets -> when they ended (retention)
-  ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count (all processes)
-  ss:metrics:webhooks        hash: attempt outcome -> count
-  ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint
-  ss:webhooks:disabled       hash: endpoint URL -> why (it answered 410 Gone)
-  ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out
-  ss:webhooks:pending        zset: "<subject> <url>" -> when the pending delivery should next show progress
-  ss:sweeper:lock            string: held by the one sweeper running now
+  ss:tickets:finished        zset: done and failed tickets -> when they ended, for retention (tickets)
+  ss:indexes:version         the layout of the indexes (ops, through indexes.py)
+  ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count, all processes (metrics)
+  ss:metrics:webhooks        hash: attempt outcome -> count (deliveries)
+  ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint (deliveries)
+  ss:webhooks:disabled       hash: endpoint URL -> why, it answered 410 Gone (deliveries)
+  ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out (deliveries)
+  ss:webhooks:pending        zset: "<subject> <url>" -> when the pending delivery should next show
+                             progress (deliveries)
+  ss:sweeper:lock            string: held by the one sweeper running now (sweeper)
   ss:outbox                  zset: ticket id -> when stored, for tickets whose first message is not
-                             known to be queued yet (a broker other than the store's Redis; store/outbox.py)
-  ss:scheduler:tick          string: when the scheduler (Celery beat) last woke up
-  ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h
-  ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator
-  ss:corrections:version     counter, bumped on every correction (workers refresh their examples)
-  ss:corrections:urgency     hash: ticket id -> {"label" (the level), "text", "at"}, and its :version
-  ss:classifier:centre       string: the traffic centre every model process scores around (centring.py)
+                             known to be queued yet: a broker other than the store's Redis (outbox)
+  ss:scheduler:tick          string: when the scheduler (Celery beat) last woke up (ops)
+  ss:replication:probe       counter: written before a WAIT (ops)
+  ss:idem:<scope>:<sha>      string: {"ticket_id", "body", "at"} for an Idempotency-Key, 24 h (idempotency)
+  ss:corrections             hash: ticket id -> {"label", "text", "at"} confirmed by an operator (corrections)
+  ss:corrections:version     counter, bumped on every correction: workers refresh their examples (corrections)
+  ss:corrections:urgency     hash: ticket id -> {"label" (the level), "text", "at"}, and its :version (corrections)
+  ss:classifier:centre       string: the traffic centre every model process scores around (model_state)
   ss:sla:<id>:event:<name>   hash: an SLA event's payload; its :deliveries and :attempts as a ticket's
-  ss:team..., ss:agent...,   routes, team queues and the SLA clock: see store/routes.py
+                             (deliveries)
+  ss:team..., ss:agent...,   routes, team queues and the SLA clock (routes)
   ss:sla:due
-  ss:config:webhook_secrets  the installation's webhook secrets, for hosts without them (store/shared.py)
-  ss:mail:...                the mailbox's Message-IDs and state: see store/mail.py
-  ss:incident...             incidents: see smartsupport/incidents/
+  ss:config:...              the configuration and webhook secrets the API publishes (shared)
+  ss:mail:...                the mailbox's Message-IDs and state (mail)
+  ss:incident...             incidents: their log, lock, records, members and events (incidents)
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from typing import Any, Iterable
 import redis
 
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
+from .transaction import Transaction
 
 MAIL_STATUS = keys.PREFIX + "mail:status"
 
@@ -34,7 +35,7 @@ def message_key(message_id: str, digest: str) -> str:
     return f"{keys.PREFIX}mail:msg:{hashlib.sha256(f'{message_id} {digest}'.encode()).hexdigest()[:32]}"
 
 
-class Mail(StoreBase):
+class Mail(Part):
     @guarded
     def ticket_of_message(self, message_id: str, digest: str) -> str | None:
         """The ticket this very message (Message-ID and content) already is or joined, if it exists."""
@@ -103,7 +104,7 @@ class Mail(StoreBase):
                         return False
                     pipe.multi()
                     pipe.set(key, ticket_id)
-                    pipe.rpush(keys.ticket(ticket_id) + ":replies", entry)
+                    pipe.rpush(_replies(ticket_id), entry)
                     pipe.execute()
                     return True
                 except redis.WatchError:
@@ -111,7 +112,7 @@ class Mail(StoreBase):
 
     @guarded
     def replies(self, ticket_id: str) -> list[dict[str, Any]]:
-        return [json.loads(r) for r in self.r.lrange(keys.ticket(ticket_id) + ":replies", 0, -1)]
+        return [json.loads(r) for r in self.r.lrange(_replies(ticket_id), 0, -1)]
 
     @guarded
     def set_mailbox_status(self, state: str, error: str | None = None, *, now: float | None = None) -> None:
@@ -126,9 +127,13 @@ class Mail(StoreBase):
         raw = self.r.get(MAIL_STATUS)
         return None if raw is None else json.loads(raw)
 
+    def forget(self, tx: Transaction, ticket_id: str, raw_mail_ids: str | None) -> None:
+        """Within ``tx``: a deleted ticket's replies and the Message-ID keys that named it."""
+        tx.pipe.delete(_replies(ticket_id))
+        if raw_mail_ids:
+            for key in json.loads(raw_mail_ids):
+                tx.pipe.delete(key)
 
-def forget_mail(pipe, raw_mail_ids: str | None) -> None:
-    """Within a caller's MULTI: the Message-ID bindings of a deleted ticket."""
-    if raw_mail_ids:
-        for key in json.loads(raw_mail_ids):
-            pipe.delete(key)
+
+def _replies(ticket_id: str) -> str:
+    return keys.ticket(ticket_id) + ":replies"

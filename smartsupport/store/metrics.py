@@ -1,4 +1,8 @@
-"""Pipeline metrics every process adds to in Redis, so that one /metrics scrape sees the whole system."""
+"""Pipeline metrics every process adds to in Redis, so that one /metrics scrape sees the whole system.
+
+  ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count (all processes)
+  ss:metrics:webhooks        hash: attempt outcome -> count (deliveries.py counts them)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any, Iterable
 
 from ..ticket import STATUSES
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 
 #: Upper bounds (ms) of the stage-latency histogram buckets kept in Redis for /metrics.
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -20,20 +24,24 @@ STAGES = {
 }
 
 
-def add_stage_metrics(pipe, stamps: dict[str, float]) -> None:
-    """Add a done ticket's stage timings to the shared histograms (the caller makes it once per ticket)."""
-    for stage, (start, end) in STAGES.items():
-        if start in stamps and end in stamps:
-            ms = (stamps[end] - stamps[start]) * 1000.0
-            bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
-            pipe.hincrby(keys.STAGE_METRICS + stage, bucket, 1)
-            pipe.hincrby(keys.STAGE_METRICS + stage, "count", 1)
-            pipe.hincrbyfloat(keys.STAGE_METRICS + stage, "sum", ms)
-
-
-class Metrics(StoreBase):
+class Metrics(Part):
     @guarded
-    def metrics_snapshot(self, queues: Iterable[str]) -> dict[str, Any]:
+    def count_stage_timings(self, tickets: Iterable[dict[str, float]]) -> None:
+        """Add done tickets' stage timings (each ticket's timestamps, by event) to the shared
+        histograms; the caller counts each ticket once."""
+        pipe = self.r.pipeline(transaction=False)
+        for stamps in tickets:
+            for stage, (start, end) in STAGES.items():
+                if start in stamps and end in stamps:
+                    ms = (stamps[end] - stamps[start]) * 1000.0
+                    bucket = next((str(b) for b in LATENCY_BUCKETS_MS if ms <= b), "+Inf")
+                    pipe.hincrby(keys.STAGE_METRICS + stage, bucket, 1)
+                    pipe.hincrby(keys.STAGE_METRICS + stage, "count", 1)
+                    pipe.hincrbyfloat(keys.STAGE_METRICS + stage, "sum", ms)
+        pipe.execute()
+
+    @guarded
+    def snapshot(self, queues: Iterable[str]) -> dict[str, Any]:
         """Everything /metrics reports from Redis, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for status in STATUSES:

@@ -12,25 +12,30 @@ import time
 from typing import Iterable
 
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
+from .transaction import Transaction
 
 
-class Outbox(StoreBase):
+class Outbox(Part):
+    def enter(self, tx: Transaction, ticket_id: str, *, at: float) -> None:
+        """Within ``tx`` (the one storing the ticket): the ticket waits for its first message."""
+        tx.pipe.zadd(keys.OUTBOX, {ticket_id: at})
+
     @guarded
-    def outbox(self, *, older_than_s: float = 0.0, limit: int = 500, now: float | None = None) -> list[str]:
+    def waiting(self, *, older_than_s: float = 0.0, limit: int = 500, now: float | None = None) -> list[str]:
         """The ids of tickets in the outbox for longer than ``older_than_s``, oldest first."""
         cutoff = (time.time() if now is None else now) - older_than_s
         return self.r.zrangebyscore(keys.OUTBOX, "-inf", cutoff, start=0, num=limit)
 
     @guarded
-    def leave_outbox(self, ticket_ids: Iterable[str]) -> None:
-        """The tickets' first messages are queued (or the tickets are gone)."""
+    def leave(self, ticket_ids: Iterable[str], *, tx: Transaction | None = None) -> None:
+        """The tickets' first messages are queued (or the tickets are gone); within ``tx`` if given."""
         ids = list(ticket_ids)
         if ids:
-            self.r.zrem(keys.OUTBOX, *ids)
+            (tx.pipe if tx else self.r).zrem(keys.OUTBOX, *ids)
 
     @guarded
-    def outbox_backlog(self, *, now: float | None = None) -> tuple[int, float | None]:
+    def backlog(self, *, now: float | None = None) -> tuple[int, float | None]:
         """How many tickets wait in the outbox, and for how many seconds the oldest has (None: none)."""
         pipe = self.r.pipeline(transaction=False)
         pipe.zcard(keys.OUTBOX)

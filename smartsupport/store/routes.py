@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
-
-import redis
 
 from ..errors import AgentAtCapacity, TicketNotFound
 from . import keys
-from .base import StoreBase, guarded
-from .deliveries import Deliveries
+from .base import Part, guarded
+from .transaction import Transaction
 
 SLA_DUE = keys.PREFIX + "sla:due"
 TEAM_STATS = keys.PREFIX + "team:stats"
@@ -39,19 +38,19 @@ def agent_key(agent: str, part: str) -> str:
     return f"{keys.PREFIX}agent:{agent}:{part}"
 
 
-def stage_route(pipe, ticket_id: str, record: dict[str, Any], *, score: float, created_at: float) -> None:
-    """Within a caller's MULTI: keep a new route, queue the ticket for its team, start its SLA clock."""
-    pipe.hset(keys.ticket(ticket_id), "route", json.dumps(record))
-    team = record["team"]
-    pipe.zadd(team_key(team, "all"), {ticket_id: created_at})
-    if record.get("assignee") is None and record.get("resolved_at") is None:
-        pipe.zadd(team_key(team, "waiting"), {ticket_id: score})
-        pipe.zadd(team_key(team, "since"), {ticket_id: created_at})
-    sla = record.get("sla")
-    if sla and record.get("acknowledged_at") is None and record.get("resolved_at") is None:
-        if not sla.get("breached"):
-            pipe.zadd(SLA_DUE, {f"{ticket_id} ticket.sla_warning": sla["warning_at"],
-                                f"{ticket_id} ticket.sla_breached": sla["first_response_due"]})
+def sla_subject(ticket_id: str, event: str) -> str:
+    """The webhook subject of one SLA event of a ticket, e.g. ``sla:<id>:event:sla_warning``."""
+    return f"sla:{ticket_id}:event:{event.split('.')[-1]}"
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """A new route to keep: its record (smartsupport.routing.Route.record), the urgency score its
+    team's queue orders by, and the ticket's creation time."""
+
+    record: dict[str, Any]
+    score: float
+    created_at: float
 
 
 #: KEYS: ticket hash, SLA due; ARGV: ticket id, now, what ("ack" | "resolve"), agent. Returns the route JSON.
@@ -105,7 +104,43 @@ return id
 """
 
 
-class Routes(StoreBase):
+class Routes(Part):
+    def stage(self, tx: Transaction, ticket_id: str, plan: RoutePlan) -> None:
+        """Within ``tx``: keep a new route, queue the ticket for its team, start its SLA clock."""
+        record, team = plan.record, plan.record["team"]
+        tx.pipe.hset(keys.ticket(ticket_id), "route", json.dumps(record))
+        tx.pipe.zadd(team_key(team, "all"), {ticket_id: plan.created_at})
+        if record.get("assignee") is None and record.get("resolved_at") is None:
+            tx.pipe.zadd(team_key(team, "waiting"), {ticket_id: plan.score})
+            tx.pipe.zadd(team_key(team, "since"), {ticket_id: plan.created_at})
+        sla = record.get("sla")
+        if sla and record.get("acknowledged_at") is None and record.get("resolved_at") is None:
+            if not sla.get("breached"):
+                tx.pipe.zadd(SLA_DUE, {f"{ticket_id} ticket.sla_warning": sla["warning_at"],
+                                       f"{ticket_id} ticket.sla_breached": sla["first_response_due"]})
+
+    def unroute(self, tx: Transaction, ticket_id: str, raw_route: str | None) -> None:
+        """Within ``tx``: the ticket out of every queue, agent list and SLA clock (deletion)."""
+        tx.pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
+        if not raw_route:
+            return
+        route = json.loads(raw_route)
+        for part in ("waiting", "since", "all"):
+            tx.pipe.zrem(team_key(route["team"], part), ticket_id)
+        if route.get("assignee"):
+            for part in ("open", "all"):
+                tx.pipe.zrem(agent_key(route["assignee"], part), ticket_id)
+
+    @guarded
+    def routed(self, ticket_ids: list[str]) -> set[str]:
+        """Those of the tickets that have a route already (notify ran for them before)."""
+        if not ticket_ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hexists(keys.ticket(tid), "route")
+        return {tid for tid, has in zip(ticket_ids, pipe.execute()) if has}
+
     @guarded
     def route_of(self, ticket_id: str) -> dict[str, Any] | None:
         raw = self.r.hget(keys.ticket(ticket_id), "route")
@@ -116,15 +151,14 @@ class Routes(StoreBase):
         """Replace a ticket's route (after a correction): out of the old team's queue and SLA clock,
         into the new one's."""
         old = self.route_of(ticket_id)
-        pipe = self.r.pipeline(transaction=True)
-        if old:
-            for part in ("waiting", "since", "all"):
-                pipe.zrem(team_key(old["team"], part), ticket_id)
-            if old.get("assignee") and record.get("assignee") != old["assignee"]:
-                pipe.zrem(agent_key(old["assignee"], "open"), ticket_id)
-            pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
-        stage_route(pipe, ticket_id, record, score=score, created_at=created_at)
-        pipe.execute()
+        with Transaction(self.r) as tx:
+            if old:
+                for part in ("waiting", "since", "all"):
+                    tx.pipe.zrem(team_key(old["team"], part), ticket_id)
+                if old.get("assignee") and record.get("assignee") != old["assignee"]:
+                    tx.pipe.zrem(agent_key(old["assignee"], "open"), ticket_id)
+                tx.pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
+            self.stage(tx, ticket_id, RoutePlan(record, score, created_at))
 
     @guarded
     def close_route(self, ticket_id: str, what: str, *, agent: str = "", now: float | None = None) -> dict:
@@ -160,29 +194,22 @@ class Routes(StoreBase):
         return [tuple(m.split(" ", 1)) for m in members]  # type: ignore[misc]
 
     @guarded
-    def fire_sla_event(self, ticket_id: str, event: str, payload: dict[str, Any], urls: list[str], *,
-                       now: float | None = None) -> bool:
-        """Stage one SLA event with its deliveries and take it off the clock, in one MULTI; False when
-        another worker fired it first, or an acknowledgement stopped the clock meanwhile."""
+    def take_sla_event(self, tx: Transaction, ticket_id: str, event: str) -> bool:
+        """Within ``tx``, first in it: take one due SLA event off the clock (a breach marks the route
+        breached and counts against its team); False when it is not due any more (fired, or the
+        ticket acknowledged). Under WATCH: should either change before ``tx`` runs, it writes nothing."""
         member = f"{ticket_id} {event}"
-        subject = f"sla:{ticket_id}:event:{event.split('.')[-1]}"
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.watch(SLA_DUE, keys.ticket(ticket_id))
-            if pipe.zscore(SLA_DUE, member) is None:
-                return False
-            raw = pipe.hget(keys.ticket(ticket_id), "route")
-            pipe.multi()
-            pipe.zrem(SLA_DUE, member)
-            Deliveries.stage_event(pipe, subject, payload["id"], payload, urls)
-            if event == "ticket.sla_breached" and raw:
-                route = json.loads(raw)
-                route["sla"]["breached"] = True
-                pipe.hset(keys.ticket(ticket_id), "route", json.dumps(route))
-                pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
-            try:
-                pipe.execute()
-            except redis.WatchError:  # someone else changed it meanwhile: look again next tick
-                return False
+        tx.watch(SLA_DUE, keys.ticket(ticket_id))
+        if tx.pipe.zscore(SLA_DUE, member) is None:
+            return False
+        raw = tx.pipe.hget(keys.ticket(ticket_id), "route")
+        tx.begin()
+        tx.pipe.zrem(SLA_DUE, member)
+        if event == "ticket.sla_breached" and raw:
+            route = json.loads(raw)
+            route["sla"]["breached"] = True
+            tx.pipe.hset(keys.ticket(ticket_id), "route", json.dumps(route))
+            tx.pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
         return True
 
     @guarded
@@ -218,16 +245,3 @@ class Routes(StoreBase):
             return [t for t, s in zip(found, pipe.execute()) if s is not None][:limit]
         index = team_key(team, "all") if team else agent_key(assignee or "", "all")
         return self.r.zrevrange(index, 0, limit - 1)
-
-
-def unroute(pipe, ticket_id: str, raw_route: str | None) -> None:
-    """Within a caller's MULTI: the ticket out of every queue, agent list and SLA clock (deletion)."""
-    pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
-    if not raw_route:
-        return
-    route = json.loads(raw_route)
-    for part in ("waiting", "since", "all"):
-        pipe.zrem(team_key(route["team"], part), ticket_id)
-    if route.get("assignee"):
-        for part in ("open", "all"):
-            pipe.zrem(agent_key(route["assignee"], part), ticket_id)

@@ -1,7 +1,6 @@
 """Settings every host must agree on, kept in Redis by the API for the hosts that lack them.
 
   ss:config:webhook_secrets  string: JSON [current, previous] webhook secrets of the installation
-  ss:replication:probe       counter: written before a WAIT (see wait_for_replicas)
   ss:config:<name>           hash {version, sha, text, at}: a configuration file as the API host
                              publishes it ("labels", "routing"); version goes up by one whenever
                              the text changes; readers poll the sha (a deleted and re-published
@@ -19,10 +18,9 @@ import json
 import time
 
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 
 WEBHOOK_SECRETS = keys.PREFIX + "config:webhook_secrets"
-REPLICATION_PROBE = keys.PREFIX + "replication:probe"
 
 # Publish a text under a new version, unless it is the text already published (same sha).
 _PUBLISH = """
@@ -39,7 +37,7 @@ def config_key(name: str) -> str:
     return keys.PREFIX + "config:" + name
 
 
-class Shared(StoreBase):
+class Shared(Part):
     @guarded
     def publish_webhook_secrets(self, current: str, previous: str = "") -> None:
         self.r.set(WEBHOOK_SECRETS, json.dumps([current, previous]))
@@ -48,17 +46,6 @@ class Shared(StoreBase):
     def webhook_secrets(self) -> tuple[str, str] | None:
         raw = self.r.get(WEBHOOK_SECRETS)
         return None if raw is None else tuple(json.loads(raw))  # type: ignore[return-value]
-
-    @guarded
-    def wait_for_replicas(self, replicas: int, timeout_ms: int) -> int:
-        """How many replicas hold every write this process finished so far (WAIT, at most
-        ``timeout_ms``). WAIT counts the writes of its own connection, and the pool may hand out
-        another than the one that wrote: a small write on the WAIT's connection first, which the
-        replication stream orders after the finished ones, makes it count those too."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.incr(REPLICATION_PROBE)
-        pipe.wait(replicas, timeout_ms)
-        return int(pipe.execute()[-1])
 
     @guarded
     def publish_config(self, name: str, text: str, *, now: float | None = None) -> int:

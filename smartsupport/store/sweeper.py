@@ -1,14 +1,19 @@
-"""What the sweeper asks of the store: tickets stuck too long, one sweeper at a time, the scheduler's ticks."""
+"""What the sweeper asks of the store: tickets stuck too long, how often each was re-queued, and
+one sweeper at a time.
+
+  ss:sweeper:lock   string: held by the one sweeper running now
+  ss:ticket:<id>    sweeps, swept_at: how often and when the sweeper last re-queued the ticket
+"""
 
 from __future__ import annotations
 
 import time
 
 from . import keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 
 
-class Sweeping(StoreBase):
+class Sweeper(Part):
     @guarded
     def stuck(self, *, older_than_s: float, now: float | None = None) -> list[str]:
         """Tickets queued or processing for longer than ``older_than_s`` since they arrived or were
@@ -33,21 +38,10 @@ class Sweeping(StoreBase):
         return int(pipe.execute()[0])
 
     @guarded
-    def sweep_lock(self, *, ttl_s: int) -> bool:
+    def lock(self, *, ttl_s: int) -> bool:
         """True for the one sweeper that may run now (across every worker host)."""
         return bool(self.r.set(keys.SWEEP_LOCK, "1", nx=True, ex=ttl_s))
 
     @guarded
-    def release_sweep_lock(self) -> None:
+    def release_lock(self) -> None:
         self.r.delete(keys.SWEEP_LOCK)
-
-    @guarded
-    def mark_scheduler_tick(self, *, now: float | None = None) -> None:
-        """The scheduler is alive now (kept a day: an old mark says when it stopped)."""
-        self.r.set(keys.SCHEDULER_TICK, repr(time.time() if now is None else now), ex=86400)
-
-    @guarded
-    def scheduler_tick_age_s(self, *, now: float | None = None) -> float | None:
-        """Seconds since the scheduler last woke up, None if it never did."""
-        raw = self.r.get(keys.SCHEDULER_TICK)
-        return None if raw is None else (time.time() if now is None else now) - float(raw)

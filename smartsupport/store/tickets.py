@@ -1,71 +1,74 @@
-"""A ticket's life in the store: created queued, each stage's result saved, done or failed."""
+"""A ticket's life in the store: created queued, each stage's result saved, done or failed, and
+deleted once its retention period has passed.
+
+  ss:ticket:<id>     hash: ticket JSON, status, submitter, error, category, severity, urgency,
+                     t:<event> timestamps, w:<stage> workers, retries, sweeps, swept_at,
+                     webhook_covered, metrics_recorded. Other parts keep a field each in it: route
+                     (routes.py), mail_ids (mail.py), incident (incidents.py)
+  ss:tickets:...     the indexes every ticket is in (indexes.py); ss:tickets:finished: when each
+                     done or failed ticket ended, for retention
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from ..errors import TicketNotFound
 from ..ticket import Category, Ticket, Urgency
 from . import indexes, keys
-from .base import StoreBase, guarded
-from .deliveries import open_delivery
-from .metrics import add_stage_metrics
-from .mail import forget_mail
-from .routes import stage_route, unroute
+from .base import Part, guarded
+from .transaction import Reply, Transaction
 
 
-class Tickets(StoreBase):
-    @guarded
-    def create(self, ticket: Ticket, *, job: Sequence[tuple[str, tuple]] = (), outbox: bool = False) -> None:
-        """Store a new ticket as ``queued``, with ``job`` (the Redis commands that publish its first
-        task, see workers.pipeline.enqueue_new_ticket) in the same MULTI/EXEC: all of it or nothing.
-        With ``outbox``, the ticket enters the outbox in the same MULTI instead: the caller publishes
-        right after and takes it out (``leave_outbox``), or the outbox's drain publishes it later."""
-        now = time.time()
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.ticket(ticket.id), mapping={
+@dataclass(frozen=True)
+class TicketResults:
+    """A stored ticket with what the stages found so far (None: not yet), as routing reads it."""
+
+    ticket: Ticket
+    category: dict[str, Any] | None
+    urgency: dict[str, Any] | None
+    incident: str | None
+
+
+@dataclass(frozen=True)
+class TicketRefs:
+    """The fields of a ticket's hash that name what other parts keep about it (deleting it needs them)."""
+
+    ticket_id: str
+    submitter: str
+    incident: str | None
+    route: str | None      # the route JSON (routes.py)
+    mail_ids: str | None   # JSON list of the Message-ID keys naming the ticket (mail.py)
+
+
+class Tickets(Part):
+    def add(self, tx: Transaction, ticket: Ticket, *, now: float) -> None:
+        """Within ``tx``: a new ticket, ``queued``, in every index."""
+        tx.pipe.hset(keys.ticket(ticket.id), mapping={
             "ticket": json.dumps(ticket.to_dict()),
             "status": "queued",
             "submitter": ticket.submitter,
             "t:received": repr(ticket.created_at),
             "t:queued": repr(now),
         })
-        indexes.add(pipe, ticket)
-        if outbox:
-            pipe.zadd(keys.OUTBOX, {ticket.id: now})
-        for command, args in job:
-            getattr(pipe, command)(*args)
-        pipe.execute()
+        indexes.add(tx.pipe, ticket)
+
+    def remove(self, tx: Transaction, ticket_id: str, submitter: str) -> None:
+        """Within ``tx``: the ticket's hash, out of every index."""
+        tx.pipe.delete(keys.ticket(ticket_id))
+        indexes.remove(tx.pipe, ticket_id, submitter)
 
     @guarded
-    def delete(self, ticket_id: str) -> None:
-        self.delete_tickets([ticket_id])
-
-    @guarded
-    def delete_tickets(self, ticket_ids: list[str]) -> None:
-        """Delete tickets with everything kept about them: deliveries, attempts, dead letters, places
-        in every index and incident, in one MULTI."""
+    def refs(self, ticket_ids: list[str]) -> list[TicketRefs]:
+        """What each ticket's hash names of other parts' keys, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for tid in ticket_ids:
             pipe.hmget(keys.ticket(tid), ["submitter", "incident", "route", "mail_ids"])
-            pipe.hkeys(keys.ticket(tid) + ":deliveries")
-        replies = pipe.execute()
-        pipe = self.r.pipeline(transaction=True)
-        for tid, (submitter, incident, route, mail_ids), urls in zip(ticket_ids, replies[::2], replies[1::2]):
-            key = keys.ticket(tid)
-            pipe.delete(key, key + ":deliveries", key + ":attempts", key + ":replies")
-            unroute(pipe, tid, route)
-            forget_mail(pipe, mail_ids)
-            indexes.remove(pipe, tid, submitter or "")
-            pipe.zrem(keys.OUTBOX, tid)
-            for url in urls:
-                pipe.zrem(keys.PENDING_DELIVERIES, keys.pending(tid, url))
-                pipe.hdel(keys.DEAD_LETTER, keys.pending(tid, url))
-            if incident:
-                pipe.zrem(f"{keys.PREFIX}incident:{incident}:members", tid)
-        pipe.execute()
+        return [TicketRefs(tid, submitter or "", incident, route, mail_ids)
+                for tid, (submitter, incident, route, mail_ids) in zip(ticket_ids, pipe.execute())]
 
     @guarded
     def load(self, ticket_id: str) -> Ticket:
@@ -154,69 +157,32 @@ class Tickets(StoreBase):
         pipe.execute()
 
     @guarded
-    def to_route(self, ticket_ids: list[str]) -> dict[str, tuple[Ticket, dict | None, dict | None, str | None]]:
-        """For a batch, in one round trip: each existing ticket, its category and urgency (None when
-        not there yet) and incident."""
-        return {tid: (Ticket(**json.loads(raw)), *(None if v is None else json.loads(v) for v in (category, urgency)),
-                      incident)
-                for tid, (raw, category, urgency, incident) in self._existing(ticket_ids, "category", "urgency",
-                                                                              "incident")}
+    def to_route(self, ticket_ids: list[str]) -> dict[str, TicketResults]:
+        """For a batch, in one round trip: each existing ticket with its category, urgency and incident."""
+        rows = self._existing(ticket_ids, "category", "urgency", "incident")
+        return {tid: TicketResults(Ticket(**json.loads(raw)), *(None if v is None else json.loads(v)
+                                                                for v in (category, urgency)), incident)
+                for tid, (raw, category, urgency, incident) in rows}
 
-    @guarded
-    def finish_tickets(self, plans: Iterable[tuple], *, started: float,
-                       worker: str | None = None, now: float | None = None) -> list[tuple[str, str]]:
-        """Notify's writes for a batch of ``(ticket id, event id, urls to deliver to, covering incident,
-        route)``: the stage's timestamps, the incident cover, the route (kept once: a run again keeps
-        the first), the deliveries opened (pending) and the ticket ``done``, in one MULTI; then the
-        stage metrics of the tickets done for the first time.
-        Returns the ``(ticket id, url)`` deliveries that had no attempt yet: opened now, or opened by
-        an earlier run that died before sending them."""
-        now = time.time() if now is None else now
-        pipe = self.r.pipeline(transaction=True)
-        deliveries, gates = [], []  # (ticket id, url, reply index), (reply index of the gate, of the record)
-        plans = list(plans)
-        routed = self._routed([p[0] for p in plans if len(p) > 4 and p[4]])
-        for ticket_id, event_id, urls, incident, *rest in plans:
-            key = keys.ticket(ticket_id)
-            route = rest[0] if rest else None
-            if route and ticket_id not in routed:
-                record, score, created_at = route
-                stage_route(pipe, ticket_id, record, score=score, created_at=created_at)
-            pipe.hsetnx(key, "t:notify_started", repr(started))
-            if worker:
-                pipe.hset(key, "w:notify", worker)
-            if incident:
-                pipe.hset(key, "webhook_covered", incident)
-            for url in urls:
-                open_delivery(pipe, ticket_id, url, event_id, now)
-                deliveries.append((ticket_id, url, len(pipe)))
-                pipe.hget(key + ":deliveries", url)
-            pipe.hsetnx(key, "t:notify_finished", repr(now))
-            pipe.hsetnx(key, "t:done", repr(now))
-            indexes.move(pipe, ticket_id, "done")
-            pipe.zadd(keys.FINISHED, {ticket_id: now}, nx=True)
-            gates.append(len(pipe))
-            pipe.hsetnx(key, "metrics_recorded", "1")
-            pipe.hgetall(key)
-        replies = pipe.execute()
-        to_send = [(tid, url) for tid, url, i in deliveries if int(json.loads(replies[i]).get("attempts", 0)) == 0]
-        # Counted once per ticket: only by the run that set metrics_recorded.
-        first_done = [replies[i + 1] for i in gates if replies[i]]
-        # (Should Redis go away just now, these tickets' timings are left out of the histograms.)
-        pipe = self.r.pipeline(transaction=False)
-        for raw in first_done:
-            add_stage_metrics(pipe, {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")})
-        pipe.execute()
-        return to_send
-
-    def _routed(self, ticket_ids: list[str]) -> set[str]:
-        """Those of the tickets that have a route already (notify ran for them before)."""
-        if not ticket_ids:
-            return set()
-        pipe = self.r.pipeline(transaction=False)
-        for tid in ticket_ids:
-            pipe.hexists(keys.ticket(tid), "route")
-        return {tid for tid, has in zip(ticket_ids, pipe.execute()) if has}
+    def finish(self, tx: Transaction, ticket_id: str, *, started: float, now: float, worker: str | None = None,
+               covered: str | None = None) -> Reply[dict[str, float] | None]:
+        """Within ``tx``: notify's stamps (``covered``: the incident whose events stand for the
+        ticket's own) and the ticket ``done``. The reply: the ticket's timestamps when this run
+        finished it for the first time (its stage metrics are then counted), else None."""
+        key = keys.ticket(ticket_id)
+        tx.pipe.hsetnx(key, "t:notify_started", repr(started))
+        if worker:
+            tx.pipe.hset(key, "w:notify", worker)
+        if covered:
+            tx.pipe.hset(key, "webhook_covered", covered)
+        tx.pipe.hsetnx(key, "t:notify_finished", repr(now))
+        tx.pipe.hsetnx(key, "t:done", repr(now))
+        indexes.move(tx.pipe, ticket_id, "done")
+        tx.pipe.zadd(keys.FINISHED, {ticket_id: now}, nx=True)
+        first = tx.next_reply(_stamps_if_first, count=2)
+        tx.pipe.hsetnx(key, "metrics_recorded", "1")
+        tx.pipe.hgetall(key)
+        return first
 
     @guarded
     def fail(self, ticket_id: str, reason: str, *, now: float | None = None) -> None:
@@ -239,3 +205,21 @@ class Tickets(StoreBase):
         pipe.zrem(keys.FINISHED, ticket_id)
         pipe.hincrby(keys.ticket(ticket_id), "retries", 1)
         pipe.execute()
+
+    @guarded
+    def expired(self, *, older_than_s: float, now: float | None = None, limit: int = 500) -> list[str]:
+        """Up to ``limit`` tickets that ended (done or failed) more than ``older_than_s`` ago, oldest first."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        return self.r.zrangebyscore(keys.FINISHED, 0, cutoff, start=0, num=limit)
+
+    def _existing(self, ticket_ids: list[str], *fields: str) -> list[tuple[str, list[str | None]]]:
+        """``(id, [ticket JSON, *fields])`` of each ticket that still exists, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for tid in ticket_ids:
+            pipe.hmget(keys.ticket(tid), ["ticket", *fields])
+        return [(tid, row) for tid, row in zip(ticket_ids, pipe.execute()) if row[0] is not None]
+
+
+def _stamps_if_first(gate: int, raw: dict[str, str]) -> dict[str, float] | None:
+    """Counted once per ticket: only by the run that set metrics_recorded."""
+    return {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")} if gate else None

@@ -1,4 +1,5 @@
-"""Reading tickets as the API shows them: one, or a list sorted by urgency or age."""
+"""Reading tickets as the API shows them: one, several, or a list sorted by urgency or age (read
+from the ticket's hash, its deliveries, attempt log and replies, and the indexes)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any, Iterable
 from ..errors import TicketNotFound
 from ..ticket import WebhookStatus
 from . import indexes, keys
-from .base import StoreBase, guarded
+from .base import Part, guarded
 from .metrics import STAGES
 
 
-class Views(StoreBase):
+class Views(Part):
     @guarded
     def get(self, ticket_id: str) -> dict[str, Any]:
         """The ticket as the API shows it."""
@@ -45,7 +46,7 @@ class Views(StoreBase):
         return found[:limit]
 
     @guarded
-    def views(self, ticket_ids: list[str]) -> list[dict[str, Any]]:
+    def many(self, ticket_ids: list[str]) -> list[dict[str, Any]]:
         """Full views (with their attempt logs) of the tickets that exist, as get() gives them."""
         pipe = self.r.pipeline(transaction=False)
         for tid in ticket_ids:

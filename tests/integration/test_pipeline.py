@@ -128,7 +128,7 @@ def test_a_failed_ticket_retried_by_an_operator_finishes(client):
     store = client.application.extensions["smartsupport"].store
     ticket = Ticket.new(body="The CSV export fails with an error since this morning")
     store.create(ticket)
-    store.fail(ticket.id, "classify: RuntimeError: the model process died")
+    store.tickets.fail(ticket.id, "classify: RuntimeError: the model process died")
     assert client.get(f"/api/tickets/{ticket.id}", headers=AUTH).get_json()["status"] == "failed"
 
     # When an operator retries it
@@ -163,5 +163,5 @@ def test_the_traffic_centre_is_learnt_and_shared_through_redis(client):
     store.r.delete("ss:classifier:centre")
     for text in ("The export fails with an error", "Please refund the second charge on my card"):
         finished(client, submit(client, text))
-    centre = TrafficCentre.from_bytes(store.traffic_centre())
+    centre = TrafficCentre.from_bytes(store.model_state.traffic_centre())
     assert centre.seen >= 2 and set(centre.labels) >= {"Billing", "Technical"}

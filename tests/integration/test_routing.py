@@ -18,8 +18,8 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
 from smartsupport import routing
-from smartsupport.store import TicketStore
-from smartsupport.store.routes import SLA_DUE, stage_route
+from smartsupport.store import RoutePlan, TicketStore
+from smartsupport.store.routes import SLA_DUE
 from tests.helpers import ROOT, answering_worker, clear_tickets, free_port, leaks, settings_for, wait_for
 from web import create_app
 
@@ -289,13 +289,12 @@ def test_two_agents_taking_work_at_once_never_get_the_same_ticket(app, routing_e
     rules = app.extensions["smartsupport"].routing.current()
     route = rules.route(routing.RoutedTicket("Technical", "high", 0.7))
     from smartsupport.ticket import Ticket
-    pipe = store.r.pipeline(transaction=True)
-    for i in range(120):
-        ticket = Ticket.new(body=f"The export fails, case {i}")
-        store.create(ticket)
-        stage_route(pipe, ticket.id, route.record(created_at=ticket.created_at, routing=rules),
-                    score=random.random(), created_at=ticket.created_at)
-    pipe.execute()
+    with store.transaction() as tx:
+        for i in range(120):
+            ticket = Ticket.new(body=f"The export fails, case {i}")
+            store.create(ticket)
+            store.routes.stage(tx, ticket.id, RoutePlan(route.record(created_at=ticket.created_at, routing=rules),
+                                                        random.random(), ticket.created_at))
     headers, taken, errors = auth(app), {"carol": [], "dave": []}, []
 
     def agent(name):

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from smartsupport.store import FinishPlan
 from tests.helpers import OPERATOR_KEY, queued_messages, settings_for
 from web import create_app
 
@@ -133,8 +134,8 @@ def test_a_submit_key_sees_no_endpoint_url_attempt_log_or_host_name(api_redis_ur
     client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_WEBHOOK_URLS=secret_url)).test_client()
     store = client.application.extensions["smartsupport"].store
     mine = post(client, submitter, json={"body": "mine"}).get_json()["id"]
-    store.finish_tickets([(mine, f"evt_{mine}", (secret_url,), None)], started=0.0, worker="io@worker-host-7")
-    store.record_attempt(mine, secret_url, {"at": 1.0, "status_code": 200}, Delivered())
+    store.finish_tickets([FinishPlan(mine, f"evt_{mine}", (secret_url,))], started=0.0, worker="io@worker-host-7")
+    store.deliveries.record_attempt(mine, secret_url, {"at": 1.0, "status_code": 200}, Delivered())
 
     # Then the operator sees all of it, the submitter only the outcome
     full = client.get(f"/api/tickets/{mine}", headers=operator).get_json()
@@ -220,7 +221,7 @@ def test_with_a_broker_outside_the_store_the_ticket_is_stored_then_published(app
         # outbox entry stored with the ticket is gone once the message was sent
         assert response.status_code == 202
         ticket_id = response.get_json()["id"]
-        assert store.load(ticket_id).text == "Our API is down" and store.outbox() == []
+        assert store.tickets.load(ticket_id).text == "Our API is down" and store.outbox.waiting() == []
         assert not any(ticket_id in m for key in ("model", "model:3", "model:6", "model:9")
                        for m in store.r.lrange(key, 0, -1))
         with celery_app.connection_for_write() as connection:

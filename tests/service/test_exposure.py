@@ -51,7 +51,7 @@ def test_a_path_outside_the_dashboard_is_answered_as_a_missing_file(client, tmp_
 
 def _classified(store, ticket_id: str, model: str) -> None:
     category = Category(label="Technical", confidence=0.9, scores={"Technical": 0.9}, needs_review=False, model=model)
-    store.save_categories([(ticket_id, category, None)])
+    store.tickets.save_categories([(ticket_id, category, None)])
 
 
 def test_a_submit_key_sees_its_model_by_name_and_no_server_path(client, store, operator, submitter):

@@ -54,7 +54,7 @@ def test_a_burst_among_unrelated_tickets_opens_one_incident_with_the_right_membe
     assert incident["size"] == len(members) and incident["status"] == "open"
     assert "upload" in incident["title"].lower() or "attach" in incident["title"].lower(), incident["title"]
     # And one incident.opened event was recorded, then one incident.updated per milestone crossed (10, 25)
-    payloads = [store.event_payload(subject) for subject in events]
+    payloads = [store.deliveries.event_payload(subject) for subject in events]
     assert [p["type"] for p in payloads].count("incident.opened") == 1
     updated = [(int(subject.rsplit("-", 1)[1]), p["data"]["size"]) for subject, p in zip(events, payloads)
                if p["type"] == "incident.updated"]

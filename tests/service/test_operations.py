@@ -6,6 +6,8 @@ import os
 import time
 from datetime import datetime
 
+from smartsupport.store import FinishPlan
+
 from tests.helpers import queued_messages, settings_for
 from web import create_app
 
@@ -22,8 +24,8 @@ def test_a_correction_relabels_the_ticket_and_is_kept_as_an_example(client, oper
     assert response.status_code == 200
     category = response.get_json()["category"]
     assert category["label"] == "Legal" and category["corrected"] is True and category["needs_review"] is False
-    assert store.corrections() == [("Legal", "Please send the signed order form")]
-    assert store.corrections_version() == 1
+    assert store.corrections.examples() == [("Legal", "Please send the signed order form")]
+    assert store.corrections.version() == 1
 
 
 def test_a_correction_needs_a_known_label_an_existing_ticket_and_an_operator(client, operator, submitter):
@@ -70,10 +72,10 @@ def test_meta_lists_the_labels_and_follows_the_labels_file_without_restart(api_r
 def test_stats_summarise_latency_of_done_tickets(client, operator, store):
     for i, total in enumerate((0.1, 0.2, 0.3)):
         ticket_id = submit(client, operator, f"t{i}")
-        received = store.get(ticket_id)["timestamps"]["received"]
-        store.mark(ticket_id, "classify_started", now=received + total / 4)
-        store.mark(ticket_id, "classify_finished", now=received + total / 2)
-        store.mark(ticket_id, "done", status="done", now=received + total)
+        received = store.views.get(ticket_id)["timestamps"]["received"]
+        store.tickets.mark(ticket_id, "classify_started", now=received + total / 4)
+        store.tickets.mark(ticket_id, "classify_finished", now=received + total / 2)
+        store.tickets.mark(ticket_id, "done", status="done", now=received + total)
 
     stats = client.get("/api/stats?last=10", headers=operator).get_json()
 
@@ -123,9 +125,9 @@ def test_replaying_every_dead_letter_sends_each_event_again_with_a_fresh_budget(
     client = create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_WEBHOOK_URLS=",".join(hooks))).test_client()
     dead = [(submit(client, operator), url) for url in hooks]
     for ticket_id, url in dead:
-        store.finish_tickets([(ticket_id, f"evt_{ticket_id}", (url,), None)], started=time.time())
-        store.record_attempt(ticket_id, url, {"at": time.time(), "status_code": 503, "error": "HTTP 503"},
-                             DeadLetter("HTTP 503"))
+        store.finish_tickets([FinishPlan(ticket_id, f"evt_{ticket_id}", (url,))], started=time.time())
+        store.deliveries.record_attempt(ticket_id, url, {"at": time.time(), "status_code": 503, "error": "HTTP 503"},
+                                        DeadLetter("HTTP 503"))
     assert len(client.get("/api/webhooks/dead", headers=operator).get_json()["events"]) == 2
 
     # When an operator replays all of them (no ticket named)
@@ -135,8 +137,8 @@ def test_replaying_every_dead_letter_sends_each_event_again_with_a_fresh_budget(
     assert response.status_code == 202 and response.get_json() == {"replayed": 2}
     assert sorted(queued_messages(store.r, "webhooks")) == sorted([list(d) for d in dead])
     for ticket_id, url in dead:
-        assert store.delivery(ticket_id, url) == {**store.delivery(ticket_id, url), "status": "pending",
-                                                  "round_start": 1}
+        state = store.deliveries.state(ticket_id, url)
+        assert state == {**state, "status": "pending", "round_start": 1}
     assert client.get("/api/webhooks/dead", headers=operator).get_json()["events"] == []
 
 
@@ -145,7 +147,7 @@ def test_an_urgency_correction_sets_the_level_and_keeps_the_ticket_as_an_example
     from smartsupport.ticket import Urgency, UrgencyLevel
 
     ticket_id = submit(client, operator)
-    store.save_urgencies([(ticket_id, Urgency(score=0.2, level=UrgencyLevel.LOW))], started=time.time())
+    store.tickets.save_urgencies([(ticket_id, Urgency(score=0.2, level=UrgencyLevel.LOW))], started=time.time())
 
     # When an operator says it is critical
     response = client.post(f"/api/tickets/{ticket_id}/urgency", json={"level": "critical"}, headers=operator)
@@ -155,8 +157,8 @@ def test_an_urgency_correction_sets_the_level_and_keeps_the_ticket_as_an_example
     urgency = response.get_json()["urgency"]
     assert urgency["level"] == "critical" and urgency["corrected"] is True and urgency["original_level"] == "low"
     assert urgency["score"] >= 0.7 and store.r.zscore("ss:tickets:urgency", ticket_id) == urgency["score"]
-    assert store.corrections("urgency") == [("critical", store.load(ticket_id).text)]
-    assert store.corrections_version("urgency") == 1 and store.corrections() == []
+    assert store.corrections.examples("urgency") == [("critical", store.tickets.load(ticket_id).text)]
+    assert store.corrections.version("urgency") == 1 and store.corrections.examples() == []
     # and bad input is a clear 4xx: unknown level, unknown ticket, not an operator
     bad = client.post(f"/api/tickets/{ticket_id}/urgency", json={"level": "panic"}, headers=operator)
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_error"

@@ -48,7 +48,7 @@ def test_with_the_broker_away_a_ticket_is_accepted_at_once_and_waits_in_the_outb
     # Then it is accepted, stored and in the outbox, without waiting on the broker
     assert response.status_code == 202 and took_s < 1.0, (response.status_code, took_s)
     ticket_id = response.get_json()["id"]
-    assert store.load(ticket_id).text == "Our API is down" and store.outbox() == [ticket_id]
+    assert store.tickets.load(ticket_id).text == "Our API is down" and store.outbox.waiting() == [ticket_id]
     # and health names the broker, and the outbox's backlog: how long its oldest ticket has waited
     set_at = time.time()
     store.r.zadd(keys.OUTBOX, {ticket_id: set_at - 42.0})  # as if posted 42 s ago
@@ -75,7 +75,7 @@ def test_a_broker_that_never_answers_holds_a_post_about_the_broker_timeout(api_r
 
             # Then it is accepted into the outbox after about the timeout, not kombu's retries
             assert response.status_code == 202 and took_s < 1.0, (response.status_code, took_s)
-            assert app.extensions["smartsupport"].store.outbox() == [response.get_json()["id"]]
+            assert app.extensions["smartsupport"].store.outbox.waiting() == [response.get_json()["id"]]
         finally:
             use_broker(settings_for(api_redis_url, tmp_path))
             clear_tickets(api_redis_url)
@@ -87,13 +87,13 @@ def test_the_drain_queues_what_waited_in_the_outbox_once_a_broker_answers(away, 
                                        headers=operator).get_json()["id"]
     # A drain while the broker is still away sends nothing and keeps the entry
     monkeypatch.setattr(tasks, "OUTBOX_GRACE_S", 0.0)
-    assert drain() == 0 and store.outbox() == [ticket_id]
+    assert drain() == 0 and store.outbox.waiting() == [ticket_id]
 
     # When a broker answers (kombu's in-process transport stands for RabbitMQ back)
     use_broker(dataclasses.replace(app.extensions["smartsupport"].settings, broker="memory://"))
 
     # Then the drain queues the ticket's first task and empties the outbox
-    assert drain() == 1 and store.outbox() == []
+    assert drain() == 1 and store.outbox.waiting() == []
     with celery_app.connection_for_write() as connection:
         message = connection.default_channel.basic_get("model")
     assert message is not None and message.payload[0] == [ticket_id]
@@ -106,11 +106,11 @@ def test_the_drain_leaves_young_entries_to_the_api_and_drops_deleted_tickets(awa
         store.create(ticket, outbox=True)
     store.r.zadd("ss:outbox", {gone.id: time.time() - 60, deleted.id: time.time() - 60})
     store.r.delete(f"ss:ticket:{gone.id}")  # as if retention had deleted it behind the outbox's back
-    store.delete(deleted.id)  # a deletion takes the ticket out of the outbox itself
+    store.delete_tickets([deleted.id])  # a deletion takes the ticket out of the outbox itself
 
-    assert store.outbox(older_than_s=tasks.OUTBOX_GRACE_S) == [gone.id]
+    assert store.outbox.waiting(older_than_s=tasks.OUTBOX_GRACE_S) == [gone.id]
     use_broker(dataclasses.replace(app.extensions["smartsupport"].settings, broker="memory://"))
-    assert drain() == 0 and store.outbox() == [young.id]
+    assert drain() == 0 and store.outbox.waiting() == [young.id]
 
 
 def test_countdowns_are_whole_seconds_on_rabbitmq_only(away, api_redis_url, tmp_path):
@@ -126,7 +126,7 @@ def test_an_operators_retry_while_the_broker_is_away_answers_503_and_the_sweeper
     app, store = away
     client = app.test_client()
     ticket_id = client.post("/api/tickets", json={"body": "The export fails"}, headers=operator).get_json()["id"]
-    store.fail(ticket_id, "score: a test's failure")
+    store.tickets.fail(ticket_id, "score: a test's failure")
 
     # When an operator retries the failed ticket while nothing answers on the broker's port
     response = client.post(f"/api/tickets/{ticket_id}/retry", headers=operator)

@@ -10,7 +10,7 @@ import pytest
 
 from deploy import redis_server
 from smartsupport.delivery import DeadLetter
-from smartsupport.store import TicketStore
+from smartsupport.store import FinishPlan, TicketStore
 from smartsupport.ticket import Ticket, Urgency, UrgencyLevel
 from tests.helpers import OPERATOR_KEY, free_port, settings_for
 from workers import tasks
@@ -38,11 +38,12 @@ def finished_ticket(store, at: float, *, body: str = "The export fails with an e
     """A ticket that arrived and was done at ``at``, its webhook dead-lettered when ``urgent``."""
     ticket = Ticket.new(body=body, submitter="fp1", now=at)
     store.create(ticket)
-    store.save_urgencies([(ticket.id, Urgency(score=0.8 if urgent else 0.1, level=UrgencyLevel.LOW))], started=at)
-    store.finish_tickets([(ticket.id, f"evt_{ticket.id}", (HOOK,) if urgent else (), None)], started=at, now=at)
+    store.tickets.save_urgencies([(ticket.id, Urgency(score=0.8 if urgent else 0.1, level=UrgencyLevel.LOW))],
+                                 started=at)
+    store.finish_tickets([FinishPlan(ticket.id, f"evt_{ticket.id}", (HOOK,) if urgent else ())], started=at, now=at)
     if urgent:
-        store.record_attempt(ticket.id, HOOK, {"at": at, "status_code": 503, "error": "HTTP 503"},
-                             DeadLetter("HTTP 503"))
+        store.deliveries.record_attempt(ticket.id, HOOK, {"at": at, "status_code": 503, "error": "HTTP 503"},
+                                        DeadLetter("HTTP 503"))
     return ticket.id
 
 
@@ -60,11 +61,11 @@ def test_tickets_past_retention_are_exported_then_deleted_with_their_logs(own_re
     assert tasks.expire_tickets.apply(kwargs={"now": now}).get() == 2
 
     # Then the two old ones are gone from everywhere: their hashes, logs, dead letters and lists
-    assert not store.exists(old) and not store.exists(urgent_old)
-    assert store.r.keys(f"ss:ticket:{urgent_old}*") == [] and store.dead_letters() == []
-    assert {t["id"] for t in store.list(sort="created", limit=50)} == {young, open_ticket.id}
-    assert {t["id"] for t in store.list(status="done", limit=50)} == {young}
-    assert {t["id"] for t in store.list(submitter="fp1", limit=50)} == {young}
+    assert not store.tickets.exists(old) and not store.tickets.exists(urgent_old)
+    assert store.r.keys(f"ss:ticket:{urgent_old}*") == [] and store.deliveries.dead_letters() == []
+    assert {t["id"] for t in store.views.list(sort="created", limit=50)} == {young, open_ticket.id}
+    assert {t["id"] for t in store.views.list(status="done", limit=50)} == {young}
+    assert {t["id"] for t in store.views.list(submitter="fp1", limit=50)} == {young}
     assert store.r.zscore("ss:webhooks:pending", f"{urgent_old} {HOOK}") is None
     # And each was written, in full, to the day's JSONL file first
     [export] = list((tmp_path / "export").iterdir())
@@ -109,12 +110,12 @@ def test_a_store_written_with_the_older_indexes_is_indexed_again_once(own_redis)
     store.r.sadd("ss:tickets:status:done", ticket.id)
 
     # When the API starts (it migrates), then every list finds it, and a second start does nothing
-    assert store.migrate_indexes() == 1
+    assert store.ops.migrate_indexes() == 1
     for query in ({"status": "done"}, {"submitter": "fp9"}, {"status": "done", "sort": "created"}, {}):
-        assert [t["id"] for t in store.list(**query)] == [ticket.id], query
+        assert [t["id"] for t in store.views.list(**query)] == [ticket.id], query
     assert store.r.zscore("ss:tickets:finished", ticket.id) == 1010.0
     assert store.r.zscore("ss:tickets:status:done:urgency", ticket.id) == 0.42
-    assert store.migrate_indexes() == 0
+    assert store.ops.migrate_indexes() == 0
 
 
 def test_when_redis_refuses_writes_past_maxmemory_a_post_is_a_clear_503_and_stores_nothing(own_redis, tmp_path):

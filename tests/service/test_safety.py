@@ -38,7 +38,7 @@ def test_the_same_idempotency_key_with_another_body_is_a_conflict(client, operat
 def _lose_the_ticket_of_the_claim(store, ticket_id, *, age_s):
     """As if Redis went away between the key's claim and the ticket's write, so that neither the
     ticket was written nor the claim released; the claim made ``age_s`` ago."""
-    store.delete(ticket_id)
+    store.delete_tickets([ticket_id])
     [name] = store.r.keys("ss:idem:*")
     record = json.loads(store.r.get(name))
     store.r.set(name, json.dumps({**record, "at": record["at"] - age_s}), keepttl=True)
@@ -52,7 +52,7 @@ def test_a_key_whose_ticket_was_never_stored_is_taken_over_once_its_claim_is_sta
 
     # Then the retry is accepted as a new ticket, not answered with the one that does not exist
     assert again.status_code == 202 and "Idempotent-Replayed" not in again.headers
-    assert again.get_json()["id"] != lost and store.load(again.get_json()["id"]).text == "Refund please"
+    assert again.get_json()["id"] != lost and store.tickets.load(again.get_json()["id"]).text == "Refund please"
     assert post(client, operator, "Refund please", key="order-44").get_json()["id"] == again.get_json()["id"]
 
 
@@ -78,7 +78,7 @@ def test_only_a_failed_ticket_can_be_retried_and_it_goes_back_to_the_queue(clien
     ticket_id = post(client, operator, "It broke").get_json()["id"]
     assert client.post(f"/api/tickets/{ticket_id}/retry", headers=operator).status_code == 409
 
-    store.fail(ticket_id, "classify: RuntimeError: model exploded")
+    store.tickets.fail(ticket_id, "classify: RuntimeError: model exploded")
     assert client.get(f"/api/tickets/{ticket_id}", headers=operator).get_json()["error"].startswith("classify")
 
     response = client.post(f"/api/tickets/{ticket_id}/retry", headers=operator)
@@ -89,13 +89,13 @@ def test_only_a_failed_ticket_can_be_retried_and_it_goes_back_to_the_queue(clien
 
 def test_tickets_unfinished_for_too_long_are_found_once_per_period(client, operator, store):
     ticket_id = post(client, operator, "Stuck?").get_json()["id"]
-    assert store.stuck(older_than_s=60) == []
+    assert store.sweeper.stuck(older_than_s=60) == []
 
     later = time.time() + 120
-    assert store.stuck(older_than_s=60, now=later) == [ticket_id]
-    assert store.count_sweep(ticket_id, now=later) == 1
-    assert store.stuck(older_than_s=60, now=later + 30) == []  # re-queued just now: give it time
-    assert store.stuck(older_than_s=60, now=later + 61) == [ticket_id]
+    assert store.sweeper.stuck(older_than_s=60, now=later) == [ticket_id]
+    assert store.sweeper.count_sweep(ticket_id, now=later) == 1
+    assert store.sweeper.stuck(older_than_s=60, now=later + 30) == []  # re-queued just now: give it time
+    assert store.sweeper.stuck(older_than_s=60, now=later + 61) == [ticket_id]
 
 
 def test_too_many_requests_get_429_with_retry_after(api_redis_url, tmp_path, operator):

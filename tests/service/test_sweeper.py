@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from smartsupport.store import keys
+from smartsupport.store import FinishPlan, keys
 from smartsupport.ticket import Ticket
 from tests.helpers import queued_messages, settings_for
 from workers import tasks
@@ -40,7 +40,7 @@ def test_a_ticket_unfinished_past_stuck_after_is_queued_again_and_a_fresh_one_is
     assert sweep() == 1
 
     assert queued_messages(store.r, "model") == [[stuck.id]]
-    assert store.get(fresh.id)["status"] == "queued"
+    assert store.views.get(fresh.id)["status"] == "queued"
     # Re-queued just now, it gets another stuck_after_s before the next re-queue
     assert sweep() == 0 and queued_messages(store.r, "model") == [[stuck.id]]
 
@@ -54,7 +54,7 @@ def test_after_three_re_queues_a_stuck_ticket_is_failed_with_the_reason(sweep, s
     store.r.hset(keys.ticket(ticket.id), "swept_at", repr(time.time() - 120))
     assert sweep() == 0
 
-    view = store.get(ticket.id)
+    view = store.views.get(ticket.id)
     assert view["status"] == "failed" and view["error"] == "stuck: still unfinished after 3 re-queues"
     assert len(queued_messages(store.r, "model")) == 3
 
@@ -71,8 +71,8 @@ def test_an_overdue_delivery_is_sent_again_and_is_due_now(sweep, store):
     # Given a pending delivery that should have made progress two minutes ago (its message was lost)
     ticket = stored_long_ago(store, 10)
     url = "http://127.0.0.1:9/hook"
-    store.finish_tickets([(ticket.id, f"evt_{ticket.id}", (url,), None)], started=time.time())
-    store.expect_delivery(ticket.id, url, at=time.time() - 120)
+    store.finish_tickets([FinishPlan(ticket.id, f"evt_{ticket.id}", (url,))], started=time.time())
+    store.deliveries.expect(ticket.id, url, at=time.time() - 120)
 
     assert sweep() == 1
 

@@ -37,7 +37,7 @@ def batch(cache, n: int, label: str = "Billing", *, now: float | None = None) ->
 
 
 def stored_seen(store) -> float:
-    return TrafficCentre.from_bytes(store.traffic_centre()).seen
+    return TrafficCentre.from_bytes(store.model_state.traffic_centre()).seen
 
 
 def test_the_centre_is_written_while_young_then_every_few_seconds_and_no_ticket_is_lost(processes, store):

@@ -1,6 +1,6 @@
 """The labels and routing files as the API host publishes them (smartsupport.published): what a
-process follows when the published text, its own file or the labels change. The store here is a
-dict with the three reads and writes of store/shared.py; tests/integration/test_scale_out.py and
+process follows when the published text, its own file or the labels change. The store's shared part here
+is a dict with its three reads and writes (store/shared.py); tests/integration/test_scale_out.py and
 test_cluster.py run the same on a real Redis."""
 
 import hashlib
@@ -52,8 +52,8 @@ def setup(tmp_path):
     store, labels = Configs(), ["Billing", "Technical"]
     path = tmp_path / "routing.yaml"
     path.write_text(ROUTING)
-    api = RoutingSource(path, labels=lambda: labels, webhook_urls=(), secret="", store=store, publish=True)
-    worker = RoutingSource(None, labels=lambda: labels, webhook_urls=(), secret="", store=store)
+    api = RoutingSource(path, labels=lambda: labels, webhook_urls=(), secret="", shared=store, publish=True)
+    worker = RoutingSource(None, labels=lambda: labels, webhook_urls=(), secret="", shared=store)
     return store, labels, api, worker
 
 
@@ -94,7 +94,7 @@ def test_with_redis_away_the_published_rules_in_force_stay(setup):
 def test_a_routing_file_that_does_not_load_at_first_is_an_error_at_start(tmp_path):
     path = tmp_path / "routing.yaml"
     path.write_text("teams: []\n")
-    source = RoutingSource(path, labels=lambda: ["Billing"], webhook_urls=(), secret="", store=Configs())
+    source = RoutingSource(path, labels=lambda: ["Billing"], webhook_urls=(), secret="", shared=Configs())
 
     with pytest.raises(ConfigError, match="teams"):
         source.current()
