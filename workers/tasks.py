@@ -1,4 +1,4 @@
-"""The tasks, and only the tasks: classify → score → notify, deliver_webhook, the sweeper, retention.
+"""The tasks: the stages classify → score → notify, deliver_webhook, re-scoring, the sweepers, SLA events, retention.
 
 The three stages of the chain are batched tasks (celery-batches), each on its queue: under a backlog
 one run takes a whole batch, with one model forward pass (classify) and a few Redis round trips for
