@@ -55,8 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from workers.celery import app as celery_app, use_broker
 
     from . import admission
-    from .api import api
-    from . import teams  # noqa: F401  (its routes join the blueprint)
+    from .api import api  # with teams.py's views (api.py imports it)
     from .errors import handle_error
     from .metrics import init_metrics
     from .openapi import build_spec

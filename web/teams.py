@@ -10,7 +10,7 @@ from flask import request
 from smartsupport import routing
 from smartsupport.errors import NotATeamMember, NoRoute, UnknownTeam
 
-from .api import _json_object, _operator_only, _services, _validated, api
+from .blueprint import api, current_services, json_object, operator_only, validated
 from .schemas import AckIn, AgentIn
 
 
@@ -18,8 +18,8 @@ from .schemas import AckIn, AgentIn
 def list_teams():
     """Each team with its members, queue depth, oldest waiting ticket, SLA breaches and time to
     acknowledge; the routing in force and, when its file did not reload, why."""
-    _operator_only()
-    services = _services()
+    operator_only()
+    services = current_services()
     rules = services.routing.current()
     summaries = services.store.routes.teams_summary(rules.team_names())
     for summary in summaries:
@@ -31,9 +31,9 @@ def list_teams():
 @api.post("/teams/<team>/next")
 def take_next(team: str):
     """Hand the agent the most urgent waiting ticket of the team (204 when none waits)."""
-    _operator_only()
-    payload = _validated(AgentIn, _json_object())
-    services = _services()
+    operator_only()
+    payload = validated(AgentIn, json_object())
+    services = current_services()
     rules = services.routing.current()
     if team not in rules.teams:
         raise UnknownTeam(f"no team {team!r}; teams are {', '.join(rules.team_names())}")
@@ -60,9 +60,9 @@ def resolve(ticket_id: str):
 
 
 def _close(ticket_id: str, what: str):
-    _operator_only()
-    payload = _validated(AckIn, _json_object() if request.get_data() else {})
-    store = _services().store
+    operator_only()
+    payload = validated(AckIn, json_object() if request.get_data() else {})
+    store = current_services().store
     view = store.views.get(ticket_id)  # 404 for an unknown ticket
     if view["route"] is None:
         raise NoRoute("the ticket has not been routed yet (it is still being processed)")
