@@ -1,11 +1,6 @@
 """Celery app and tasks of SmartSupport."""
 
-import os
+from .blas import THREADS as BLAS_THREADS  # first: before anything loads numpy
+from .celery import app
 
-# numpy's BLAS (incident comparisons) reads this when it loads: its threads, like torch's, spin
-# against the other processes on a small machine (a 10k x 384 comparison: 8 ms with 2, 0.4 ms with 1).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", os.environ.get("SMARTSUPPORT_TORCH_THREADS", "1"))
-
-from .celery import app  # noqa: E402
-
-__all__ = ["app"]
+__all__ = ["BLAS_THREADS", "app"]
