@@ -80,14 +80,13 @@ def unfinished(client, ids) -> int:
     return sum(client.get(f"/api/tickets/{i}", headers=AUTH).get_json()["status"] != "done" for i in ids)
 
 
-def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver):
-    client, new_worker, state, _, tmp_path = system
+def kill_mid_load(client, new_worker, tickets: int) -> tuple[list[str], int, float]:
+    """Post ``tickets``; once some are done and most are still in flight, SIGKILL the worker's main
+    process and its children (as the OOM killer would) and start a new one. The ids, how many were
+    unfinished at the kill, and when it was (time.monotonic)."""
     worker = new_worker()
     ids = [client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"}, headers=AUTH).get_json()["id"]
-           for i in range(200)]
-
-    # When some tickets are done and most are still in flight, the worker's main process and its
-    # children are SIGKILLed
+           for i in range(tickets)]
     wait_for(lambda: client.get("/api/tickets?status=done&limit=500", headers=AUTH).get_json()["tickets"],
              timeout_s=120, interval_s=0.05, what="the first tickets to be done")
     os.killpg(worker.pid, signal.SIGKILL)
@@ -96,6 +95,13 @@ def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver)
     in_flight = unfinished(client, ids)
     assert in_flight >= 20, f"only {in_flight} tickets were unfinished at the kill: nothing proves work was lost"
     new_worker()
+    return ids, in_flight, killed_at
+
+
+def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver):
+    client, new_worker, state, _, tmp_path = system
+    # When the worker's main process and its children are SIGKILLed mid-load
+    ids, in_flight, killed_at = kill_mid_load(client, new_worker, 200)
 
     # Then every accepted ticket reaches done, with one category, one urgency and one event id
     views = all_done(client, ids, timeout_s=180)
@@ -107,19 +113,8 @@ def test_killing_every_worker_process_mid_load_loses_no_ticket(system, receiver)
 @pytest.mark.parametrize("system", [300], indirect=True)  # the default: what the leases spare a ticket
 def test_a_killed_worker_s_messages_are_taken_again_within_seconds_not_the_visibility_timeout(system, receiver):
     client, new_worker, state, _, tmp_path = system
-    worker = new_worker()
-    ids = [client.post("/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"}, headers=AUTH).get_json()["id"]
-           for i in range(120)]
-    wait_for(lambda: client.get("/api/tickets?status=done&limit=500", headers=AUTH).get_json()["tickets"],
-             timeout_s=120, interval_s=0.05, what="the first tickets to be done")
-
-    # When the worker is SIGKILLed (main process and children, as the OOM killer would) while it
-    # holds messages it took, and is started again
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
-    in_flight = unfinished(client, ids)
-    assert in_flight >= 20, f"only {in_flight} tickets were unfinished at the kill: nothing proves work was lost"
-    new_worker()
+    # When the worker is SIGKILLed while it holds messages it took, and is started again
+    ids, in_flight, _ = kill_mid_load(client, new_worker, 120)
     restarted_at = time.monotonic()
 
     # Then every ticket is done well within the 300 s visibility timeout: the dead worker's lease
