@@ -52,13 +52,13 @@ class Services:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from workers.celery import app as celery_app, use_broker
+    """The API and the dashboard for ``settings`` (by default the environment's): the services,
+    rate limits and large-body admission, metrics, the OpenAPI document, the dashboard's files, one
+    error handler, and log redaction."""
+    from workers.celery import use_broker
 
-    from . import admission
-    from .api import api  # with teams.py's views (api.py imports it)
     from .errors import handle_error
     from .metrics import init_metrics
-    from .openapi import build_spec
 
     settings = settings or Settings.from_env()
     if not settings.api_keys:
@@ -68,12 +68,36 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.json.sort_keys = False
-    # A bad labels or routing file stops the start, naming the place (and is never published).
+    app.extensions["smartsupport"] = services = _services(settings)
+    if settings.cors_origins:
+        CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
+             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    _register_api(app, settings)
+    init_metrics(app, services.store, teams=lambda: services.routing.current().team_names())
+    _migrate(services.store)
+    if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
+        with contextlib.suppress(StoreUnavailable):  # Redis away: the scheduler keeps it there too
+            services.store.shared.publish_webhook_secrets(settings.webhook_secret, settings.webhook_previous_secret)
+    app.after_request(_secure_headers)
+    _register_pages(app)
+    app.register_error_handler(Exception, handle_error)
+    logging.getLogger("smartsupport").setLevel(logging.INFO)
+    if settings.redact:  # personal data out of the API's log lines (werkzeug adds its handler lazily)
+        redact.install(region=settings.phone_region)
+        logging.getLogger("werkzeug").addFilter(redact.RedactingFilter(region=settings.phone_region))
+    return app
+
+
+def _services(settings: Settings) -> Services:
+    """What the views use. A bad labels or routing file stops the start, naming the place (and is
+    never published)."""
+    from workers.celery import app as celery_app
+
     label_names = [label.name for label in load_label_set(settings.labels_file).labels]
     if settings.routing_file:
         routing_file.load(settings.routing_file, labels=label_names)
     store = TicketStore.from_url(settings.broker_url)
-    app.extensions["smartsupport"] = services = Services(
+    services = Services(
         settings=settings,
         store=store,
         keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
@@ -83,9 +107,15 @@ def create_app(settings: Settings | None = None) -> Flask:
                               publish=True),
         labels=published.labels(store.shared, settings.labels_file, publish=True),
     )
-    if settings.cors_origins:
-        CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
-             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    return services
+
+
+def _register_api(app: Flask, settings: Settings) -> None:
+    """The API's blueprint, behind its rate limit (per principal, shared by every API process through
+    Redis) and the large-body admission (web/admission.py)."""
+    from . import admission
+    from .api import api  # with teams.py's views (api.py imports it)
+
     # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request.
     # A 429 still says when to come back (Retry-After, see errors.handle_error).
     storage_uri, storage_options = connect.limiter_storage(settings.broker_url)
@@ -96,14 +126,11 @@ def create_app(settings: Settings | None = None) -> Flask:
                   exempt_when=lambda: request.endpoint == "api.health")(api)
     admission.install(app)
     app.register_blueprint(api)
-    init_metrics(app, app.extensions["smartsupport"].store,
-                 teams=lambda: app.extensions["smartsupport"].routing.current().team_names())
-    _migrate(app.extensions["smartsupport"].store)
-    if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
-        with contextlib.suppress(StoreUnavailable):  # Redis away: the scheduler keeps it there too
-            app.extensions["smartsupport"].store.shared.publish_webhook_secrets(settings.webhook_secret,
-                                                                                settings.webhook_previous_secret)
-    app.after_request(_secure_headers)
+
+
+def _register_pages(app: Flask) -> None:
+    """The OpenAPI document, and the dashboard: its files, and its index for every other path."""
+    from .openapi import build_spec
 
     @app.get("/openapi.json")
     def openapi():
@@ -122,14 +149,6 @@ def create_app(settings: Settings | None = None) -> Flask:
             return ("The dashboard is not built: run `make build` (the API under /api works without it).\n",
                     200, {"Content-Type": "text/plain"})
         return send_from_directory(STATIC_DIR, "index.html")
-
-    app.register_error_handler(Exception, handle_error)
-
-    logging.getLogger("smartsupport").setLevel(logging.INFO)
-    if settings.redact:  # personal data out of the API's log lines (werkzeug adds its handler lazily)
-        redact.install(region=settings.phone_region)
-        logging.getLogger("werkzeug").addFilter(redact.RedactingFilter(region=settings.phone_region))
-    return app
 
 
 def _rate_limit_key() -> str:
