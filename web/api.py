@@ -1,5 +1,5 @@
 """The HTTP API's ticket, webhook, incident and operations views (teams.py has the teams' and
-routes'). Views validate, call the store or route_ticket, and return JSON."""
+routes'). Views validate, call the store or start_pipeline, and return JSON."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from smartsupport.stats import latency_stats
 from smartsupport.store.views import for_submitter
 from smartsupport import urgency
 from smartsupport.ticket import Ticket, UrgencyLevel
-from workers.pipeline import enqueue_new_ticket, redeliver, route_ticket
+from workers.pipeline import enqueue_new_ticket, redeliver, start_pipeline
 
 from .blueprint import api, current_services, json_object, operator_only, validated
 from .errors import IdempotencyKeyTooLong
@@ -151,7 +151,7 @@ def retry_ticket(ticket_id: str):
     if store.views.get(ticket_id)["status"] != "failed":
         raise TicketNotFailed("only a failed ticket can be retried")
     store.tickets.reset_for_retry(ticket_id)
-    route_ticket(store.tickets.load(ticket_id))
+    start_pipeline(store.tickets.load(ticket_id))
     return _accepted(ticket_id)
 
 

@@ -67,7 +67,7 @@ def _publish(ticket_store: TicketStore, tickets: Iterable[Ticket], *, bounded: b
     options = {"retry_policy": INTAKE_RETRY_POLICY, "timeout": wait_s, "confirm_timeout": wait_s} if bounded else {}
     try:
         for ticket in tickets:
-            route_ticket(ticket, **options)
+            start_pipeline(ticket, **options)
             sent.append(ticket.id)
     except Exception as exc:  # the broker is away: what is left waits for drain_outbox
         log.warning("the broker is away (%s: %s); %d sent, the rest wait in the outbox", type(exc).__name__,
@@ -92,7 +92,7 @@ def publish_outbox(ticket_store: TicketStore, *, older_than_s: float, limit: int
     return _publish(ticket_store, tickets)
 
 
-def route_ticket(ticket: Ticket, **options) -> str:
+def start_pipeline(ticket: Ticket, **options) -> str:
     """Start the pipeline for a stored ticket: classify (batched, urgent-looking first), then score → notify.
     ``options`` go to Celery's apply_async (a retry policy, timeouts)."""
     return _classify_signature(ticket).apply_async(**options).id

@@ -31,7 +31,7 @@ from . import leases
 from .batching import GreedyBatches
 from .celery import app
 from .model_cache import ModelCache
-from .pipeline import publish_outbox, route_ticket
+from .pipeline import publish_outbox, start_pipeline
 from .publishing import countdown_s, send_on
 from .runtime import current_routing, fail_all, incident_tracker, run_stage, settings, store, webhook_secrets
 
@@ -237,7 +237,7 @@ def _requeue(s, ticket_ids: list[str]) -> int:
             s.tickets.fail(ticket_id, f"stuck: still unfinished after {MAX_SWEEPS} re-queues")
             continue
         log.warning("re-queueing stuck ticket %s", ticket_id)
-        route_ticket(s.tickets.load(ticket_id))
+        start_pipeline(s.tickets.load(ticket_id))
         requeued += 1
     return requeued
 
