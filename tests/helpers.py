@@ -15,6 +15,7 @@ import uuid
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -281,3 +282,13 @@ def running_stack(tmp_path_factory, **env: str):
 def sign_in(page: Page, key: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
+
+
+def mail_message(*, sender: str = "Dana Whitfield <dana@customer.example>", subject: str = "Export broken",
+                 message_id: str = "<m1@customer.example>", **headers: str) -> EmailMessage:
+    """A support mail with the headers given (``In_Reply_To`` → ``In-Reply-To``), and no body yet."""
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = sender, subject, message_id
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    return msg

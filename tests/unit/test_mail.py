@@ -5,16 +5,11 @@ from email.message import EmailMessage
 import pytest
 
 from smartsupport import mail
+from tests.helpers import mail_message
 
 
 def message(**headers) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = headers.pop("sender", "Dana Whitfield <Dana@Customer.example>")
-    msg["Subject"] = headers.pop("subject", "Export broken")
-    msg["Message-ID"] = headers.pop("message_id", "<m1@customer.example>")
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    return msg
+    return mail_message(**{"sender": "Dana Whitfield <Dana@Customer.example>", **headers})
 
 
 def test_a_plain_message_gives_its_text_sender_and_ids():

@@ -1,20 +1,14 @@
 """Who a message is from, who may add to a ticket by mail, and what tells a repeat from another message."""
 
-from email.message import EmailMessage
-
 import pytest
 
 from smartsupport import mail
 from smartsupport.ticket import Ticket
+from tests.helpers import mail_message
 
 
 def raw(body: str = "The CSV export fails.", **headers: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = headers.pop("sender", "Dana Whitfield <dana@customer.example>")
-    msg["Subject"] = headers.pop("subject", "Export broken")
-    msg["Message-ID"] = headers.pop("message_id", "<m1@customer.example>")
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
+    msg = mail_message(**headers)
     msg.set_content(body)
     return msg.as_bytes()
 
