@@ -113,15 +113,23 @@ def _score(ticket_ids: list[str], worker: str | None) -> None:
             s.tickets.fail(ticket.id, f"score: {type(exc).__name__}: {exc}")
             failed.add(ticket.id)
     s.tickets.save_urgencies(results, started=started, worker=worker)
-    send_on(notify_team, [(tid,) for tid in ids if tid not in failed])
+    send_on(route_and_notify, [(tid,) for tid in ids if tid not in failed])
 
 
 @app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S, max_in_flight=1)
+def route_and_notify(requests) -> None:
+    run_stage("notify", _route_and_notify, requests)
+
+
+@app.task(base=GreedyBatches, flush_every=STAGE_BATCH_SIZE, flush_interval=STAGE_WAIT_S, max_in_flight=1,
+          name="workers.tasks.notify_team")
 def notify_team(requests) -> None:
-    run_stage("notify", _notify, requests)
+    """The name ``route_and_notify`` had until 2026-12-07: messages published under it before an
+    upgrade still run (see docs/contract.md). Nothing publishes it any more."""
+    run_stage("notify", _route_and_notify, requests)
 
 
-def _notify(ticket_ids: list[str], worker: str | None) -> None:
+def _route_and_notify(ticket_ids: list[str], worker: str | None) -> None:
     """Route each ticket (routing.py: its team, priority, deadline and destinations) and open the
     deliveries of its own event; routing is a pure function of what is stored by now, so it runs
     here rather than as a stage of its own (one Redis round trip and one queue hop less)."""
@@ -153,7 +161,7 @@ def rescore_ticket(ticket_id: str) -> None:
     with_replies = dataclasses.replace(ticket, body="\n\n".join([ticket.body, *(r["body"] for r in replies)]))
     severity = s.tickets.severity_of(ticket_id)
     s.tickets.save_urgencies([(ticket_id, urgency.score(with_replies, severity=severity))], started=time.time())
-    _notify([ticket_id], None)
+    _route_and_notify([ticket_id], None)
 
 
 @app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)

@@ -88,7 +88,7 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
         requests.post(base + "/api/tickets", json={"body": "The CSV export fails"}, headers=auth, timeout=10)
         tasks = requests.get(flower + "api/tasks", auth=("operator", key), timeout=5).json()
         done = {t["name"] for t in tasks.values() if t.get("state") == "SUCCESS"}
-        return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "notify_team")} <= done
+        return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "route_and_notify")} <= done
     wait_for(stages_in_flower, timeout_s=60, interval_s=1, what="Flower to show a batch of each stage")
 
     # A local client without the generated password is refused; no data file is readable by other users

@@ -1,5 +1,11 @@
+import time
+
 import pytest
 from standardwebhooks.webhooks import Webhook
+
+from smartsupport.store import TicketStore
+from smartsupport.ticket import Ticket, Urgency, UrgencyLevel
+from workers.celery import app
 
 from tests.helpers import AUTH, WEBHOOK_SECRET, finished, submit
 
@@ -165,3 +171,18 @@ def test_the_traffic_centre_is_learnt_and_shared_through_redis(client):
         finished(client, submit(client, text))
     centre = TrafficCentre.from_bytes(store.model_state.traffic_centre())
     assert centre.seen >= 2 and set(centre.labels) >= {"Billing", "Technical"}
+
+
+def test_a_message_published_under_the_stage_s_old_name_still_finishes_its_ticket(client, worker_env):
+    """`notify_team` was renamed `route_and_notify` on 2026-12-07: a message a worker of an older
+    release left in the queue must still route and finish its ticket after an upgrade."""
+    store = TicketStore.from_url(worker_env["REDIS_URL"])
+    ticket = Ticket.new(body="Where is the invoice for last month?")
+    store.create(ticket)  # stored, but published to no stage
+    store.tickets.save_urgencies([(ticket.id, Urgency(score=0.2, level=UrgencyLevel.LOW, signals=()))],
+                                 started=time.time())
+
+    app.send_task("workers.tasks.notify_team", args=(ticket.id,))
+
+    view = finished(client, ticket.id)
+    assert view["status"] == "done" and view["route"]["rule"]["name"] == "default"

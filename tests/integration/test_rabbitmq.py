@@ -284,7 +284,7 @@ def test_make_run_on_rabbitmq_passes_the_broker_to_every_program(rabbitmq, tmp_p
         status_url = base + response.json()["status_url"]
         wait_for(lambda: requests.get(status_url, headers=auth, timeout=5).json()["status"] == "done",
                  timeout_s=60, interval_s=0.2, what="the ticket to be done")
-        wait_for(lambda: seen_by_flower("classify_ticket", "notify_team"), timeout_s=60, interval_s=1,
+        wait_for(lambda: seen_by_flower("classify_ticket", "route_and_notify"), timeout_s=60, interval_s=1,
                  what="Flower to show the stages")
     finally:
         os.killpg(proc.pid, signal.SIGINT)
