@@ -12,8 +12,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..parsing import webhook_secret
-from .rules import (DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS, Destination, Match,
-                    Member, Routing, Rule, SlaPolicy, Team)
+from .rules import (ASSIGNMENTS, DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS,
+                    Destination, Match, Member, Routing, Rule, Skills, SlaPolicy, Team)
 
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -79,18 +79,39 @@ def _teams(raw: Any, problems: list[str]) -> dict[str, Team]:
         where = f"teams[{i}] ({name})"
         if name in teams:
             problems.append(f"{where}: a second team of that name")
-        members = []
-        for j, m in enumerate(item.get("members") or []):
-            member = {"name": m} if isinstance(m, str) else m
-            capacity = member.get("capacity") if isinstance(member, dict) else None
-            if not isinstance(member, dict) or not isinstance(member.get("name"), str) or (
-                    capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)
-                                              or capacity < 1)):
-                problems.append(f"{where}.members[{j}]: a name and an optional capacity of at least 1")
-                continue
-            members.append(Member(member["name"], capacity))
-        teams[name] = Team(name, tuple(members))
+        assignment = item.get("assignment", "pull")
+        if assignment not in ASSIGNMENTS:
+            problems.append(f"{where}: assignment must be one of {list(ASSIGNMENTS)}, not {assignment!r}")
+        members = [m for j, raw_member in enumerate(item.get("members") or [])
+                   if (m := _member(raw_member, f"{where}.members[{j}]", problems)) is not None]
+        if assignment != "pull" and not members:
+            problems.append(f"{where}: assignment {assignment} needs members to push work to")
+        teams[name] = Team(name, tuple(members), assignment if assignment in ASSIGNMENTS else "pull")
     return teams
+
+
+def _member(raw: Any, where: str, problems: list[str]) -> Member | None:
+    """``carol`` or ``{name: carol, capacity: 3, skills: {categories: [...], languages: [de]}, calendar: berlin}``."""
+    member = {"name": raw} if isinstance(raw, str) else raw
+    capacity = member.get("capacity") if isinstance(member, dict) else None
+    if not isinstance(member, dict) or not isinstance(member.get("name"), str) or (
+            capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1)):
+        problems.append(f"{where}: a name and an optional capacity of at least 1")
+        return None
+    unknown = set(member) - {"name", "capacity", "skills", "calendar"}
+    skills = member.get("skills") or {}
+    lists = {k: skills.get(k) or [] for k in ("categories", "languages")} if isinstance(skills, dict) else {}
+    if unknown:
+        problems.append(f"{where}: unknown keys {sorted(unknown)}")
+    if not isinstance(skills, dict) or set(skills) - set(lists) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in lists.values()):
+        problems.append(f"{where}.skills: a mapping of categories and languages, each a list of names")
+        return None
+    calendar = member.get("calendar")
+    if calendar is not None and not isinstance(calendar, str):
+        problems.append(f"{where}.calendar: the name of a calendar")
+        calendar = None
+    return Member(member["name"], capacity, Skills(tuple(lists["categories"]), tuple(lists["languages"])), calendar)
 
 
 def _destinations(raw: Any, problems: list[str], env: Mapping[str, str]) -> dict[str, Destination]:

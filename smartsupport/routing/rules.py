@@ -17,18 +17,42 @@ LEVELS = tuple(level.value for level in UrgencyLevel)
 #: Share of the first-response time after which ``ticket.sla_warning`` fires, unless the file says.
 DEFAULT_WARNING_SHARE = 0.75
 MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases")
+#: How a team's work reaches its agents: they pull it (``next``), or it is pushed to an available
+#: member in turn (``round_robin``) or to the one holding the fewest open tickets (``least_loaded``).
+ASSIGNMENTS = ("pull", "round_robin", "least_loaded")
+
+
+@dataclass(frozen=True)
+class Skills:
+    """What a member may be given when work is pushed: tickets of these categories and languages
+    (empty: any)."""
+    categories: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def allow(self, category: str, language: str | None) -> bool:
+        if self.categories and category not in self.categories:
+            return False
+        return not self.languages or language in self.languages
 
 
 @dataclass(frozen=True)
 class Member:
     name: str
     capacity: int | None = None
+    skills: Skills = Skills()
+    #: The calendar the member follows when they have not said available or away (None: none).
+    calendar: str | None = None
 
 
 @dataclass(frozen=True)
 class Team:
     name: str
     members: tuple[Member, ...] = ()
+    assignment: str = "pull"
+
+    @property
+    def pushes(self) -> bool:
+        return self.assignment != "pull" and bool(self.members)
 
     def capacity_of(self, agent: str) -> int | None:
         """The agent's capacity (None: unlimited); raises KeyError for someone not in the team,

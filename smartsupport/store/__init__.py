@@ -6,6 +6,7 @@ connection). A caller takes the part it needs::
     views         tickets as the API shows them
     deliveries    webhook deliveries, their attempts, dead letters and disabled endpoints
     routes        routes, team queues, agents and the SLA clock
+    assignment    who is there, and work pushed to them
     mail          Message-IDs, replies and the mailbox's state
     corrections   operators' category and urgency corrections (the models' examples)
     model_state   the traffic centre the model processes share
@@ -32,6 +33,7 @@ import redis
 
 from ..ticket import Ticket
 from . import connect
+from .assignment import Assignment
 from .base import guarded
 from .corrections import Corrections
 from .deliveries import Deliveries
@@ -74,6 +76,7 @@ class TicketStore:
         self.views = Views(client)
         self.deliveries = Deliveries(client)
         self.routes = Routes(client)
+        self.assignment = Assignment(client)
         self.mail = Mail(client)
         self.corrections = Corrections(client)
         self.model_state = ModelState(client)
