@@ -62,7 +62,7 @@ test-integration: install redis mailserver rabbitmq  ## tests against a real Red
 lint: install  ## flake8
 	$(PY) -m flake8 smartsupport web workers deploy tests examples eval bench scripts celeryconfig.py
 
-eval: install redis  ## classification and urgency quality on the labelled sets
+eval: install redis  ## classification, urgency and language-detection quality on the labelled sets
 	$(PY) -m eval.run
 
 language-sample:  ## the Debian Reference in en/de/fr/es, for make eval's language detection (once)
