@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium redis mailserver rabbitmq run worker cluster bench-cluster test test-unit test-integration test-browser lint eval bench docs clean
+.PHONY: help install build chromium redis mailserver rabbitmq run worker cluster bench-cluster test test-unit test-integration test-browser lint eval language-sample bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,8 +62,11 @@ test-integration: install redis mailserver rabbitmq  ## tests against a real Red
 lint: install  ## flake8
 	$(PY) -m flake8 smartsupport web workers deploy tests examples eval bench scripts celeryconfig.py
 
-eval: install redis  ## classification and urgency quality on the labelled sets
+eval: install redis  ## classification, urgency and language-detection quality on the labelled sets
 	$(PY) -m eval.run
+
+language-sample:  ## the Debian Reference in en/de/fr/es, for make eval's language detection (once)
+	bash scripts/fetch_language_sample.sh
 
 bench: install redis  ## throughput and latency; what WAIT costs on a Sentinel group
 	$(PY) -m bench.run

@@ -4,6 +4,8 @@ Sets:
   * eval/data/support_tickets.csv: our hand-written Billing/Technical/Legal tickets with urgency tiers;
   * eval/data/redaction.jsonl: support sentences with labelled personal data (and look-alikes), for
     the precision and recall of redaction (smartsupport/redact.py);
+  * the Debian Reference in English, German, French and Spanish (eval/language.py; fetched by
+    scripts/fetch_language_sample.sh, skipped when absent): language detection per language;
   * Banking77 test (eval/data/banking77, PolyAI, CC BY 4.0, vendored with its licence): 77 intents,
     labels described in eval/data/banking77_labels.json; corrections (examples per label) are drawn from train.csv only.
 Temperatures are fitted on held-out data: a train.csv slice for Banking77, the other fold for our set.
@@ -27,6 +29,7 @@ from smartsupport.ticket import Ticket
 from smartsupport.urgency import SemanticSeverity, score
 
 from .incidents import incident_quality
+from .language import language_quality
 from .metrics import accuracy, expected_calibration_error, fit_temperature, macro_f1, top_confusions
 from .outside import outside_quality
 from .redaction import measure as redaction_quality, text as redaction_text
@@ -200,6 +203,7 @@ def main() -> None:
     incident_quality(default.encoder)
     print("\n== Redaction (eval/data/redaction.jsonl, written for this set) ==")
     print("  " + redaction_text(redaction_quality()))
+    language_quality()
     precisions = ("fp32",) if args.quick else ("fp32", "int8")
     for precision in precisions:
         clf = default if precision == "fp32" else Classifier(load_label_set(), threads=2, precision=precision)

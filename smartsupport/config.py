@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from . import parsing as p
 from .errors import ConfigError
+from .language import DEFAULT_LANGUAGES, DEFAULT_MODEL_LANGUAGES
 from .sentinel import sentinel_group
 
 #: Files in the data dir holding what is generated once per installation when not set.
@@ -110,6 +111,12 @@ class Settings:
                                    "`auto` (each model process keeps the faster on its CPU, see "
                                    "`docs/configuration.md`), `int8` (per-token int8 on CPU: about three times as "
                                    "fast with VNNI, 5-13 times slower without) or `fp32`")
+    languages: tuple[str, ...] = setting("SMARTSUPPORT_LANGUAGES", DEFAULT_LANGUAGES, p.languages,
+                                         "the languages tickets are told apart in, for rules and skills "
+                                         "(`docs/routing.md#language`)")
+    model_languages: tuple[str, ...] = setting("SMARTSUPPORT_MODEL_LANGUAGES", DEFAULT_MODEL_LANGUAGES,
+                                               p.languages, "languages the model reads (the default model: "
+                                               "English); a ticket detected in another is `needs_review`")
     review_threshold: float = setting("SMARTSUPPORT_REVIEW_THRESHOLD", 0.5, p.number(0, 1),
                                       "`needs_review` when the top probability is below this")
     review_margin: float = setting("SMARTSUPPORT_REVIEW_MARGIN", 0.1, p.number(0, 1),
@@ -283,6 +290,8 @@ def _shown(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`"
     return f"`{value}`"
 
 
@@ -292,4 +301,5 @@ def _values(parse: Callable) -> str:
     if hasattr(parse, "choices"):
         return ", ".join(f"`{c}`" for c in parse.choices)
     return {p.on_off: "`on`, `off`", p.urls: "http(s) URLs", p.items: "comma-separated", p.existing_file: "a file",
-            p.webhook_secret: "`whsec_…`", p.broker_url: "`amqp[s]://…`, `redis[s]://…`"}.get(parse, "")
+            p.webhook_secret: "`whsec_…`", p.broker_url: "`amqp[s]://…`, `redis[s]://…`",
+            p.languages: "ISO 639-1 codes"}.get(parse, "")

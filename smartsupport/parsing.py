@@ -93,6 +93,12 @@ def phone_region(raw: str) -> str:
     return raw.upper()
 
 
+def languages(raw: str) -> tuple[str, ...]:
+    """Comma-separated ISO 639-1 codes of languages lingua detects (``en,de,fr``), each once."""
+    from .language import known_codes
+    return known_codes(items(raw))
+
+
 def urls(raw: str) -> tuple[str, ...]:
     found = items(raw)
     for url in found:
