@@ -5,7 +5,7 @@ so in a generated client: rename one and every client generated from the spec br
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -176,7 +176,7 @@ class Stats(BaseModel):
 class Health(BaseModel):
     """What runs and what is missing (web/health.py); operator keys see more."""
 
-    status: str
+    status: Literal["ok", "warming", "unavailable"]
     redis: str
     workers: int
     missing: list[str]
