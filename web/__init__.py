@@ -134,7 +134,7 @@ def _register_pages(app: Flask) -> None:
 
     @app.get("/openapi.json")
     def openapi():
-        return build_spec(tuple(app.extensions["smartsupport"].label_names()))
+        return build_spec(app, tuple(app.extensions["smartsupport"].label_names()))
 
     @app.get("/", defaults={"path": ""})
     @app.get("/<path:path>")

@@ -19,24 +19,29 @@ from smartsupport import urgency
 from smartsupport.ticket import Ticket, UrgencyLevel
 from workers.pipeline import enqueue_new_ticket, redeliver, start_pipeline
 
+from . import answers
 from .blueprint import api, current_services, json_object, operator_only, validated
 from .errors import IdempotencyKeyTooLong
-from .schemas import (CategoryIn, EndpointIn, IncidentQuery, ListQuery, MergeIn, ReplayIn, StatsQuery, TicketIn,
-                      UrgencyIn)
+from .openapi import documented
+from .schemas import (MAX_IDEMPOTENCY_KEY_CHARS, CategoryIn, EndpointIn, IdempotencyHeaders, IncidentQuery, ListQuery,
+                      MergeIn, ReplayIn, StatsQuery, TicketIn, UrgencyIn)
 from .teams import reroute
 
 log = logging.getLogger(__name__)
 
 
 @api.post("/tickets")
+@documented("Submit a ticket; it is classified, scored and routed in the background.",
+            answers={202: answers.Accepted}, errors=(400, 409, 413, 415, 422), body=TicketIn,
+            headers=IdempotencyHeaders)
 def submit_ticket():
     payload = validated(TicketIn, json_object())
     ticket = Ticket.new(body=payload.body, subject=payload.subject, customer=payload.customer,
                         metadata=payload.metadata, submitter=g.principal.fingerprint)
     store = current_services().store
     key = request.headers.get("Idempotency-Key", "").strip()
-    if len(key) > 200:
-        raise IdempotencyKeyTooLong("Idempotency-Key must be at most 200 characters")
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise IdempotencyKeyTooLong(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters")
     if key:
         body_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         bound_id, bound_hash = store.idempotency.claim(g.principal.fingerprint, key, body_hash=body_hash,
@@ -92,6 +97,8 @@ def _accepted(ticket_id: str, *, replayed: bool = False):
 
 
 @api.get("/tickets/<ticket_id>")
+@documented("One ticket with its category, urgency, webhook state and timings.",
+            answers={200: answers.Ticket}, errors=(404,))
 def get_ticket(ticket_id: str):
     view = current_services().store.views.get(ticket_id)
     if g.principal.is_operator:
@@ -102,6 +109,8 @@ def get_ticket(ticket_id: str):
 
 
 @api.get("/tickets")
+@documented("List tickets, most urgent (or newest) first.", answers={200: answers.TicketList},
+            errors=(400, 403), query=ListQuery)
 def list_tickets():
     query = validated(ListQuery, request.args.to_dict(), query=True)
     submitter = None if g.principal.is_operator else g.principal.fingerprint
@@ -118,6 +127,8 @@ def list_tickets():
 
 
 @api.post("/tickets/<ticket_id>/category")
+@documented("Correct a ticket's category; it becomes an example for that label.",
+            answers={200: answers.Ticket}, errors=(400, 403, 404, 413, 415, 422), body=CategoryIn)
 def correct_category(ticket_id: str):
     operator_only()
     payload = validated(CategoryIn, json_object())
@@ -131,6 +142,8 @@ def correct_category(ticket_id: str):
 
 
 @api.post("/tickets/<ticket_id>/urgency")
+@documented("Correct a ticket's urgency level; it becomes an example for that level.",
+            answers={200: answers.Ticket}, errors=(400, 403, 404, 413, 415, 422), body=UrgencyIn)
 def correct_urgency(ticket_id: str):
     """An operator's urgency level for a ticket; it becomes an example of that level (see Classification)."""
     operator_only()
@@ -144,6 +157,8 @@ def correct_urgency(ticket_id: str):
 
 
 @api.post("/tickets/<ticket_id>/retry")
+@documented("Send a failed ticket through the pipeline again.", answers={202: answers.Accepted},
+            errors=(403, 404, 409))
 def retry_ticket(ticket_id: str):
     """Send a failed ticket through the pipeline again (stages that succeeded are not redone)."""
     operator_only()
@@ -156,6 +171,8 @@ def retry_ticket(ticket_id: str):
 
 
 @api.post("/tickets/<ticket_id>/webhooks/redeliver")
+@documented("Deliver the ticket's event again (same event id).", answers={202: answers.Redelivery},
+            errors=(403, 404, 409))
 def redeliver_webhook(ticket_id: str):
     operator_only()
     services = current_services()
@@ -168,6 +185,8 @@ def redeliver_webhook(ticket_id: str):
 
 
 @api.get("/webhooks")
+@documented("Endpoints, their state and latest attempts.", answers={200: answers.Endpoints}, errors=(403,),
+            operation_id="listWebhookEndpoints")
 def webhooks():
     """Each configured endpoint (and routing destination, with its name) with its state and latest
     attempts, and the dead-letter count."""
@@ -183,6 +202,8 @@ def webhooks():
 
 
 @api.post("/webhooks/endpoints/enable")
+@documented("Enable an endpoint disabled by a 410.", answers={200: answers.EndpointEnabled},
+            errors=(400, 403, 409, 413, 415, 422), body=EndpointIn, operation_id="enableWebhookEndpoint")
 def enable_endpoint():
     operator_only()
     payload = validated(EndpointIn, json_object())
@@ -192,12 +213,16 @@ def enable_endpoint():
 
 
 @api.get("/webhooks/dead")
+@documented("Events whose attempts ran out.", answers={200: answers.DeadLetters}, errors=(403,),
+            operation_id="listDeadLetters")
 def dead_letters():
     operator_only()
     return {"events": current_services().store.deliveries.dead_letters()}
 
 
 @api.post("/webhooks/dead/replay")
+@documented("Deliver dead-lettered events again.", answers={202: answers.Replayed},
+            errors=(400, 403, 413, 415, 422), body=ReplayIn)
 def replay_dead_letters():
     operator_only()
     payload = validated(ReplayIn, json_object() if request.get_data() else {})
@@ -209,6 +234,8 @@ def replay_dead_letters():
 
 
 @api.get("/incidents")
+@documented("Incidents (many tickets about one problem), newest first.", answers={200: answers.IncidentList},
+            errors=(400, 403), query=IncidentQuery)
 def list_incidents():
     """Incidents, newest first: open, closed, or merged into another."""
     operator_only()
@@ -217,6 +244,8 @@ def list_incidents():
 
 
 @api.get("/incidents/<incident_id>")
+@documented("One incident with its tickets and its events' deliveries.", answers={200: answers.Incident},
+            errors=(403, 404))
 def get_incident(incident_id: str):
     """One incident with its tickets and the delivery log of its events."""
     operator_only()
@@ -224,12 +253,16 @@ def get_incident(incident_id: str):
 
 
 @api.post("/incidents/<incident_id>/close")
+@documented("Close an open incident: new similar tickets no longer join it.",
+            answers={200: answers.Incident}, errors=(403, 404, 409))
 def close_incident(incident_id: str):
     operator_only()
     return IncidentRegistry(current_services().store).close(incident_id)
 
 
 @api.post("/incidents/<incident_id>/merge")
+@documented("Merge this incident into another; its tickets move there.", answers={200: answers.Incident},
+            errors=(400, 403, 404, 409, 413, 415, 422), body=MergeIn)
 def merge_incident(incident_id: str):
     """Move this incident's tickets into another one (``{"into": "<id>"}``); this one ends merged."""
     operator_only()
@@ -238,6 +271,7 @@ def merge_incident(incident_id: str):
 
 
 @api.get("/meta")
+@documented("Labels, urgency threshold and the Flower URL.", answers={200: answers.Meta}, operation_id="getMeta")
 def meta():
     services = current_services()
     cfg = services.settings
@@ -261,6 +295,8 @@ def _flower_url(host: str, port: int) -> str | None:
 
 
 @api.get("/stats")
+@documented("Latency percentiles per stage and throughput over the last done tickets.",
+            answers={200: answers.Stats}, errors=(400, 403), query=StatsQuery, operation_id="getStats")
 def stats():
     operator_only()
     query = validated(StatsQuery, request.args.to_dict(), query=True)
@@ -268,6 +304,8 @@ def stats():
 
 
 @api.get("/health")
+@documented("200 when Redis and at least one worker answer.", answers={200: answers.Health, 503: answers.Health},
+            operation_id="getHealth")
 def health():
     """200 when every part that moves tickets runs, else 503 naming what is missing (no key needed)."""
     found = current_services()

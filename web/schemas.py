@@ -1,4 +1,5 @@
-"""Request models: the API validates with pydantic, and /openapi.json is built from the same models."""
+"""Request models: the API validates with pydantic, and /openapi.json is built from the same models
+(the answers' are in web/answers.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smartsupport.ticket import STATUSES, UrgencyLevel
+from smartsupport.ticket import STATUSES, UrgencyLevel, WebhookStatus
+
+Level = Literal[tuple(level.value for level in UrgencyLevel)]
+TicketStatus = Literal[STATUSES]
+INCIDENT_STATUSES = ("open", "closed", "merged")
+IncidentStatus = Literal[INCIDENT_STATUSES]
+WebhookState = Literal[tuple(status.value for status in WebhookStatus)]
 
 MAX_BODY_CHARS = 20_000
 MAX_SUBJECT_CHARS = 300
@@ -24,6 +31,7 @@ MAX_STRING_CHARS = 2_000
 MAX_OBJECT_BYTES = 16 * 1024
 #: The deepest any request body may nest at all: a deeper one is refused before it is parsed.
 MAX_REQUEST_DEPTH = 32
+MAX_IDEMPOTENCY_KEY_CHARS = 200
 _CTRL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 #: Besides those, none in a one-line text (a subject; customer and metadata keys and strings): no tab,
 #: line break or C1 control, nor the bidirectional embeddings, overrides and isolates that reorder text.
@@ -77,7 +85,7 @@ class UrgencyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    level: Literal[tuple(level.value for level in UrgencyLevel)]
+    level: Level
 
 
 class EndpointIn(BaseModel):
@@ -103,11 +111,13 @@ class StatsQuery(BaseModel):
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sort: str = Field("urgency", pattern="^(urgency|created)$")
-    status: Literal[STATUSES] | None = None
+    sort: Literal["urgency", "created"] = "urgency"
+    status: TicketStatus | None = None
     limit: int = Field(50, ge=1, le=500)
-    team: str | None = Field(None, min_length=1, max_length=100)
-    assignee: str | None = Field(None, min_length=1, max_length=100)
+    team: str | None = Field(None, min_length=1, max_length=100,
+                             description="Only the tickets routed to this team (operator keys).")
+    assignee: str | None = Field(None, min_length=1, max_length=100,
+                                 description="Only the tickets this agent took (operator keys).")
 
 
 class AgentIn(BaseModel):
@@ -127,8 +137,15 @@ class AckIn(BaseModel):
 class IncidentQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: str | None = Field(None, pattern="^(open|closed|merged)$")
+    status: IncidentStatus | None = None
     limit: int = Field(50, ge=1, le=500)
+
+
+class IdempotencyHeaders(BaseModel):
+    """The headers a submission may carry (documented only: the view reads the key itself, so that a
+    long one gets its own error code)."""
+
+    idempotency_key: str = Field("", alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY_CHARS)
 
 
 class MergeIn(BaseModel):

@@ -10,11 +10,15 @@ from flask import request
 from smartsupport import routing
 from smartsupport.errors import NotATeamMember, NoRoute, UnknownTeam
 
+from . import answers
 from .blueprint import api, current_services, json_object, operator_only, validated
+from .openapi import documented
 from .schemas import AckIn, AgentIn
 
 
 @api.get("/teams")
+@documented("Each team's queue, breaches and time to acknowledge; the routing in force.",
+            answers={200: answers.Teams}, errors=(403,))
 def list_teams():
     """Each team with its members, queue depth, oldest waiting ticket, SLA breaches and time to
     acknowledge; the routing in force and, when its file did not reload, why."""
@@ -29,6 +33,9 @@ def list_teams():
 
 
 @api.post("/teams/<team>/next")
+@documented("Hand the agent the most urgent waiting ticket of the team (204: none waits).",
+            answers={200: answers.Ticket, 204: None}, errors=(400, 403, 404, 409, 415, 422), body=AgentIn,
+            operation_id="takeNextTicket")
 def take_next(team: str):
     """Hand the agent the most urgent waiting ticket of the team (204 when none waits)."""
     operator_only()
@@ -48,12 +55,16 @@ def take_next(team: str):
 
 
 @api.post("/tickets/<ticket_id>/ack")
+@documented("Acknowledge the ticket: its SLA clock stops.", answers={200: answers.Ticket},
+            errors=(400, 403, 404, 409, 415, 422), body=AckIn, operation_id="ackTicket")
 def acknowledge(ticket_id: str):
     """The first response: the ticket's SLA clock stops (no warning or breach fires after this)."""
     return _close(ticket_id, "ack")
 
 
 @api.post("/tickets/<ticket_id>/resolve")
+@documented("Resolve the ticket: acknowledged, and out of every queue.", answers={200: answers.Ticket},
+            errors=(400, 403, 404, 409, 415, 422), body=AckIn, operation_id="resolveTicket")
 def resolve(ticket_id: str):
     """Done with the ticket: acknowledged if it was not, and out of its team's and agent's queues."""
     return _close(ticket_id, "resolve")

@@ -1,0 +1,183 @@
+"""Answer models: what the views answer, declared once for /openapi.json (web/openapi.py). The
+views build these answers as dicts; the models list the fields a client can count on, and an
+answer may carry more (none forbids extra fields). Each class's name is its name in the spec, and
+so in a generated client: rename one and every client generated from the spec breaks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .schemas import IncidentStatus, Level, TicketStatus, WebhookState
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list,
+                                          description="One {field, message} per validation problem.")
+
+
+class Error(BaseModel):
+    """Every error answer (web/errors.py)."""
+
+    error: ErrorBody
+
+
+class Category(BaseModel):
+    """A ticket's category. The label is a string, not an enum of the current labels: a ticket keeps
+    the label it was given when the label set changes."""
+
+    label: str
+    confidence: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    needs_review: bool = False
+    model: str = ""
+    corrected: bool = False
+    original_label: str | None = None
+
+
+class Signal(BaseModel):
+    tier: str
+    phrase: str
+    weight: float
+
+
+class Urgency(BaseModel):
+    score: float
+    level: Level
+    signals: list[Signal] = Field(default_factory=list)
+    sentiment: float = 0.0
+    corrected: bool = False
+    original_level: Level | None = None
+    original_score: float | None = None
+
+
+class Webhook(BaseModel):
+    status: WebhookState
+    attempts: int
+
+
+class Ticket(BaseModel):
+    """A ticket with its category, urgency, webhook state and timings."""
+
+    id: str
+    status: TicketStatus
+    error: str | None = None
+    subject: str
+    body: str
+    customer: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: float
+    category: Category | None
+    urgency: Urgency | None
+    webhook: Webhook
+    timings_ms: dict[str, float]
+    workers: dict[str, str] = Field(default_factory=dict)
+    incident: str | None = None
+
+
+class TicketList(BaseModel):
+    tickets: list[Ticket]
+
+
+class Accepted(BaseModel):
+    """A ticket accepted: it goes through the pipeline in the background."""
+
+    id: str
+    status: str
+    status_url: str
+
+
+class Redelivery(BaseModel):
+    id: str
+    endpoints: list[str]
+    status: str
+
+
+class Endpoint(BaseModel):
+    url: str
+    name: str | None = None
+    disabled: bool
+    disabled_reason: str | None = None
+    recent: list[dict[str, Any]] = Field(default_factory=list, description="The latest attempts, newest first.")
+
+
+class Endpoints(BaseModel):
+    endpoints: list[Endpoint]
+    dead_letter: int = Field(ge=0)
+
+
+class EndpointEnabled(BaseModel):
+    url: str
+    disabled: bool
+
+
+class DeadLetters(BaseModel):
+    events: list[dict[str, Any]] = Field(description="{ticket_id, url, event_id, error, at}, oldest first.")
+
+
+class Replayed(BaseModel):
+    replayed: int = Field(ge=0)
+
+
+class Incident(BaseModel):
+    id: str
+    title: str
+    category: str
+    status: IncidentStatus
+    size: int = Field(ge=0)
+    opened_at: float
+    updated_at: float
+    closed_at: float | None = None
+    merged_into: str | None = None
+    ticket_ids: list[str] = Field(default_factory=list)
+    tickets: list[Ticket] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class IncidentList(BaseModel):
+    incidents: list[Incident]
+
+
+class RoutingState(BaseModel):
+    file: str | None
+    error: str | None
+    rules: list[str]
+
+
+class Teams(BaseModel):
+    teams: list[dict[str, Any]] = Field(description="Each team's members, queue, breaches and time to acknowledge.")
+    routing: RoutingState
+
+
+class Meta(BaseModel):
+    labels: list[str]
+    urgency_levels: list[Level]
+    urgency_threshold: float
+    flower_url: str | None
+    flower_port: int
+    webhook_endpoints: int = Field(ge=0)
+
+
+class StageStats(BaseModel):
+    p50: float
+    p95: float
+    n: int
+
+
+class Stats(BaseModel):
+    count: int = Field(ge=0)
+    throughput_per_s: float
+    stages: dict[str, StageStats]
+
+
+class Health(BaseModel):
+    """What runs and what is missing (web/health.py); operator keys see more."""
+
+    status: Literal["ok", "warming", "unavailable"]
+    redis: str
+    workers: int
+    missing: list[str]
+    warnings: list[str]
