@@ -70,6 +70,8 @@ class Category:
     needs_review: bool
     model: str = ""
     corrected: bool = False
+    #: Why a person should look at it beyond the model being unsure (e.g. the ticket's language).
+    review_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

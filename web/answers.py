@@ -36,6 +36,14 @@ class Category(BaseModel):
     model: str = ""
     corrected: bool = False
     original_label: str | None = None
+    review_reason: str | None = None
+
+
+class Language(BaseModel):
+    """The language a ticket is written in (ISO 639-1; None: undecided) and the detector's confidence."""
+
+    code: str | None
+    confidence: float
 
 
 class Signal(BaseModel):
@@ -76,6 +84,7 @@ class Ticket(BaseModel):
     timings_ms: dict[str, float]
     workers: dict[str, str] = Field(default_factory=dict)
     incident: str | None = None
+    language: Language | None = None
 
 
 class TicketList(BaseModel):

@@ -89,7 +89,8 @@ def reroute(services, ticket_id: str) -> None:
         return  # not routed yet: notify will route it with the correction
     ticket = store.tickets.load(ticket_id)
     rules = services.routing.current()
-    route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"]))
+    route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"],
+                                              view["language"]))
     record = route.record(created_at=ticket.created_at, routing=rules, previous=view["route"])
     if record["team"] != view["route"]["team"]:
         record["assignee"] = None  # another team's work now

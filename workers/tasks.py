@@ -21,11 +21,11 @@ import numpy as np
 from celery import Task
 from celery.signals import worker_process_init
 
-from smartsupport import delivery, incidents, notify, routing, urgency
+from smartsupport import delivery, incidents, language, notify, routing, urgency
 from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.store import FinishPlan, RoutePlan, sla_subject
-from smartsupport.ticket import Ticket
+from smartsupport.ticket import Category, Ticket
 
 from . import leases
 from .batching import GreedyBatches
@@ -55,6 +55,7 @@ OUTBOX_ROUNDS = 20
 @worker_process_init.connect
 def _warm_up(**_: object) -> None:
     ModelCache.warm_up()
+    language.detector(settings().languages)  # built once per process, before the first ticket
 
 
 @app.task(base=GreedyBatches, flush_every=BATCH_SIZE, flush_interval=BATCH_WAIT_S)
@@ -75,10 +76,18 @@ def _classify(ticket_ids: list[str], worker: str | None) -> None:
             fail_all(todo, f"classify: {type(exc).__name__}: {exc}")
             return
         log.info("classified a batch of %d in %.0f ms", len(todo), (time.perf_counter() - started) * 1000)
+        languages = {t.id: language.detector(settings().languages).detect(t.text) for t in tickets}
+        categories = [_flag_language(c, languages[t.id]) for t, c in zip(tickets, categories)]
         if vectors is not None and settings().incidents:
             _observe_incidents(tickets, vectors, categories)
-        s.tickets.save_categories(zip(todo, categories, severities))
+        s.tickets.save_categories(zip(todo, categories, severities), languages)
     send_on(score_ticket, [(tid,) for tid in ids])
+
+
+def _flag_language(category: Category, written_in: language.Language) -> Category:
+    """A ticket in a language the model does not read needs a person, whatever the model guessed."""
+    reason = language.review_reason(written_in, settings().model_languages)
+    return category if reason is None else dataclasses.replace(category, needs_review=True, review_reason=reason)
 
 
 def _observe_incidents(tickets: list[Ticket], vectors: np.ndarray, categories: list) -> None:
@@ -143,7 +152,7 @@ def _route_and_notify(ticket_ids: list[str], worker: str | None) -> None:
             continue
         covered = incident if cfg.incident_covers_webhooks and incident else None
         urgent = not covered and notify.should_notify(ticket_urgency["score"], threshold=cfg.urgency_threshold)
-        route = rules.route(routing.routed_ticket(ticket, found.category, ticket_urgency, incident))
+        route = rules.route(routing.routed_ticket(ticket, found.category, ticket_urgency, incident, found.language))
         record = route.record(created_at=ticket.created_at, routing=rules)
         urls = tuple(d.url for d in rules.deliveries_for(route, urgent=urgent))
         plans.append(FinishPlan(tid, notify.event_id_for(tid), urls, covered,

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ..errors import ConfigError
+from ..language import known_codes
 from ..parsing import webhook_secret
 from .rules import (ASSIGNMENTS, DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS,
                     Destination, Match, Member, Routing, Rule, Skills, SlaPolicy, Team)
@@ -252,7 +253,18 @@ def _match(raw: Any, where: str, labels: tuple[str, ...], problems: list[str]) -
         if not values:
             problems.append(f"{where}.match.metadata.{key}: can never match: no values")
     phrases = _strings(raw.get("phrases"), f"{where}.match.phrases", problems)
-    return Match(categories, levels, float(low), float(high), incident, meta, phrases)
+    return Match(categories, levels, float(low), float(high), incident, meta, phrases,
+                 _languages(raw.get("language"), f"{where}.match.language", problems))
+
+
+def _languages(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    """ISO 639-1 codes (``de`` or ``[de, fr]``), each one lingua can detect."""
+    codes = _strings(raw, where, problems)
+    try:
+        return known_codes(codes) if codes else ()
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+        return ()
 
 
 def _strings(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ FORMATS = ("standard", "slack")
 LEVELS = tuple(level.value for level in UrgencyLevel)
 #: Share of the first-response time after which ``ticket.sla_warning`` fires, unless the file says.
 DEFAULT_WARNING_SHARE = 0.75
-MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases")
+MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases", "language")
 #: How a team's work reaches its agents: they pull it (``next``), or it is pushed to an available
 #: member in turn (``round_robin``) or to the one holding the fewest open tickets (``least_loaded``).
 ASSIGNMENTS = ("pull", "round_robin", "least_loaded")
@@ -91,6 +91,7 @@ class Match:
     incident: bool | None = None
     metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
     phrases: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
 
     def why(self, ticket: "RoutedTicket") -> str | None:
         """Why the ticket matches (a short reason), or None when it does not."""
@@ -122,6 +123,10 @@ class Match:
             if found is None:
                 return None
             reasons.append(f"mentions {found!r}")
+        if self.languages:
+            if ticket.language not in self.languages:
+                return None
+            reasons.append(f"written in {ticket.language}")
         return ", ".join(reasons) or "every ticket"
 
 
@@ -144,6 +149,8 @@ class RoutedTicket:
     in_incident: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    #: ISO 639-1 (None: undecided or not detected).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,8 +223,10 @@ def default_routing(labels: Iterable[str], webhook_urls: Iterable[str], secret: 
     return Routing({name: Team(name) for name in labels}, destinations, {}, (rule,), source="default")
 
 
-def routed_ticket(ticket, category: dict | None, urgency: dict | None, incident: str | None) -> RoutedTicket:
+def routed_ticket(ticket, category: dict | None, urgency: dict | None, incident: str | None,
+                  language: dict | None = None) -> RoutedTicket:
     """What routing looks at, from a stored ticket and its stage results."""
     return RoutedTicket(category=(category or {}).get("label", ""), level=(urgency or {}).get("level", "low"),
                         score=float((urgency or {}).get("score", 0.0)), in_incident=bool(incident),
-                        metadata=dict(ticket.metadata or {}), text=ticket.text)
+                        metadata=dict(ticket.metadata or {}), text=ticket.text,
+                        language=(language or {}).get("code"))

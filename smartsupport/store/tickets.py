@@ -11,16 +11,20 @@ deleted once its retention period has passed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import TicketNotFound
 from ..ticket import Category, Ticket, Urgency
 from . import indexes, keys
 from .base import Part, guarded
 from .transaction import Reply, Transaction
+
+if TYPE_CHECKING:
+    from ..language import Language
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class TicketResults:
     category: dict[str, Any] | None
     urgency: dict[str, Any] | None
     incident: str | None
+    language: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,18 @@ class Tickets(Part):
         return existing, todo
 
     @guarded
-    def save_categories(self, results: Iterable[tuple[str, Category, float | None]]) -> None:
-        """Store a batch's categories (and semantic severities) and mark them classified, in one MULTI."""
+    def save_categories(self, results: Iterable[tuple[str, Category, float | None]],
+                        languages: Mapping[str, "Language"] | None = None) -> None:
+        """Store a batch's categories (and semantic severities, and the languages detected) and mark
+        them classified, in one MULTI."""
         now = repr(time.time())
         pipe = self.r.pipeline(transaction=True)
         for ticket_id, category, severity in results:
             fields = {"category": json.dumps(category.to_dict())}
             if severity is not None:
                 fields["severity"] = json.dumps(float(severity))
+            if languages and ticket_id in languages:
+                fields["language"] = json.dumps(dataclasses.asdict(languages[ticket_id]))
             pipe.hset(keys.ticket(ticket_id), mapping=fields)
             pipe.hsetnx(keys.ticket(ticket_id), "t:classify_finished", now)
         pipe.execute()
@@ -159,10 +168,10 @@ class Tickets(Part):
     @guarded
     def to_route(self, ticket_ids: list[str]) -> dict[str, TicketResults]:
         """For a batch, in one round trip: each existing ticket with its category, urgency and incident."""
-        rows = self._existing(ticket_ids, "category", "urgency", "incident")
-        return {tid: TicketResults(Ticket(**json.loads(raw)), *(None if v is None else json.loads(v)
-                                                                for v in (category, urgency)), incident)
-                for tid, (raw, category, urgency, incident) in rows}
+        rows = self._existing(ticket_ids, "category", "urgency", "incident", "language")
+        return {tid: TicketResults(Ticket(**json.loads(raw)), _json(category), _json(urgency), incident,
+                                   _json(language))
+                for tid, (raw, category, urgency, incident, language) in rows}
 
     def finish(self, tx: Transaction, ticket_id: str, *, started: float, now: float, worker: str | None = None,
                covered: str | None = None) -> Reply[dict[str, float] | None]:
@@ -223,3 +232,7 @@ class Tickets(Part):
 def _stamps_if_first(gate: int, raw: dict[str, str]) -> dict[str, float] | None:
     """Counted once per ticket: only by the run that set metrics_recorded."""
     return {k[2:]: float(v) for k, v in raw.items() if k.startswith("t:")} if gate else None
+
+
+def _json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)

@@ -91,6 +91,7 @@ def present(raw: dict[str, str], deliveries: dict[str, str], attempts: list[str]
         "timings_ms": timings,
         "workers": {k[2:]: v for k, v in raw.items() if k.startswith("w:")},
         "incident": raw.get("incident"),
+        "language": json.loads(raw["language"]) if "language" in raw else None,
         "route": route_view(raw.get("route")),
     }
 
