@@ -76,6 +76,9 @@ _TICKET = {
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "workers": {"type": "object", "additionalProperties": {"type": "string"}},
         "incident": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "audit": {"type": "array", "description": "Who did what to the ticket, oldest first (operator and "
+                  "agent keys, in GET /api/tickets/{ticket_id} only).",
+                  "items": {"type": "object", "required": ["at", "actor", "role", "action", "detail"]}},
     },
 }
 INCIDENT_STATUSES = ["open", "closed", "merged"]
@@ -111,6 +114,8 @@ _ERRORS = {
 }
 _TICKET_ID = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INCIDENT_ID = {"name": "incident_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_AGENT = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_FINGERPRINT = {"name": "fingerprint", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +153,7 @@ _TAGS = {
     "webhooks": "Webhook endpoints and dead-lettered events.",
     "incidents": "Incidents: many tickets about one problem.",
     "teams": "Team queues and the routing in force.",
+    "agents": "Agents' own keys, issued, listed and revoked by an operator.",
     "service": "Labels, latency statistics and health.",
 }
 
@@ -269,6 +275,17 @@ def build_spec(labels: tuple[str, ...]) -> dict[str, Any]:
                             params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}],
                             empty=(204, "No ticket waits in the team's queue")),
             },
+            "/api/agents/{name}/keys": {
+                "post": _op("issueAgentKey", "A new key for an agent of the routing (answered once).", (201, obj),
+                            (403, 404), params=[_AGENT]),
+                "get": _op("listAgentKeys", "The agent's keys by fingerprint.", (200, obj), (403,), params=[_AGENT]),
+            },
+            "/api/agents/{name}/keys/{fingerprint}": {
+                "delete": _op("revokeAgentKey", "Revoke one of the agent's keys.", (200, obj), (403, 404),
+                              params=[_AGENT, _FINGERPRINT]),
+            },
+            "/api/me": {"get": _op("whoAmI", "The key's role, and for an agent's key the agent and their teams.",
+                                   (200, obj), ())},
             "/api/meta": {"get": _op("getMeta", "Labels, urgency threshold and the Flower URL.", (200, obj), ())},
             "/api/stats": {
                 "get": _op("getStats", "Latency percentiles per stage and throughput over the last done tickets.",
