@@ -89,6 +89,10 @@ class ActingAsAnotherAgent(SmartSupportError):
     """Raised when an agent's key asks to act as another agent."""
 
 
+class AgentNotNamed(SmartSupportError):
+    """Raised when a key that is no agent's takes work without naming the agent it is for."""
+
+
 class AgentAtCapacity(SmartSupportError):
     """Raised when an agent asks for more work while holding as many open tickets as their capacity."""
 

@@ -107,7 +107,7 @@ _TICKET_LIST = {"type": "object", "required": ["tickets"],
 _ACCEPTED = {"type": "object", "required": ["id", "status", "status_url"], "properties": {
     "id": {"type": "string"}, "status": {"type": "string"}, "status_url": {"type": "string"}}}
 _ERRORS = {
-    400: "Malformed JSON or query", 401: "No or unknown API key", 403: "Needs an operator key",
+    400: "Malformed JSON or query", 401: "No or unknown API key", 403: "Not allowed with this key",
     404: "Unknown ticket or incident", 409: "Conflicts with the current state", 413: "Request too large",
     415: "Not JSON", 422: "Invalid body", 429: "Rate limit exceeded (see Retry-After)",
     503: "Redis unavailable (see Retry-After)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import g, request
 
 from smartsupport import routing
-from smartsupport.errors import InvalidTicket, NotATeamMember, NoRoute, UnknownTeam
+from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, UnknownTeam
 
 from .agents import acting_agent, agent_teams, audit, check_team
 from .blueprint import api, current_services, json_object, operator_or_agent, validated
@@ -40,8 +40,7 @@ def take_next(team: str):
     operator_or_agent()
     agent = acting_agent(validated(AgentIn, json_object() if request.get_data() else {}).agent)
     if not agent:
-        message = "an operator's key must name the agent who takes the ticket"
-        raise InvalidTicket(f"agent: {message}", details=[{"field": "agent", "message": message}])
+        raise AgentNotNamed("an operator's key must name the agent who takes the ticket: {\"agent\": \"<name>\"}")
     services = current_services()
     rules = services.routing.current()
     if team not in rules.teams:

@@ -163,7 +163,7 @@ def test_an_agent_sees_only_their_teams_queues_and_tickets(app, client, operator
 def test_an_operator_still_names_the_agent_who_takes_a_ticket(app, client, operator):
     routed(app, "technical")
     response = client.post("/api/teams/technical/next", json={}, headers=operator)
-    assert response.status_code == 422 and response.get_json()["error"]["details"][0]["field"] == "agent"
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "agent_not_named"
     assert client.post("/api/teams/technical/next", json={"agent": "dave"}, headers=operator).status_code == 200
 
 
