@@ -77,6 +77,22 @@ class NotATeamMember(SmartSupportError):
     """Raised when an agent asks for work of a team that does not list them."""
 
 
+class UnknownAgent(SmartSupportError):
+    """Raised when a request names an agent that no team of the routing lists."""
+
+
+class AgentKeyNotFound(SmartSupportError):
+    """Raised when a key to revoke is not one of the agent's."""
+
+
+class ActingAsAnotherAgent(SmartSupportError):
+    """Raised when an agent's key asks to act as another agent."""
+
+
+class AgentNotNamed(SmartSupportError):
+    """Raised when a key that is no agent's takes work without naming the agent it is for."""
+
+
 class AgentAtCapacity(SmartSupportError):
     """Raised when an agent asks for more work while holding as many open tickets as their capacity."""
 

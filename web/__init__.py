@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
-from flask import Flask, Response, abort, current_app, request, send_from_directory
+from flask import Flask, Response, abort, request, send_from_directory
 from flask_cors import CORS
 from flask_limiter import Limiter
 from werkzeug.security import safe_join
@@ -100,7 +100,8 @@ def _services(settings: Settings) -> Services:
     services = Services(
         settings=settings,
         store=store,
-        keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys),
+        keys=KeyRing(operator_keys=settings.api_keys, submit_keys=settings.submit_keys,
+                     agent_of=store.agents.agent_of),
         celery=celery_app,
         routing=RoutingSource(settings.routing_file, labels=lambda: services.label_names(),
                               webhook_urls=settings.webhook_urls, secret=settings.webhook_secret, shared=store.shared,
@@ -153,8 +154,13 @@ def _register_pages(app: Flask) -> None:
 
 def _rate_limit_key() -> str:
     """Limits apply per authenticated principal, however its header is spelled ("bearer KEY",
-    "Bearer  KEY" are one key), or per address for requests without a valid key."""
-    principal = current_app.extensions["smartsupport"].keys.identify(request.headers.get("Authorization"))
+    "Bearer  KEY" are one key), or per address for requests without a valid key (or while an
+    agent's key cannot be looked up: the request then gets its 503 from the API)."""
+    from .blueprint import request_principal
+
+    principal = None
+    with contextlib.suppress(StoreUnavailable):
+        principal = request_principal()
     return principal.fingerprint if principal else "addr:" + (request.remote_addr or "unknown")
 
 

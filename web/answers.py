@@ -67,6 +67,17 @@ class Webhook(BaseModel):
     attempts: int
 
 
+class AuditEntry(BaseModel):
+    """One thing done to a ticket: when, by whom (an agent's name, or ``operator:<fingerprint>``), as
+    which role, what and with what."""
+
+    at: float
+    actor: str
+    role: str
+    action: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 class Ticket(BaseModel):
     """A ticket with its category, urgency, webhook state and timings."""
 
@@ -85,6 +96,8 @@ class Ticket(BaseModel):
     workers: dict[str, str] = Field(default_factory=dict)
     incident: str | None = None
     language: Language | None = None
+    #: Who did what to the ticket, oldest first (operator and agent keys, in GET /api/tickets/{id} only).
+    audit: list[AuditEntry] | None = None
 
 
 class TicketList(BaseModel):
@@ -190,3 +203,36 @@ class Health(BaseModel):
     workers: int
     missing: list[str]
     warnings: list[str]
+
+
+class AgentKey(BaseModel):
+    """An agent's key as it is listed: its fingerprint, never the key."""
+
+    fingerprint: str
+    created_at: float
+
+
+class IssuedKey(AgentKey):
+    """A new agent key, answered this once."""
+
+    agent: str
+    key: str
+
+
+class AgentKeys(BaseModel):
+    agent: str
+    keys: list[AgentKey]
+
+
+class RevokedKey(BaseModel):
+    agent: str
+    fingerprint: str
+    revoked: bool
+
+
+class Me(BaseModel):
+    """Who a key is: its role, and for an agent's key the agent and their teams."""
+
+    role: str
+    agent: str | None = None
+    teams: list[str] = Field(default_factory=list)

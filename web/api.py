@@ -20,7 +20,9 @@ from smartsupport.ticket import Ticket, UrgencyLevel
 from workers.pipeline import enqueue_new_ticket, redeliver, start_pipeline
 
 from . import answers
-from .blueprint import api, current_services, json_object, operator_only, validated
+from .agents import audit, check_team, check_ticket, on_own_teams
+from .blueprint import (api, current_services, json_object, operator_only, operator_or_agent, request_principal,
+                        validated)
 from .errors import IdempotencyKeyTooLong
 from .openapi import documented
 from .schemas import (MAX_IDEMPOTENCY_KEY_CHARS, CategoryIn, EndpointIn, IdempotencyHeaders, IncidentQuery, ListQuery,
@@ -98,14 +100,20 @@ def _accepted(ticket_id: str, *, replayed: bool = False):
 
 @api.get("/tickets/<ticket_id>")
 @documented("One ticket with its category, urgency, webhook state and timings.",
-            answers={200: answers.Ticket}, errors=(404,))
+            answers={200: answers.Ticket}, errors=(403, 404))
 def get_ticket(ticket_id: str):
-    view = current_services().store.views.get(ticket_id)
-    if g.principal.is_operator:
-        return view
-    if view["submitter"] != g.principal.fingerprint:
-        raise TicketNotFound(ticket_id)
-    return for_submitter(view)
+    """The ticket, with its audit trail for an operator or an agent of its team; a submitter (or an
+    agent, for a ticket they submitted outside their teams) sees their own tickets without it."""
+    store = current_services().store
+    view = store.views.get(ticket_id)
+    principal = g.principal
+    if principal.is_operator or (principal.is_agent and on_own_teams(view)):
+        return {**view, "audit": store.audit.trail(ticket_id)}
+    if view["submitter"] == principal.fingerprint:
+        return for_submitter(view)
+    if principal.is_agent:
+        check_ticket(view)  # raises: not one of their teams' tickets
+    raise TicketNotFound(ticket_id)
 
 
 @api.get("/tickets")
@@ -116,9 +124,12 @@ def list_tickets():
     submitter = None if g.principal.is_operator else g.principal.fingerprint
     store = current_services().store
     if query.team or query.assignee:
-        operator_only()
+        operator_or_agent()
+        if query.team:
+            check_team(query.team)
         views = store.views.many(store.routes.route_index(team=query.team, assignee=query.assignee, limit=500))
-        tickets = [v for v in views if query.status in (None, v["status"])]
+        tickets = [v for v in views if query.status in (None, v["status"])
+                   and (g.principal.is_operator or on_own_teams(v))]
         if query.sort == "urgency":
             tickets.sort(key=lambda v: -(v["urgency"] or {"score": -1})["score"])
         return {"tickets": tickets[:query.limit]}
@@ -130,13 +141,17 @@ def list_tickets():
 @documented("Correct a ticket's category; it becomes an example for that label.",
             answers={200: answers.Ticket}, errors=(400, 403, 404, 413, 415, 422), body=CategoryIn)
 def correct_category(ticket_id: str):
-    operator_only()
+    """An operator's (or an agent's, on their teams' tickets) label for a ticket; it becomes an example."""
+    operator_or_agent()
     payload = validated(CategoryIn, json_object())
     services = current_services()
     names = services.label_names()
     if payload.label not in names:
         raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
+    view = services.store.views.get(ticket_id)
+    check_ticket(view)
     services.store.corrections.correct(ticket_id, payload.label)
+    audit(ticket_id, "category_corrected", label=payload.label, previous_label=(view["category"] or {}).get("label"))
     reroute(services, ticket_id)
     return services.store.views.get(ticket_id)
 
@@ -145,13 +160,17 @@ def correct_category(ticket_id: str):
 @documented("Correct a ticket's urgency level; it becomes an example for that level.",
             answers={200: answers.Ticket}, errors=(400, 403, 404, 413, 415, 422), body=UrgencyIn)
 def correct_urgency(ticket_id: str):
-    """An operator's urgency level for a ticket; it becomes an example of that level (see Classification)."""
-    operator_only()
+    """An operator's (or an agent's, on their teams' tickets) urgency level for a ticket; it becomes an
+    example of that level (see Classification)."""
+    operator_or_agent()
     payload = validated(UrgencyIn, json_object())
     store = current_services().store
-    current = store.views.get(ticket_id)["urgency"] or {"score": 0.0}
+    view = store.views.get(ticket_id)
+    check_ticket(view)
+    current = view["urgency"] or {"score": 0.0}
     level = UrgencyLevel(payload.level)
     store.corrections.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
+    audit(ticket_id, "urgency_corrected", level=level.value, previous_level=current.get("level"))
     reroute(current_services(), ticket_id)
     return store.views.get(ticket_id)
 
@@ -309,6 +328,8 @@ def stats():
 def health():
     """200 when every part that moves tickets runs, else 503 naming what is missing (no key needed)."""
     found = current_services()
-    principal = found.keys.identify(request.headers.get("Authorization"))
+    principal = None
+    with contextlib.suppress(StoreUnavailable):  # an agent's key while Redis is away: the public report
+        principal = request_principal()
     report, healthy = found.health.check(found, operator=bool(principal and principal.is_operator))
     return report, 200 if healthy else 503

@@ -24,11 +24,20 @@ def current_services():
     return current_app.extensions["smartsupport"]
 
 
+def request_principal():
+    """Who sent this request (web/auth.py's Principal), or None for no key or an unknown one; looked
+    up once per request (the rate limit asks first). StoreUnavailable while an agent's key cannot
+    be looked up."""
+    if "principal_found" not in g:
+        g.principal_found = current_services().keys.identify(request.headers.get("Authorization"))
+    return g.principal_found
+
+
 @api.before_request
 def _authenticate() -> None:
     if request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
         return
-    principal = current_services().keys.identify(request.headers.get("Authorization"))
+    principal = request_principal()
     if principal is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     g.principal = principal
@@ -45,6 +54,13 @@ def operator_only() -> None:
     """Forbidden unless the request came with an operator key."""
     if not g.principal.is_operator:
         raise Forbidden("this needs an operator key")
+
+
+def operator_or_agent() -> None:
+    """Forbidden unless the request came with an operator's or an agent's key (what an agent may do
+    is then checked against their teams: web/agents.py)."""
+    if not (g.principal.is_operator or g.principal.is_agent):
+        raise Forbidden("this needs an operator's or an agent's key")
 
 
 def json_object() -> dict:

@@ -51,7 +51,12 @@ HTTP_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.TicketNotFound: (404, "not_found"),
     domain.IncidentNotFound: (404, "not_found"),
     domain.UnknownTeam: (404, "unknown_team"),
+    domain.UnknownAgent: (404, "unknown_agent"),
+    domain.AgentKeyNotFound: (404, "not_found"),
     domain.NotATeamMember: (403, "not_a_member"),
+    domain.ActingAsAnotherAgent: (403, "other_agent"),
+    # 403, not 422: the body is valid, and an agent's key may leave the agent out; this key may not.
+    domain.AgentNotNamed: (403, "agent_not_named"),
     domain.IdempotencyKeyReused: (409, "idempotency_conflict"),
     domain.AgentAtCapacity: (409, "at_capacity"),
     domain.NoRoute: (409, "not_routed"),

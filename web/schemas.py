@@ -121,11 +121,12 @@ class ListQuery(BaseModel):
 
 
 class AgentIn(BaseModel):
-    """Who takes, acknowledges or resolves a ticket."""
+    """Who takes the next ticket: an operator's key names the agent; an agent's key may leave it out
+    (it acts as its own agent, and may name only that one)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    agent: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    agent: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9._@-]*$")
 
 
 class AckIn(BaseModel):

@@ -5,13 +5,14 @@ Registered on the API blueprint (web/api.py): the same keys, roles and rate limi
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from smartsupport import routing
-from smartsupport.errors import NotATeamMember, NoRoute, UnknownTeam
+from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, UnknownTeam
 
 from . import answers
-from .blueprint import api, current_services, json_object, operator_only, validated
+from .agents import acting_agent, agent_teams, audit, check_team
+from .blueprint import api, current_services, json_object, operator_or_agent, validated
 from .openapi import documented
 from .schemas import AckIn, AgentIn
 
@@ -21,14 +22,18 @@ from .schemas import AckIn, AgentIn
             answers={200: answers.Teams}, errors=(403,))
 def list_teams():
     """Each team with its members, queue depth, oldest waiting ticket, SLA breaches and time to
-    acknowledge; the routing in force and, when its file did not reload, why."""
-    operator_only()
+    acknowledge; the routing in force and, when its file did not reload, why. An agent's key sees
+    only their own teams, and not the routing."""
+    operator_or_agent()
     services = current_services()
     rules = services.routing.current()
-    summaries = services.store.routes.teams_summary(rules.team_names())
+    names = agent_teams(g.principal.agent) if g.principal.is_agent else rules.team_names()
+    summaries = services.store.routes.teams_summary(names)
     for summary in summaries:
         team = rules.teams[summary["team"]]
         summary["members"] = [{"name": m.name, "capacity": m.capacity} for m in team.members]
+    if g.principal.is_agent:
+        return {"teams": summaries}
     return {"teams": summaries, "routing": routing_state(services)}
 
 
@@ -37,20 +42,25 @@ def list_teams():
             answers={200: answers.Ticket, 204: None}, errors=(400, 403, 404, 409, 415, 422), body=AgentIn,
             operation_id="takeNextTicket")
 def take_next(team: str):
-    """Hand the agent the most urgent waiting ticket of the team (204 when none waits)."""
-    operator_only()
-    payload = validated(AgentIn, json_object())
+    """Hand the agent (an agent's key: its own) the most urgent waiting ticket of the team (204 when
+    none waits)."""
+    operator_or_agent()
+    agent = acting_agent(validated(AgentIn, json_object() if request.get_data() else {}).agent)
+    if not agent:
+        raise AgentNotNamed("an operator's key must name the agent who takes the ticket: {\"agent\": \"<name>\"}")
     services = current_services()
     rules = services.routing.current()
     if team not in rules.teams:
         raise UnknownTeam(f"no team {team!r}; teams are {', '.join(rules.team_names())}")
+    check_team(team)
     try:
-        capacity = rules.teams[team].capacity_of(payload.agent)
+        capacity = rules.teams[team].capacity_of(agent)
     except KeyError:
-        raise NotATeamMember(f"{payload.agent} is not a member of {team}") from None
-    ticket_id = services.store.routes.take_next(team, payload.agent, capacity=capacity)
+        raise NotATeamMember(f"{agent} is not a member of {team}") from None
+    ticket_id = services.store.routes.take_next(team, agent, capacity=capacity)
     if ticket_id is None:
         return "", 204
+    audit(ticket_id, "assigned", agent=agent, team=team)
     return services.store.views.get(ticket_id)
 
 
@@ -71,18 +81,25 @@ def resolve(ticket_id: str):
 
 
 def _close(ticket_id: str, what: str):
-    operator_only()
-    payload = validated(AckIn, json_object() if request.get_data() else {})
+    """Acknowledge or resolve, as the key's agent (or the one an operator names); the trail records
+    it when it changed the route (doing it again changes nothing)."""
+    operator_or_agent()
+    agent = acting_agent(validated(AckIn, json_object() if request.get_data() else {}).agent)
     store = current_services().store
     view = store.views.get(ticket_id)  # 404 for an unknown ticket
     if view["route"] is None:
         raise NoRoute("the ticket has not been routed yet (it is still being processed)")
-    store.routes.close_route(ticket_id, what, agent=payload.agent)
+    check_team(view["route"]["team"])
+    store.routes.close_route(ticket_id, what, agent=agent)
+    done = "acknowledged_at" if what == "ack" else "resolved_at"
+    if view["route"].get(done) is None:
+        audit(ticket_id, "acknowledged" if what == "ack" else "resolved", **({"agent": agent} if agent else {}))
     return store.views.get(ticket_id)
 
 
 def reroute(services, ticket_id: str) -> None:
-    """Route a ticket again after an operator's correction, keeping its assignee and acknowledgement."""
+    """Route a ticket again after a correction, keeping its assignee and acknowledgement; the trail
+    records a change of team, rule or priority."""
     store = services.store
     view = store.views.get(ticket_id)
     if view["route"] is None:
@@ -96,6 +113,16 @@ def reroute(services, ticket_id: str) -> None:
         record["assignee"] = None  # another team's work now
     store.routes.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
                          created_at=ticket.created_at)
+    moved = {key: (view["route"].get(key), record.get(key)) for key in ("team", "priority")}
+    moved["rule"] = tuple((r or {}).get("name") for r in (view["route"].get("rule"), record.get("rule")))
+    if any(old != new for old, new in moved.values()):
+        _record_reroute(ticket_id, moved)
+
+
+def _record_reroute(ticket_id: str, moved: dict) -> None:
+    detail = {key: new for key, (_, new) in moved.items()}
+    detail.update({f"previous_{key}": old for key, (old, _) in moved.items()})
+    audit(ticket_id, "rerouted", **detail)
 
 
 def routing_state(services) -> dict:

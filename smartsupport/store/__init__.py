@@ -17,6 +17,8 @@ connection). A caller takes the part it needs::
     metrics       the histograms and counters /metrics reports
     ops           ping, the scheduler's tick, replicas, the indexes' layout
     incidents     the incidents' log, lock, records, members and events
+    agents        agents' API keys (their digests)
+    audit         each ticket's audit trail: who did what to it, when
 
 ``keys`` names every key, ``indexes`` keeps the sorted sets lists are read from. Writes that span
 parts go through one ``Transaction`` (``with store.transaction() as tx:``) that each part queues its
@@ -33,7 +35,9 @@ import redis
 
 from ..ticket import Ticket
 from . import connect
+from .agents import Agents
 from .assignment import Assignment
+from .audit import Audit
 from .base import guarded
 from .corrections import Corrections
 from .deliveries import Deliveries
@@ -87,6 +91,8 @@ class TicketStore:
         self.metrics = Metrics(client)
         self.ops = Ops(client)
         self.incidents = Incidents(client)
+        self.agents = Agents(client)
+        self.audit = Audit(client)
 
     @classmethod
     def from_url(cls, url: str) -> "TicketStore":
@@ -138,7 +144,7 @@ class TicketStore:
     @guarded
     def delete_tickets(self, ticket_ids: list[str]) -> None:
         """Delete tickets with everything kept about them: deliveries, attempts, dead letters, replies,
-        places in every index, queue and incident, in one MULTI."""
+        audit trails, places in every index, queue and incident, in one MULTI."""
         refs = self.tickets.refs(ticket_ids)
         endpoints = self.deliveries.endpoints(ticket_ids)
         with self.transaction() as tx:
@@ -148,6 +154,7 @@ class TicketStore:
                 self.routes.unroute(tx, ref.ticket_id, ref.route)
                 self.mail.forget(tx, ref.ticket_id, ref.mail_ids)
                 self.outbox.leave([ref.ticket_id], tx=tx)
+                self.audit.forget(tx, ref.ticket_id)
                 if ref.incident:
                     self.incidents.forget_member(tx, ref.incident, ref.ticket_id)
 

@@ -7,6 +7,7 @@ belongs to one part of the store (the module named last), which alone writes it.
   ss:ticket:<id>:deliveries  hash: endpoint URL -> delivery state JSON (deliveries)
   ss:ticket:<id>:attempts    list: one JSON entry per webhook attempt, the delivery log (deliveries)
   ss:ticket:<id>:replies     list: the replies that joined the ticket (mail)
+  ss:ticket:<id>:audit       list: who did what to the ticket, when, the newest 200 (audit)
   ss:tickets:created         zset: id -> created_at (tickets, through indexes.py)
   ss:tickets:urgency         zset: id -> urgency score, -1 until scored (tickets, through indexes.py)
   ss:tickets:status:<s>      zset: the tickets in status s -> created_at (and :urgency -> urgency score)
@@ -37,6 +38,7 @@ belongs to one part of the store (the module named last), which alone writes it.
   ss:config:...              the configuration and webhook secrets the API publishes (shared)
   ss:mail:...                the mailbox's Message-IDs and state (mail)
   ss:incident...             incidents: their log, lock, records, members and events (incidents)
+  ss:agents:keys             hash: SHA-256 digest of an agent's key -> {"agent", "created_at"} (agents)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-// The one module that talks to the SmartSupport API: the operator key, fetch, and errors a person can read.
+// The one module that talks to the SmartSupport API: the key (an operator's or an agent's), fetch, and errors a
+// person can read.
 
 const KEY_STORAGE = "smartsupport.apiKey";
 const rejectionListeners = new Set();
@@ -66,13 +67,16 @@ export const listTeamTickets = (team, { assignee, status, sort = "urgency", limi
   if (status) query.set("status", status);
   return request(`/api/tickets?${query}`).then((data) => data.tickets);
 };
+// An agent's key acts as its own agent: `agent` is then left out.
 export const takeNext = (team, agent) =>
-  request(`/api/teams/${encodeURIComponent(team)}/next`, { method: "POST", body: { agent } });
+  request(`/api/teams/${encodeURIComponent(team)}/next`, { method: "POST", body: agent ? { agent } : {} });
 export const acknowledge = (id, agent) =>
   request(`/api/tickets/${encodeURIComponent(id)}/ack`, { method: "POST", body: agent ? { agent } : {} });
 export const resolve = (id, agent) =>
   request(`/api/tickets/${encodeURIComponent(id)}/resolve`, { method: "POST", body: agent ? { agent } : {} });
 export const getMeta = () => request("/api/meta");
+// Who the key is: {role: "operator" | "agent" | "submitter", agent, teams}.
+export const getMe = () => request("/api/me");
 export const getStats = () => request("/api/stats?last=200");
 // Health needs no key, and its 503 is an answer ({redis, workers}), not a failure.
 export const getHealth = () => request("/api/health", { key: null, answers: [503] });

@@ -13,33 +13,41 @@ import WebhooksPanel from "./WebhooksPanel.jsx";
 const LatencyView = lazy(() => import("./LatencyView.jsx"));
 
 /** The signed-in page: open incidents, the team queues, the live queue, the submit form, latency, webhooks,
- * and the selected ticket. */
+ * and the selected ticket. An agent's key sees their teams' queues and tickets only, and acts as that agent. */
 export default function Dashboard({ onSignOut }) {
   const [selectedId, setSelectedId] = useState(null);
   const meta = useQuery({ queryKey: ["meta"], queryFn: api.getMeta, staleTime: 60_000 });
+  const me = useQuery({ queryKey: ["me"], queryFn: api.getMe, staleTime: Infinity });
+  const agent = me.data?.role === "agent" ? me.data.agent : null;
+  const operatorView = !me.isPending && !agent; // (should /api/me fail, the operator's page, as before)
 
   return (
     <div className="app">
       <header className="topbar">
         <h1>
-          SmartSupport <span className="muted">operator dashboard</span>
+          SmartSupport{" "}
+          <span className="muted" data-testid="signed-in-as">
+            {agent ? `signed in as ${agent}` : "operator dashboard"}
+          </span>
         </h1>
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
-      <IncidentsStrip />
+      {operatorView && <IncidentsStrip />}
       <div className="teams-row">
-        <TeamsPanel onSelect={setSelectedId} />
+        {!me.isPending && <TeamsPanel onSelect={setSelectedId} signedInAgent={agent} />}
       </div>
-      <main className="layout">
-        <Queue selectedId={selectedId} onSelect={setSelectedId} />
-        <div className="side">
-          <SubmitForm />
-          <Suspense fallback={<section className="card muted">Loading the latency view…</section>}>
-            <LatencyView flowerUrl={flowerUrl(meta.data)} />
-          </Suspense>
-          <WebhooksPanel />
-        </div>
-      </main>
+      {operatorView && (
+        <main className="layout">
+          <Queue selectedId={selectedId} onSelect={setSelectedId} />
+          <div className="side">
+            <SubmitForm />
+            <Suspense fallback={<section className="card muted">Loading the latency view…</section>}>
+              <LatencyView flowerUrl={flowerUrl(meta.data)} />
+            </Suspense>
+            <WebhooksPanel />
+          </div>
+        </main>
+      )}
       {selectedId && (
         <TicketDetail key={selectedId} id={selectedId} labels={meta.data?.labels ?? []}
                       levels={meta.data?.urgency_levels ?? []} onClose={() => setSelectedId(null)} />

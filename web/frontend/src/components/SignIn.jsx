@@ -3,7 +3,7 @@ import { useState } from "react";
 
 import * as api from "../api.js";
 
-/** Asks once for the operator API key; the API checks it before the dashboard opens. */
+/** Asks once for an API key (an operator's, or an agent's own); the API checks it before the dashboard opens. */
 export default function SignIn({ notice, onSignedIn }) {
   const [key, setKey] = useState("");
   const signIn = useMutation({ mutationFn: api.signIn, onSuccess: onSignedIn });
@@ -19,8 +19,8 @@ export default function SignIn({ notice, onSignedIn }) {
       <form className="card" onSubmit={submit}>
         <h1>SmartSupport</h1>
         <p className="muted">
-          Operator dashboard. Sign in with the API key that <code>make run</code> printed (it is also in{" "}
-          <code>.smartsupport/api_key</code>).
+          Sign in with the operator key that <code>make run</code> printed (it is also in{" "}
+          <code>.smartsupport/api_key</code>), or with your own agent key.
         </p>
         <label>
           API key

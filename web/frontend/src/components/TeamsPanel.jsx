@@ -8,8 +8,9 @@ import { PriorityBadge, SlaCountdown } from "./Sla.jsx";
 const FILTERS = { all: "All", waiting: "Waiting", mine: "Mine", breached: "Breached" };
 
 /** One queue per team (from the routing file), polled: depth, breaches, taking the next ticket, and each
- * open ticket with its live SLA countdown, acknowledge and resolve. */
-export default function TeamsPanel({ onSelect }) {
+ * open ticket with its live SLA countdown, acknowledge and resolve. Signed in with an agent's key
+ * (`signedInAgent`), only that agent's teams, and every action is theirs: no agent to pick. */
+export default function TeamsPanel({ onSelect, signedInAgent = null }) {
   const teams = useQuery({ queryKey: ["teams"], queryFn: api.getTeams, refetchInterval: 3000 });
   const routing = teams.data?.routing;
 
@@ -38,7 +39,9 @@ export default function TeamsPanel({ onSelect }) {
             <p className="empty">No team is configured.</p>
           ) : (
             <div className="team-grid">
-              {teams.data.teams.map((team) => <TeamCard key={team.team} team={team} onSelect={onSelect} />)}
+              {teams.data.teams.map((team) => (
+                <TeamCard key={team.team} team={team} onSelect={onSelect} signedInAgent={signedInAgent} />
+              ))}
             </div>
           )}
         </>
@@ -49,11 +52,14 @@ export default function TeamsPanel({ onSelect }) {
   );
 }
 
-function TeamCard({ team, onSelect }) {
+function TeamCard({ team, onSelect, signedInAgent }) {
   const name = team.team;
   const members = team.members ?? [];
   const [chosen, setChosen] = useState(members[0]?.name ?? "");
-  const agent = members.some((m) => m.name === chosen) ? chosen : (members[0]?.name ?? "");
+  const picked = members.some((m) => m.name === chosen) ? chosen : (members[0]?.name ?? "");
+  const agent = signedInAgent ?? picked;
+  // What a request names: an agent's key acts as its own agent and names no one.
+  const named = signedInAgent ? undefined : agent;
   const [filter, setFilter] = useState("all");
   const [message, setMessage] = useState(null);
   const queryClient = useQueryClient();
@@ -69,7 +75,7 @@ function TeamCard({ team, onSelect }) {
     queryClient.invalidateQueries({ queryKey: ["tickets"] });
   };
   const taking = useMutation({
-    mutationFn: () => api.takeNext(name, agent),
+    mutationFn: () => api.takeNext(name, named),
     onMutate: () => setMessage(null),
     onSuccess: (ticket) => {
       const what = ticket && `${ticket.id.slice(0, 8)}: ${excerpt(ticket.subject || ticket.body, 60)}`;
@@ -100,15 +106,19 @@ function TeamCard({ team, onSelect }) {
         <div><dt>Time to ack</dt><dd>{duration(team.mean_time_to_ack_s)}</dd></div>
       </dl>
       <div className="inline-form team-take">
-        <label>
-          Agent
-          <select value={agent} onChange={(e) => setChosen(e.target.value)} data-testid={`agent-${name}`}
-                  disabled={members.length === 0}>
-            {members.map((m) => (
-              <option key={m.name} value={m.name}>{m.name}{m.capacity != null ? ` (up to ${m.capacity})` : ""}</option>
-            ))}
-          </select>
-        </label>
+        {signedInAgent ? (
+          <span className="small" data-testid={`agent-${name}`}>as <strong>{signedInAgent}</strong></span>
+        ) : (
+          <label>
+            Agent
+            <select value={agent} onChange={(e) => setChosen(e.target.value)} data-testid={`agent-${name}`}
+                    disabled={members.length === 0}>
+              {members.map((m) => (
+                <option key={m.name} value={m.name}>{m.name}{m.capacity != null ? ` (up to ${m.capacity})` : ""}</option>
+              ))}
+            </select>
+          </label>
+        )}
         <button type="button" className="primary" data-testid={`take-next-${name}`}
                 disabled={!agent || taking.isPending} onClick={() => taking.mutate()}>
           Take next
@@ -128,7 +138,7 @@ function TeamCard({ team, onSelect }) {
           </button>
         ))}
       </div>
-      <TeamTickets tickets={tickets} shown={shown} agent={agent} onSelect={onSelect} />
+      <TeamTickets tickets={tickets} shown={shown} agent={named} onSelect={onSelect} />
     </article>
   );
 }

@@ -88,6 +88,12 @@ function DetailBody({ ticket, labels, levels }) {
           <RouteView route={ticket.route} />
         </section>
       )}
+      {ticket.audit && (
+        <section>
+          <h3>Audit trail</h3>
+          <AuditTrail entries={ticket.audit} />
+        </section>
+      )}
       <section>
         <h3>Timings</h3>
         <Timings timings={ticket.timings_ms} />
@@ -153,6 +159,39 @@ function RouteView({ route }) {
       )}
     </dl>
   );
+}
+
+const ACTIONS = {
+  assigned: "assigned it",
+  acknowledged: "acknowledged it",
+  resolved: "resolved it",
+  category_corrected: "corrected the category",
+  urgency_corrected: "corrected the urgency",
+  rerouted: "rerouted it",
+};
+
+/** Who did what to the ticket, oldest first (operators show as `operator:<key fingerprint>`). */
+function AuditTrail({ entries }) {
+  if (entries.length === 0) return <p className="muted small">Nobody has acted on it yet.</p>;
+  return (
+    <ol className="audit small" data-testid="detail-audit">
+      {entries.map((entry, i) => (
+        <li key={i}>
+          <span className="muted">{clock(entry.at)}</span> <strong>{entry.actor}</strong>{" "}
+          {ACTIONS[entry.action] ?? entry.action}
+          {auditDetail(entry) && <span className="muted"> · {auditDetail(entry)}</span>}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function auditDetail({ action, detail }) {
+  if (action === "category_corrected") return `${detail.previous_label ?? "none"} → ${detail.label}`;
+  if (action === "urgency_corrected") return `${detail.previous_level ?? "none"} → ${detail.level}`;
+  if (action === "rerouted") return `${detail.previous_team} → ${detail.team}`;
+  if (action === "assigned") return `to ${detail.agent} in ${detail.team}`;
+  return detail.agent ? `for ${detail.agent}` : "";
 }
 
 /** The model's probability for every label, most likely first. */
