@@ -123,6 +123,12 @@ beat_schedule = {
         "task": "workers.tasks.fire_sla_events",
         "schedule": _settings.sla_check_s,
     },
+    # Work pushed to agents (routing file, assignment: round_robin | least_loaded): what no hand-out
+    # on routing, resolving or an agent's return took, e.g. when a calendar opens.
+    "push-waiting-work": {
+        "task": "workers.tasks.push_waiting_work",
+        "schedule": 5.0,
+    },
     # Retention (SMARTSUPPORT_RETENTION_DAYS): a few hundred deletions per round trip, every 10 minutes.
     "expire-tickets": {
         "task": "workers.tasks.expire_tickets",

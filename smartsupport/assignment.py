@@ -63,3 +63,15 @@ def _calendar_open(routing: Routing) -> Callable[[str, float], bool]:
         calendar = calendars.get(name)
         return calendar is not None and calendar.is_open(now)
     return is_open
+
+
+def there(routing: Routing, presence: dict[str, dict], *, now: float | None = None,
+          calendar_open: Callable[[str, float], bool] | None = None) -> dict[str, bool]:
+    """For each agent of ``presence`` (the store's), whether work may be pushed to them now: they said
+    available, or they follow a calendar (theirs in the routing) that is open."""
+    now = time.time() if now is None else now
+    calendar_open = calendar_open or _calendar_open(routing)
+    calendars = {m.name: m.calendar for team in routing.teams.values() for m in team.members if m.calendar}
+    return {agent: state["status"] == "available" or (
+                state["status"] == "calendar" and agent in calendars and calendar_open(calendars[agent], now))
+            for agent, state in presence.items()}

@@ -292,3 +292,35 @@ def mail_message(*, sender: str = "Dana Whitfield <dana@customer.example>", subj
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     return msg
+
+
+def routed_ticket(store, team: str, *, category: str = "Technical", score: float = 0.5,
+                  body: str = "The export fails with error 500", now: float | None = None,
+                  rule: str = "test", priority: str = "normal") -> str:
+    """A stored ticket classified as ``category`` and routed to ``team``, waiting in its queue with
+    urgency ``score``, as the pipeline leaves it (without running it)."""
+    from smartsupport.store import RoutePlan
+    from smartsupport.ticket import Category, Ticket
+
+    ticket = Ticket.new(body=body, now=now)
+    store.create(ticket)
+    store.tickets.save_categories([(ticket.id, Category(category, 0.9, {category: 0.9}, False), None)])
+    record = {"team": team, "rule": {"name": rule, "why": "test"}, "priority": priority, "sla": None,
+              "destinations": [], "assignee": None, "assigned_at": None, "acknowledged_at": None,
+              "acknowledged_by": None, "resolved_at": None}
+    with store.transaction() as tx:
+        store.routes.stage(tx, ticket.id, RoutePlan(record, score, ticket.created_at))
+    return ticket.id
+
+
+def app_with_routing(redis_url: str, tmp_path: Path, routing: str):
+    """An API app over a clean ``redis_url`` with ``routing`` as its routing file (a fixture's body:
+    ``yield from``); the tickets are cleared after."""
+    from web import create_app
+
+    routing_file = tmp_path / "routing.yaml"
+    routing_file.write_text(routing)
+    clear_tickets(redis_url)
+    clear_queues(redis_url)
+    yield create_app(settings_for(redis_url, tmp_path, SMARTSUPPORT_ROUTING_FILE=str(routing_file)))
+    clear_tickets(redis_url)

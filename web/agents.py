@@ -14,10 +14,13 @@ from flask import g
 
 from smartsupport.errors import ActingAsAnotherAgent, AgentKeyNotFound, NotATeamMember, UnknownAgent
 
+from smartsupport import assignment
+
 from . import answers
 from .auth import digest, new_key
-from .blueprint import api, current_services, operator_only
+from .blueprint import api, current_services, json_object, operator_only, operator_or_agent, validated
 from .openapi import documented
+from .schemas import PresenceIn
 
 
 @api.get("/me")
@@ -61,6 +64,40 @@ def revoke_agent_key(name: str, fingerprint: str):
     if not current_services().store.agents.revoke(name, fingerprint):
         raise AgentKeyNotFound(f"{name} has no key {fingerprint}")
     return {"agent": name, "fingerprint": fingerprint, "revoked": True}
+
+
+@api.put("/agents/<name>/presence")
+@documented("Say an agent is available, away, or follows their calendar; work is pushed to them, or their "
+            "unacknowledged tickets handed to others, at once.", answers={200: answers.Presence},
+            errors=(400, 403, 404, 415, 422), body=PresenceIn, operation_id="setPresence")
+def set_presence(name: str):
+    """An agent's own key sets only their own presence; an operator's, anyone's."""
+    operator_or_agent()
+    agent = acting_agent(name)
+    payload = validated(PresenceIn, json_object())
+    teams = agent_teams(agent)
+    if not teams:
+        raise UnknownAgent(f"no team of the routing lists an agent {agent!r}")
+    store = current_services().store
+    store.assignment.set_presence(agent, payload.status)
+    if payload.status == "away":
+        store.assignment.release(agent)
+    push_work(teams)
+    return presence_of([agent])[agent]
+
+
+def push_work(teams: list[str] | None = None) -> None:
+    """Hand out what waits in ``teams`` (all that push) now: an agent freed up, came back or left."""
+    services = current_services()
+    assignment.dispatch(services.store, services.routing.current(), teams)
+
+
+def presence_of(agents: list[str]) -> dict[str, dict[str, Any]]:
+    """Each agent's presence as the API shows it, with ``there``: whether work may be pushed to them now."""
+    services = current_services()
+    presence = services.store.assignment.presence(agents)
+    there = assignment.there(services.routing.current(), presence)
+    return {agent: {"agent": agent, **state, "there": there[agent]} for agent, state in presence.items()}
 
 
 def agent_teams(agent: str | None) -> list[str]:

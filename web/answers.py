@@ -236,3 +236,13 @@ class Me(BaseModel):
     role: str
     agent: str | None = None
     teams: list[str] = Field(default_factory=list)
+
+
+class Presence(BaseModel):
+    """Whether an agent is there for work pushed to them, since when, and how many open tickets they hold."""
+
+    agent: str
+    status: Literal["available", "away", "calendar"]
+    since: float | None = None
+    open: int = 0
+    there: bool = Field(description="Available now: said so, or follows a calendar that is open.")

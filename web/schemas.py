@@ -120,6 +120,15 @@ class ListQuery(BaseModel):
                                  description="Only the tickets this agent took (operator keys).")
 
 
+class PresenceIn(BaseModel):
+    """An agent's presence: ``available`` (work is pushed to them), ``away`` (their unacknowledged
+    tickets go to others), or ``calendar`` (there while their calendar is open)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: Literal["available", "away", "calendar"]
+
+
 class AgentIn(BaseModel):
     """Who takes the next ticket: an operator's key names the agent; an agent's key may leave it out
     (it acts as its own agent, and may name only that one)."""

@@ -11,7 +11,7 @@ from smartsupport import routing
 from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, UnknownTeam
 
 from . import answers
-from .agents import acting_agent, agent_teams, audit, check_team
+from .agents import acting_agent, agent_teams, audit, check_team, presence_of, push_work
 from .blueprint import api, current_services, json_object, operator_or_agent, validated
 from .openapi import documented
 from .schemas import AckIn, AgentIn
@@ -29,9 +29,13 @@ def list_teams():
     rules = services.routing.current()
     names = agent_teams(g.principal.agent) if g.principal.is_agent else rules.team_names()
     summaries = services.store.routes.teams_summary(names)
+    presence = presence_of(sorted({m.name for name in names for m in rules.teams[name].members}))
     for summary in summaries:
         team = rules.teams[summary["team"]]
-        summary["members"] = [{"name": m.name, "capacity": m.capacity} for m in team.members]
+        summary["assignment"] = team.assignment
+        summary["members"] = [{"name": m.name, "capacity": m.capacity, **_presence_fields(presence[m.name])}
+                              for m in team.members]
+        summary["available"] = [m.name for m in team.members if presence[m.name]["there"]]
     if g.principal.is_agent:
         return {"teams": summaries}
     return {"teams": summaries, "routing": routing_state(services)}
@@ -80,6 +84,11 @@ def resolve(ticket_id: str):
     return _close(ticket_id, "resolve")
 
 
+def _presence_fields(presence: dict) -> dict:
+    """A member's presence in the teams list: status, whether there now, and their open tickets (load)."""
+    return {"status": presence["status"], "there": presence["there"], "load": presence["open"]}
+
+
 def _close(ticket_id: str, what: str):
     """Acknowledge or resolve, as the key's agent (or the one an operator names); the trail records
     it when it changed the route (doing it again changes nothing)."""
@@ -94,6 +103,8 @@ def _close(ticket_id: str, what: str):
     done = "acknowledged_at" if what == "ack" else "resolved_at"
     if view["route"].get(done) is None:
         audit(ticket_id, "acknowledged" if what == "ack" else "resolved", **({"agent": agent} if agent else {}))
+    if what == "resolve":
+        push_work([view["route"]["team"]])  # its assignee has room for the next
     return store.views.get(ticket_id)
 
 
@@ -113,6 +124,7 @@ def reroute(services, ticket_id: str) -> None:
         record["assignee"] = None  # another team's work now
     store.routes.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
                          created_at=ticket.created_at)
+    push_work([record["team"]])
     moved = {key: (view["route"].get(key), record.get(key)) for key in ("team", "priority")}
     moved["rule"] = tuple((r or {}).get("name") for r in (view["route"].get("rule"), record.get("rule")))
     if any(old != new for old, new in moved.values()):

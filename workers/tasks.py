@@ -21,7 +21,7 @@ import numpy as np
 from celery import Task
 from celery.signals import worker_process_init
 
-from smartsupport import delivery, incidents, language, notify, routing, urgency
+from smartsupport import assignment, delivery, incidents, language, notify, routing, urgency
 from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.store import FinishPlan, RoutePlan, sla_subject
@@ -158,6 +158,15 @@ def _route_and_notify(ticket_ids: list[str], worker: str | None) -> None:
         plans.append(FinishPlan(tid, notify.event_id_for(tid), urls, covered,
                                 RoutePlan(record, float(ticket_urgency["score"]), ticket.created_at)))
     send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
+    assignment.dispatch(s, rules, sorted({p.route.record["team"] for p in plans if p.route}))
+
+
+@app.task
+def push_waiting_work(now: float | None = None) -> int:
+    """Hand out what waits in every team that pushes work (Celery beat runs this every few seconds,
+    beside the hand-outs when a ticket is routed or an agent frees up or comes back: a calendar that
+    opens is seen here); returns how many tickets were handed out."""
+    return len(assignment.dispatch(store(), current_routing(), now=now))
 
 
 @app.task(autoretry_for=(StoreUnavailable,), retry_backoff=True, max_retries=None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from . import keys
+from .audit import AUDIT_CAP
 from .base import Part, guarded
 from .routes import agent_key, team_key
 
@@ -84,10 +85,13 @@ redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', prefix .. 'agent:' .. chosen .. ':open', ARGV[2], id)
 redis.call('ZADD', prefix .. 'agent:' .. chosen .. ':all', ARGV[2], id)
 redis.call('SET', KEYS[4], chosen)
+redis.call('RPUSH', hash .. ':audit', cjson.encode({at = tonumber(ARGV[2]), actor = 'assignment', role = 'system',
+  action = 'assigned', detail = {agent = chosen, assignment = policy}}))
+redis.call('LTRIM', hash .. ':audit', -AUDIT_CAP, -1)
 return chosen
-"""
+""".replace("AUDIT_CAP", str(AUDIT_CAP))
 
-#: KEYS: the agent's open tickets; ARGV: key prefix, agent. Their unacknowledged tickets go back to
+#: KEYS: the agent's open tickets; ARGV: key prefix, agent, now. Their unacknowledged tickets go back to
 #: their teams' queues (by urgency, as routed). Returns the teams they went back to.
 _RELEASE = """
 local prefix, agent = ARGV[1], ARGV[2]
@@ -108,13 +112,16 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local created = cjson.decode(redis.call('HGET', hash, 'ticket'))['created_at']
     redis.call('ZADD', prefix .. 'team:' .. route['team'] .. ':waiting', score, id)
     redis.call('ZADD', prefix .. 'team:' .. route['team'] .. ':since', created, id)
+    redis.call('RPUSH', hash .. ':audit', cjson.encode({at = tonumber(ARGV[3]), actor = 'assignment',
+      role = 'system', action = 'released', detail = {agent = agent, why = 'went away before acknowledging it'}}))
+    redis.call('LTRIM', hash .. ':audit', -AUDIT_CAP, -1)
     teams[route['team']] = true
   end
 end
 local out = {}
 for team, _ in pairs(teams) do table.insert(out, team) end
 return out
-"""
+""".replace("AUDIT_CAP", str(AUDIT_CAP))
 
 
 class Assignment(Part):
@@ -173,7 +180,8 @@ class Assignment(Part):
         return GONE if chosen is None else (chosen or None)
 
     @guarded
-    def release(self, agent: str) -> list[str]:
+    def release(self, agent: str, *, now: float | None = None) -> list[str]:
         """The agent's assigned, unacknowledged tickets back to their teams' queues (they went away);
         the teams they went back to."""
-        return self.r.eval(_RELEASE, 1, agent_key(agent, "open"), keys.PREFIX, agent)
+        return self.r.eval(_RELEASE, 1, agent_key(agent, "open"), keys.PREFIX, agent,
+                           repr(time.time() if now is None else now))

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from smartsupport.store import RoutePlan
 from smartsupport.store.audit import trail_key
-from smartsupport.ticket import Category, Ticket
-from tests.helpers import clear_queues, clear_tickets, settings_for
-from web import create_app
+from tests.helpers import app_with_routing, routed_ticket
 
 ROUTING = """
 teams:
@@ -30,12 +27,7 @@ rules:
 
 @pytest.fixture
 def app(api_redis_url, tmp_path):
-    routing_file = tmp_path / "routing.yaml"
-    routing_file.write_text(ROUTING)
-    clear_tickets(api_redis_url)
-    clear_queues(api_redis_url)
-    yield create_app(settings_for(api_redis_url, tmp_path, SMARTSUPPORT_ROUTING_FILE=str(routing_file)))
-    clear_tickets(api_redis_url)
+    yield from app_with_routing(api_redis_url, tmp_path, ROUTING)
 
 
 def key_for(client, operator, agent: str) -> dict[str, str]:
@@ -46,18 +38,10 @@ def key_for(client, operator, agent: str) -> dict[str, str]:
 
 def routed(app, team: str, body: str = "The export fails with error 500") -> str:
     """A stored ticket, classified and routed to ``team``, waiting in its queue (as notify leaves it)."""
-    services = app.extensions["smartsupport"]
-    rules = services.routing.current()
+    rules = app.extensions["smartsupport"].routing.current()
     rule = next(r for r in rules.rules if r.team == team)
-    ticket = Ticket.new(body=body)
-    services.store.create(ticket)
-    label = {"technical": "Technical", "billing": "Billing"}[team]
-    services.store.tickets.save_categories([(ticket.id, Category(label, 0.9, {label: 0.9}, False), None)])
-    record = {"team": team, "rule": {"name": rule.name, "why": "test"}, "priority": rule.priority, "sla": None,
-              "destinations": [], "assignee": None, "acknowledged_at": None, "resolved_at": None}
-    with services.store.transaction() as tx:
-        services.store.routes.stage(tx, ticket.id, RoutePlan(record, 0.5, ticket.created_at))
-    return ticket.id
+    return routed_ticket(app.extensions["smartsupport"].store, team, body=body, rule=rule.name, priority=rule.priority,
+                         category={"technical": "Technical", "billing": "Billing"}[team])
 
 
 def test_an_operator_issues_lists_and_revokes_an_agents_key_kept_only_as_a_digest(app, client, operator, store):

@@ -10,9 +10,8 @@ import pytest
 
 from smartsupport import routing
 from smartsupport.assignment import dispatch
-from smartsupport.store import RoutePlan
 from smartsupport.store.routes import agent_key
-from smartsupport.ticket import Category, Ticket
+from tests.helpers import app_with_routing, routed_ticket
 
 LABELS = ("Billing", "Technical", "Legal", "Other")
 NOW = 1_790_000_000.0
@@ -24,16 +23,7 @@ def rules(assignment: str, members: list) -> routing.Routing:
 
 
 def routed(store, *, score: float, category: str = "Billing") -> str:
-    """A ticket classified as ``category`` and routed to the desk's queue with urgency ``score``."""
-    ticket = Ticket.new(body=f"{category} question", now=NOW)
-    store.create(ticket)
-    store.tickets.save_categories([(ticket.id, Category(category, 0.9, {category: 0.9}, False), None)])
-    record = {"team": "desk", "rule": {"name": "all", "why": "every ticket"}, "priority": "normal", "sla": None,
-              "destinations": [], "assignee": None, "assigned_at": None, "acknowledged_at": None,
-              "acknowledged_by": None, "resolved_at": None}
-    with store.transaction() as tx:
-        store.routes.stage(tx, ticket.id, RoutePlan(record, score, ticket.created_at))
-    return ticket.id
+    return routed_ticket(store, "desk", category=category, score=score, body=f"{category} question", now=NOW)
 
 
 def holders(store, agents) -> dict[str, set[str]]:
@@ -95,6 +85,9 @@ def test_an_agent_who_goes_away_leaves_unacknowledged_tickets_to_be_handed_out_a
 
     assert holders(store, ["ann", "ben"]) == {"ann": {acked}, "ben": {left}}
     assert store.routes.route_of(left)["assignee"] == "ben"
+    trail = [(e["action"], e["detail"]["agent"], e["actor"]) for e in store.audit.trail(left)]
+    assert trail == [("assigned", "ann", "assignment"), ("released", "ann", "assignment"),
+                     ("assigned", "ben", "assignment")]
 
 
 def test_a_calendar_follower_is_there_only_while_it_is_open(store):
@@ -156,3 +149,53 @@ def test_300_tickets_while_agents_come_and_go_each_go_to_one_eligible_agent(stor
                     and presence[a]["open"] < capacity[a] and waiting.category in allowed[a]]
             assert not able, f"step {step}: {waiting.ticket_id} waits while {able} could take it"
     assert len(category) == 300 and len(handed) > 100
+
+
+PUSHING = """
+teams:
+  - name: desk
+    assignment: round_robin
+    members: [{name: ann, capacity: 1}, ben]
+rules:
+  - name: all
+    team: desk
+"""
+
+
+@pytest.fixture
+def pushing(api_redis_url, tmp_path):
+    yield from app_with_routing(api_redis_url, tmp_path, PUSHING)
+
+
+def test_over_the_api_an_agent_who_comes_gets_work_and_one_who_leaves_hands_it_on(pushing, operator):
+    client, store = pushing.test_client(), pushing.extensions["smartsupport"].store
+    ann = {"Authorization": f"Bearer {client.post('/api/agents/ann/keys', headers=operator).get_json()['key']}"}
+    first, second = (routed_ticket(store, "desk", score=s) for s in (0.9, 0.5))
+
+    came = client.put("/api/agents/ann/presence", json={"status": "available"}, headers=ann)
+    assert came.status_code == 200
+    assert {k: came.get_json()[k] for k in ("agent", "status", "there", "open")} == {
+        "agent": "ann", "status": "available", "there": True, "open": 1}
+    assert client.get(f"/api/tickets/{first}", headers=ann).get_json()["route"]["assignee"] == "ann"
+
+    client.post(f"/api/tickets/{first}/resolve", headers=ann)  # room again: the next is pushed at once
+    assert store.routes.route_of(second)["assignee"] == "ann"
+
+    assert client.put("/api/agents/ben/presence", json={"status": "available"}, headers=ann).status_code == 403
+    client.put("/api/agents/ann/presence", json={"status": "away"}, headers=ann)
+    assert store.routes.route_of(second)["assignee"] is None  # nobody there to take it
+    client.put("/api/agents/ben/presence", json={"status": "available"}, headers=operator)
+
+    assert store.routes.route_of(second)["assignee"] == "ben"
+    (desk,) = client.get("/api/teams", headers=operator).get_json()["teams"]
+    assert desk["assignment"] == "round_robin" and desk["available"] == ["ben"]
+    assert [(m["name"], m["status"], m["load"]) for m in desk["members"]] == [
+        ("ann", "away", 0), ("ben", "available", 1)]
+    trail = client.get(f"/api/tickets/{second}", headers=operator).get_json()["audit"]
+    actions = [(e["action"], e["actor"]) for e in trail]
+    assert actions == [("assigned", "assignment"), ("released", "assignment"), ("assigned", "assignment")]
+
+
+def test_a_presence_that_is_not_one_of_the_three_is_refused(pushing, operator):
+    response = pushing.test_client().put("/api/agents/ann/presence", json={"status": "busy"}, headers=operator)
+    assert response.status_code == 422
