@@ -169,6 +169,7 @@ def from_config(name: str, raw: Any, problems: list[str]) -> Calendar | None:
 
 def _hours(raw: Any, where: str, problems: list[str]) -> tuple[tuple[Interval, ...], ...]:
     week: list[list[Interval]] = [[] for _ in WEEKDAYS]
+    before = len(problems)
     if not isinstance(raw, dict) or not raw:
         problems.append(f"{where}: needs a mapping of days (mon, mon-fri, sat,sun) to intervals such as "
                         "[\"09:00-17:00\"]")
@@ -184,7 +185,7 @@ def _hours(raw: Any, where: str, problems: list[str]) -> tuple[tuple[Interval, .
         for (_, end), (start, _) in zip(spans, spans[1:]):
             if start < end:
                 problems.append(f"{where}: intervals overlap on {WEEKDAYS[day]}")
-    if not any(week):
+    if not any(week) and len(problems) == before:  # not when the intervals were bad already
         problems.append(f"{where}: no open time at all (every weekday closed)")
     return tuple(tuple(spans) for spans in week)
 
