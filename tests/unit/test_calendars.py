@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartsupport import routing
-from smartsupport.calendars import WALL_CLOCK, from_config
+from smartsupport.calendars import WALL_CLOCK, Calendar, from_config, holiday_dates
 from smartsupport.errors import ConfigError
 from tests.unit.test_routing import EXAMPLE, LABELS, example_env, raw_example  # noqa: F401 (the fixture below)
 
@@ -269,4 +269,15 @@ def test_a_policy_with_a_resolution_target_only_is_valid():
 
 def test_a_calendar_with_no_open_time_is_refused_when_built_directly():
     with pytest.raises(ConfigError, match="calendar shut: needs opening hours on at least one weekday"):
-        routing.rules.Calendar("shut", "Europe/Berlin", tuple(() for _ in range(7)))
+        Calendar("shut", "Europe/Berlin", tuple(() for _ in range(7)))
+
+
+def test_each_year_of_holidays_is_computed_once_when_first_needed():
+    holiday_dates.cache_clear()
+    desk = calendar(BERLIN_SPEC)
+    assert holiday_dates.cache_info().misses == 0  # loading computes none
+
+    desk.add_open_time(utc("2026-12-30 16:00"), 12 * HOUR)  # into 2027: Fri 1 Jan is a holiday too
+    desk.add_open_time(utc("2026-06-01 08:00"), 40 * HOUR)
+
+    assert holiday_dates.cache_info().misses == 2  # 2026 and 2027, once each
