@@ -135,7 +135,7 @@ class Route:
         sla = None
         policy = routing.sla_policies.get(self.sla_policy) if self.sla_policy else None
         if policy is not None:
-            sla = sla_record(policy, routing.calendars.get(policy.calendar) if policy.calendar else None,
+            sla = sla_record(policy, routing.calendars[policy.calendar] if policy.calendar else None,
                              created_at=created_at, warning_share=routing.warning_share,
                              breached=bool((previous.get("sla") or {}).get("breached")))
         keep = {k: previous.get(k) for k in ("assignee", "assigned_at", "acknowledged_at", "acknowledged_by",
