@@ -34,11 +34,16 @@ def _tickets(rng: random.Random, n: int) -> list[routing.RoutedTicket]:
                                  text="The export fails with an error since this morning " * 3) for _ in range(n)]
 
 
-def run(say=print) -> dict:
+def example_routing() -> routing.Routing:
+    """examples/routing.yaml, its ``${NAME}``s pointed at a closed local port where unset."""
     for name in ("BILLING_SLACK", "TECH_PAGER", "OPS_HOOK"):
         os.environ.setdefault(f"{name}_URL", f"http://127.0.0.1:9/{name.lower()}")
         os.environ.setdefault(f"{name}_SECRET", SECRET)
-    rules = routing.load(EXAMPLE, labels=[label.name for label in load_labels(None)])
+    return routing.load(EXAMPLE, labels=[label.name for label in load_labels(None)])
+
+
+def run(say=print) -> dict:
+    rules = example_routing()
     rng = random.Random(5)
     tickets = _tickets(rng, TICKETS)
     started = time.perf_counter()

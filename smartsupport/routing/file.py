@@ -10,14 +10,19 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .. import calendars as calendar_config
+from ..calendars import Calendar
 from ..errors import ConfigError
 from ..language import known_codes
 from ..parsing import webhook_secret
 from .rules import (ASSIGNMENTS, DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS,
-                    Destination, Match, Member, Routing, Rule, Skills, SlaPolicy, Team)
+                    Destination, Match, Member, Routing, Rule, Skills, Team)
+from .sla import SlaPolicy
 
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TOP_LEVEL = ("teams", "destinations", "calendars", "sla_policies", "rules", "sla_warning_share")
+POLICY_KEYS = ("first_response_minutes", "resolution_minutes", "calendar")
 
 
 def load(path: Path, *, labels: Iterable[str]) -> Routing:
@@ -50,20 +55,42 @@ def parse(raw: Any, *, labels: Iterable[str], source: str = "routing", env: Mapp
     labels = tuple(labels)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: must be a mapping with teams, destinations, sla_policies and rules")
-    unknown = set(raw) - {"teams", "destinations", "sla_policies", "rules", "sla_warning_share"}
+    unknown = set(raw) - set(TOP_LEVEL)
     if unknown:
-        problems.append(f"unknown top-level keys {sorted(unknown)}")
+        problems.append(f"unknown top-level keys {sorted(unknown)} (known: {list(TOP_LEVEL)})")
     teams = _teams(raw.get("teams"), problems)
     destinations = _destinations(raw.get("destinations") or [], problems, os.environ if env is None else env)
-    policies = _policies(raw.get("sla_policies") or {}, problems)
+    calendars = _calendars(raw.get("calendars") or {}, problems)
+    policies = _policies(raw.get("sla_policies") or {}, calendars, problems)
     share = raw.get("sla_warning_share", DEFAULT_WARNING_SHARE)
     if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share < 1:
         problems.append(f"sla_warning_share: must be a number between 0 and 1, not {share!r}")
         share = DEFAULT_WARNING_SHARE
     rules = _rules(raw.get("rules"), labels, teams, destinations, policies, problems)
+    _check_members(teams, calendars, labels, problems)
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
-    return Routing(teams, destinations, policies, tuple(rules), float(share), source)
+    return Routing(teams, destinations, policies, tuple(rules), float(share), source,
+                   {name: c for name, c in calendars.items() if c is not None})
+
+
+def _check_members(teams: dict[str, Team], calendars: dict[str, Calendar | None], labels: tuple[str, ...],
+                   problems: list[str]) -> None:
+    """Members' calendars are the file's, their skills the labels' categories and known languages."""
+    for team in teams.values():
+        for member in team.members:
+            where = f"teams ({team.name}).members ({member.name})"
+            if member.calendar is not None and member.calendar not in calendars:
+                problems.append(f"{where}.calendar: unknown calendar {member.calendar!r} (calendars: "
+                                f"{sorted(calendars)})")
+            unknown = [c for c in member.skills.categories if c not in labels]
+            if unknown:
+                problems.append(f"{where}.skills.categories: unknown categories {unknown} (labels: {list(labels)})")
+            try:
+                known_codes(member.skills.languages)
+            except ValueError as exc:
+                if member.skills.languages:
+                    problems.append(f"{where}.skills.languages: {exc}")
 
 
 def _teams(raw: Any, problems: list[str]) -> dict[str, Team]:
@@ -166,18 +193,52 @@ def _expand(value: Any, where: str, problems: list[str], env: Mapping[str, str])
     return VARIABLE.sub(variable, value)
 
 
-def _policies(raw: Any, problems: list[str]) -> dict[str, SlaPolicy]:
+def _calendars(raw: Any, problems: list[str]) -> dict[str, Calendar | None]:
+    """Each calendar by name (None for one with problems, so that policies naming it are not blamed)."""
+    if not isinstance(raw, dict):
+        problems.append("calendars: must be a mapping of name to {timezone, hours, holidays, closed}")
+        return {}
+    return {str(name): calendar_config.from_config(str(name), item, problems) for name, item in raw.items()}
+
+
+def _policies(raw: Any, calendars: dict[str, Calendar | None], problems: list[str]) -> dict[str, SlaPolicy]:
     found: dict[str, SlaPolicy] = {}
     if not isinstance(raw, dict):
-        problems.append("sla_policies: must be a mapping of name to {first_response_minutes}")
+        problems.append(f"sla_policies: must be a mapping of name to {{{', '.join(POLICY_KEYS)}}}")
         return found
     for name, item in raw.items():
-        minutes = item.get("first_response_minutes") if isinstance(item, dict) else None
-        if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
-            problems.append(f"sla_policies.{name}: needs first_response_minutes, a number above 0")
+        where = f"sla_policies.{name}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be a mapping of {list(POLICY_KEYS)}")
             continue
-        found[str(name)] = SlaPolicy(str(name), float(minutes) * 60.0)
+        before = len(problems)
+        unknown = set(item) - set(POLICY_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown keys {sorted(map(str, unknown))} (known: {list(POLICY_KEYS)})")
+        first, resolution = (_minutes(item.get(k), f"{where}.{k}", problems)
+                             for k in ("first_response_minutes", "resolution_minutes"))
+        if first is None and resolution is None:
+            problems.append(f"{where}: needs first_response_minutes or resolution_minutes (or both), "
+                            "numbers above 0")
+        elif first is not None and resolution is not None and resolution < first:
+            problems.append(f"{where}: resolution_minutes ({resolution / 60:g}) is below first_response_minutes "
+                            f"({first / 60:g})")
+        calendar = item.get("calendar")
+        if calendar is not None and calendar not in calendars:
+            problems.append(f"{where}.calendar: unknown calendar {calendar!r} (calendars: {sorted(calendars)})")
+        if len(problems) == before:
+            found[str(name)] = SlaPolicy(str(name), first, resolution, calendar)
     return found
+
+
+def _minutes(raw: Any, where: str, problems: list[str]) -> float | None:
+    """Seconds of a ``*_minutes`` value (None when absent or bad, a bad one added to ``problems``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not 0 < raw < float("inf"):
+        problems.append(f"{where}: must be a number of minutes above 0, not {raw!r}")
+        return None
+    return float(raw) * 60.0
 
 
 def _rules(raw: Any, labels: tuple[str, ...], teams: dict[str, Team], destinations: dict[str, Destination],

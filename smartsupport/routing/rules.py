@@ -1,12 +1,15 @@
-"""The routing types: teams, destinations, SLA policies, rules and the decision a ticket gets
-(``Routing.route``); ``file`` builds them from a routing file, ``source`` keeps the one in force."""
+"""The routing types: teams, destinations, rules and the decision a ticket gets (``Routing.route``);
+``sla`` has the SLA policies and their deadlines, ``file`` builds them from a routing file, ``source``
+keeps the one in force."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..calendars import Calendar
 from ..ticket import UrgencyLevel
+from .sla import SlaPolicy, sla_record
 
 #: Events a destination can ask for. ``ticket.routed``: every ticket a rule sends it;
 #: ``ticket.urgent``: those at or above the urgency threshold; the SLA events at their times.
@@ -14,7 +17,7 @@ EVENTS = ("ticket.routed", "ticket.urgent", "ticket.sla_warning", "ticket.sla_br
 DEFAULT_EVENTS = ("ticket.urgent", "ticket.sla_warning", "ticket.sla_breached")
 FORMATS = ("standard", "slack")
 LEVELS = tuple(level.value for level in UrgencyLevel)
-#: Share of the first-response time after which ``ticket.sla_warning`` fires, unless the file says.
+#: Share of each SLA target's open time after which its warning falls due, unless the file says.
 DEFAULT_WARNING_SHARE = 0.75
 MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases", "language")
 #: How a team's work reaches its agents: they pull it (``next``), or it is pushed to an available
@@ -74,12 +77,6 @@ class Destination:
     format: str = "standard"
     #: While its secret is rotated: the old one, which signs its events too ("": none).
     previous_secret: str = ""
-
-
-@dataclass(frozen=True)
-class SlaPolicy:
-    name: str
-    first_response_s: float
 
 
 @dataclass(frozen=True)
@@ -163,16 +160,15 @@ class Route:
     destinations: tuple[str, ...]
 
     def record(self, *, created_at: float, routing: "Routing", previous: dict | None = None) -> dict[str, Any]:
-        """The route as the ticket keeps it, with its deadlines from ``created_at``; an earlier
-        route's acknowledgement, resolution and assignee carry over to a re-route."""
+        """The route as the ticket keeps it, with its deadlines from ``created_at`` in its policy's
+        calendar; an earlier route's acknowledgement, resolution and assignee carry over to a re-route."""
         previous = previous or {}
         sla = None
         policy = routing.sla_policies.get(self.sla_policy) if self.sla_policy else None
         if policy is not None:
-            due = created_at + policy.first_response_s
-            sla = {"policy": policy.name, "first_response_due": round(due, 3),
-                   "warning_at": round(created_at + policy.first_response_s * routing.warning_share, 3),
-                   "breached": bool((previous.get("sla") or {}).get("breached"))}
+            sla = sla_record(policy, routing.calendars[policy.calendar] if policy.calendar else None,
+                             created_at=created_at, warning_share=routing.warning_share,
+                             breached=bool((previous.get("sla") or {}).get("breached")))
         keep = {k: previous.get(k) for k in ("assignee", "assigned_at", "acknowledged_at", "acknowledged_by",
                                              "resolved_at")}
         return {"team": self.team, "rule": {"name": self.rule, "why": self.why}, "priority": self.priority,
@@ -187,6 +183,7 @@ class Routing:
     rules: tuple[Rule, ...]
     warning_share: float = DEFAULT_WARNING_SHARE
     source: str = "default"
+    calendars: dict[str, Calendar] = field(default_factory=dict)
 
     def route(self, ticket: RoutedTicket) -> Route:
         """The first rule that matches (the last one matches everything)."""

@@ -50,8 +50,11 @@ def test_deadlines_and_destinations_follow_the_policy(example_env):
 
     record = route.record(created_at=1000.0, routing=rules)
 
+    # the urgent policy has no calendar: its targets run on the wall clock
     assert record["sla"] == {"policy": "urgent", "first_response_due": 1000.0 + 15 * 60,
-                             "warning_at": 1000.0 + 0.75 * 15 * 60, "breached": False}
+                             "warning_at": 1000.0 + 0.75 * 15 * 60, "breached": False,
+                             "resolution_due": 1000.0 + 240 * 60, "resolution_warning_at": 1000.0 + 0.75 * 240 * 60,
+                             "calendar": None, "paused_at": None, "open_s_used": 0}
     # the pager wants urgent tickets, the ops hook too; a non-urgent ticket reaches neither
     assert [d.name for d in rules.deliveries_for(route, urgent=True)] == ["tech-pager", "ops-hook"]
     assert rules.deliveries_for(route, urgent=False) == []
