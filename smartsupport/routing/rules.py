@@ -28,14 +28,14 @@ ASSIGNMENTS = ("pull", "round_robin", "least_loaded")
 @dataclass(frozen=True)
 class Skills:
     """What a member may be given when work is pushed: tickets of these categories and languages
-    (empty: any)."""
+    (empty: any). A ticket whose language is undecided (a few words, a number) is anyone's."""
     categories: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
 
     def allow(self, category: str, language: str | None) -> bool:
         if self.categories and category not in self.categories:
             return False
-        return not self.languages or language in self.languages
+        return not self.languages or language is None or language in self.languages
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def test_without_a_file_each_category_goes_to_its_own_team_and_urgent_ones_to_ev
     (lambda r: r["teams"].append({"name": "nobody-routes-here"}),
      "teams ['nobody-routes-here']: no rule routes to them"),
     (lambda r: r["rules"].insert(1, {"name": "catch-all", "team": "general"}),
-     "rules[2] (gold-billing): can never match: rules[1] (catch-all) before it matches every ticket"),
+     "rules[2] (not-english): can never match: rules[1] (catch-all) before it matches every ticket"),
     (lambda r: r["rules"][0]["match"].update(score={"min": 0.8, "max": 0.2}),
      "rules[0] (critical-technical).match.score: can never match: min 0.8 is above max 0.2"),
     (lambda r: r["destinations"][1].pop("url"), "destinations[1] (tech-pager): needs a url"),
