@@ -138,6 +138,15 @@ class AgentIn(BaseModel):
     agent: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9._@-]*$")
 
 
+class ReplyIn(BaseModel):
+    """The customer's answer on a ticket: it joins the ticket (and re-scores it) as a mailed reply
+    does, and a ticket waiting on the customer has its SLA clock running again."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, pattern=BODY_PATTERN)
+
+
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -5,16 +5,21 @@ Registered on the API blueprint (web/api.py): the same keys, roles and rate limi
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from flask import g, request
 
 from smartsupport import routing
-from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, UnknownTeam
+from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, TicketNotFound, UnknownTeam
+from smartsupport.store.views import for_submitter
+from workers.pipeline import rescore
 
 from . import answers
 from .agents import acting_agent, agent_teams, audit, check_team, presence_of, push_work
 from .blueprint import api, current_services, json_object, operator_or_agent, validated
 from .openapi import documented
-from .schemas import AckIn, AgentIn
+from .schemas import AckIn, AgentIn, ReplyIn
 
 
 @api.get("/teams")
@@ -82,6 +87,48 @@ def acknowledge(ticket_id: str):
 def resolve(ticket_id: str):
     """Done with the ticket: acknowledged if it was not, and out of its team's and agent's queues."""
     return _close(ticket_id, "resolve")
+
+
+@api.post("/tickets/<ticket_id>/wait")
+@documented("Waiting on the customer: the ticket's SLA clock pauses until they reply.",
+            answers={200: answers.Ticket}, errors=(400, 403, 404, 409, 415, 422), body=AckIn,
+            operation_id="waitOnCustomer")
+def wait_on_customer(ticket_id: str):
+    """The agent asked the customer something: no SLA warning or breach while the ticket waits; the
+    customer's reply (the API's replies, or mail) runs the clock again, with the open time used kept."""
+    operator_or_agent()
+    agent = acting_agent(validated(AckIn, json_object() if request.get_data() else {}).agent)
+    store = current_services().store
+    view = store.views.get(ticket_id)
+    if view["route"] is None:
+        raise NoRoute("the ticket has not been routed yet (it is still being processed)")
+    check_team(view["route"]["team"])
+    if view["route"].get("waiting_since") is None and view["route"].get("resolved_at") is None:
+        store.routes.wait(ticket_id)
+        audit(ticket_id, "waiting", **({"agent": agent} if agent else {}))
+    return store.views.get(ticket_id)
+
+
+@api.post("/tickets/<ticket_id>/replies")
+@documented("The customer's reply: it joins the ticket, re-scores it, and ends a wait on the customer.",
+            answers={202: answers.Ticket}, errors=(400, 404, 413, 415, 422), body=ReplyIn, operation_id="addReply")
+def add_reply(ticket_id: str):
+    """The key that submitted the ticket (the customer's), or an operator's on their behalf."""
+    payload = validated(ReplyIn, json_object())
+    services = current_services()
+    view = services.store.views.get(ticket_id)
+    if not g.principal.is_operator and view["submitter"] != g.principal.fingerprint:
+        raise TicketNotFound(ticket_id)
+    reply_id = f"api:{uuid.uuid4().hex}"
+    services.store.mail.add_reply(ticket_id, reply_id, reply_id, {"message_id": reply_id, "body": payload.body,
+                                                                  "from": "api", "attachments": []})
+    rules = services.routing.current()
+    waited = (view["route"] or {}).get("waiting_since") is not None
+    services.store.routes.resume(ticket_id, lambda sla: rules.sla_resumed(sla, resumed_at=time.time()))
+    audit(ticket_id, "replied", via="api", resumed=waited)
+    rescore(ticket_id)
+    view = services.store.views.get(ticket_id)
+    return (view if g.principal.is_operator else for_submitter(view)), 202
 
 
 def _presence_fields(presence: dict) -> dict:

@@ -24,6 +24,7 @@ from .runtime import settings
 log = logging.getLogger(__name__)
 CLASSIFY = "workers.tasks.classify_ticket"
 DELIVER = "workers.tasks.deliver_webhook"
+RESCORE = "workers.tasks.rescore_ticket"
 #: Triage priorities on RabbitMQ, where the higher number is served first (urgency.triage_priority
 #: gives 0 first, as kombu's Redis transport has it; celeryconfig declares x-max-priority 9). 9 and 4
 #: sit on either side of RabbitMQ 4's line between its quorum queues' two levels (5 and above: high),
@@ -104,6 +105,11 @@ def redeliver(ticket_store: TicketStore, subject: str, urls: Iterable[str]) -> N
         ticket_store.deliveries.reopen(subject, url, notify.event_id_for(subject))
         ticket_store.deliveries.unbury(subject, url)
         app.signature(DELIVER, (subject, url)).apply_async()
+
+
+def rescore(ticket_id: str) -> None:
+    """Score a ticket again with the replies joined to it (workers.tasks.rescore_ticket)."""
+    app.signature(RESCORE, (ticket_id,)).apply_async()
 
 
 def _classify_signature(ticket: Ticket):

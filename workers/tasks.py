@@ -24,7 +24,7 @@ from celery.signals import worker_process_init
 from smartsupport import assignment, delivery, incidents, language, notify, routing, urgency
 from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
 from smartsupport.incidents import IncidentRegistry
-from smartsupport.store import FinishPlan, RoutePlan, sla_subject
+from smartsupport.store import FinishPlan, RoutePlan, sla_event_type, sla_subject
 from smartsupport.ticket import Category, Ticket
 
 from . import leases
@@ -175,6 +175,8 @@ def rescore_ticket(ticket_id: str) -> None:
     it), then notify: its route and any delivery already opened stay; an event it now deserves opens."""
     s = store()
     ticket = s.tickets.load(ticket_id)
+    rules = current_routing()
+    s.routes.resume(ticket_id, lambda sla: rules.sla_resumed(sla, resumed_at=time.time()))  # the customer answered
     replies = s.mail.replies(ticket_id)
     with_replies = dataclasses.replace(ticket, body="\n\n".join([ticket.body, *(r["body"] for r in replies)]))
     severity = s.tickets.severity_of(ticket_id)
@@ -312,10 +314,11 @@ def fire_sla_events(now: float | None = None) -> int:
     rules = current_routing()
     for ticket_id, event in s.routes.due_sla_events(now=now):
         route = s.routes.route_of(ticket_id)
-        destinations = rules.sla_destinations((route or {}).get("destinations") or [], event)
+        destinations = rules.sla_destinations((route or {}).get("destinations") or [], sla_event_type(event)[0])
         subject = sla_subject(ticket_id, event)
         view = s.views.get(ticket_id)
-        payload = {"type": event, "id": notify.event_id_for(subject),
+        kind, target = sla_event_type(event)
+        payload = {"type": kind, "id": notify.event_id_for(subject), "target": target,
                    "data": {k: v for k, v in view.items() if k != "webhook"}}
         if s.fire_sla_event(ticket_id, event, payload, [d.url for d in destinations]):
             log.warning("%s: ticket %s (team %s)", event, ticket_id, (route or {}).get("team"))

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from ..calendars import Calendar
 from ..ticket import UrgencyLevel
-from .sla import SlaPolicy, sla_record
+from .sla import SlaPolicy, sla_after_resume, sla_record
 
 #: Events a destination can ask for. ``ticket.routed``: every ticket a rule sends it;
 #: ``ticket.urgent``: those at or above the urgency threshold; the SLA events at their times.
@@ -17,6 +17,8 @@ EVENTS = ("ticket.routed", "ticket.urgent", "ticket.sla_warning", "ticket.sla_br
 DEFAULT_EVENTS = ("ticket.urgent", "ticket.sla_warning", "ticket.sla_breached")
 FORMATS = ("standard", "slack")
 LEVELS = tuple(level.value for level in UrgencyLevel)
+#: The flags of an ``sla`` that say one of its events fired (store/routes.py sets them).
+FIRED = ("warned", "breached", "resolution_warned", "resolution_breached")
 #: Share of each SLA target's open time after which its warning falls due, unless the file says.
 DEFAULT_WARNING_SHARE = 0.75
 MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases", "language")
@@ -161,16 +163,21 @@ class Route:
 
     def record(self, *, created_at: float, routing: "Routing", previous: dict | None = None) -> dict[str, Any]:
         """The route as the ticket keeps it, with its deadlines from ``created_at`` in its policy's
-        calendar; an earlier route's acknowledgement, resolution and assignee carry over to a re-route."""
+        calendar; an earlier route's acknowledgement, resolution, assignee and wait on the customer
+        carry over to a re-route, and the SLA events it fired stay fired."""
         previous = previous or {}
         sla = None
         policy = routing.sla_policies.get(self.sla_policy) if self.sla_policy else None
         if policy is not None:
+            before = previous.get("sla") or {}
             sla = sla_record(policy, routing.calendars[policy.calendar] if policy.calendar else None,
                              created_at=created_at, warning_share=routing.warning_share,
-                             breached=bool((previous.get("sla") or {}).get("breached")))
+                             breached=bool(before.get("breached")))
+            sla.update({flag: True for flag in FIRED if before.get(flag)})
+            if previous.get("waiting_since") is not None:
+                sla["paused_at"] = previous["waiting_since"]
         keep = {k: previous.get(k) for k in ("assignee", "assigned_at", "acknowledged_at", "acknowledged_by",
-                                             "resolved_at")}
+                                             "resolved_at", "waiting_since")}
         return {"team": self.team, "rule": {"name": self.rule, "why": self.why}, "priority": self.priority,
                 "sla": sla, "destinations": list(self.destinations), **keep}
 
@@ -210,6 +217,15 @@ class Routing:
 
     def team_names(self) -> list[str]:
         return sorted(self.teams)
+
+    def sla_resumed(self, sla: dict[str, Any], *, resumed_at: float) -> dict[str, Any]:
+        """A paused ``sla`` running again at ``resumed_at``, the open time used before its pause kept,
+        in its policy's calendar; a policy the routing no longer has: on the wall clock."""
+        policy = self.sla_policies.get(sla.get("policy", ""))
+        if policy is None:
+            policy = SlaPolicy(sla.get("policy", ""), None)
+        calendar = self.calendars.get(policy.calendar) if policy.calendar else None
+        return sla_after_resume(sla, policy, calendar, paused_at=sla["paused_at"], resumed_at=resumed_at)
 
 
 def default_routing(labels: Iterable[str], webhook_urls: Iterable[str], secret: str) -> Routing:

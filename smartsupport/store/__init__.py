@@ -48,7 +48,7 @@ from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
 from .model_state import ModelState
 from .ops import Ops
 from .outbox import Outbox
-from .routes import RoutePlan, Routes, sla_subject
+from .routes import RoutePlan, Routes, sla_event_type, sla_subject
 from .shared import Shared
 from .sweeper import Sweeper
 from .tickets import TicketResults, Tickets
@@ -56,7 +56,7 @@ from .transaction import Transaction
 from .views import Views, present
 
 __all__ = ["LATENCY_BUCKETS_MS", "STAGES", "FinishPlan", "RoutePlan", "TicketResults", "TicketStore",
-           "Transaction", "present", "sla_subject"]
+           "Transaction", "present", "sla_event_type", "sla_subject"]
 
 
 @dataclass(frozen=True)

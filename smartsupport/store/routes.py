@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import AgentAtCapacity, TicketNotFound
 from . import keys
@@ -27,7 +27,13 @@ from .transaction import Transaction
 
 SLA_DUE = keys.PREFIX + "sla:due"
 TEAM_STATS = keys.PREFIX + "team:stats"
-SLA_EVENTS = ("ticket.sla_warning", "ticket.sla_breached")
+#: The SLA clock's entries: the name each has in the due set, the ``sla`` key of its time, the flag
+#: that says it fired, and what stops it (``ack``: the first response; ``resolve``: the resolution).
+SLA_CLOCK = (("ticket.sla_warning", "warning_at", "warned", "ack"),
+             ("ticket.sla_breached", "first_response_due", "breached", "ack"),
+             ("ticket.sla_warning:resolution", "resolution_warning_at", "resolution_warned", "resolve"),
+             ("ticket.sla_breached:resolution", "resolution_due", "resolution_breached", "resolve"))
+SLA_EVENTS = tuple(entry[0] for entry in SLA_CLOCK)
 
 
 def team_key(team: str, part: str) -> str:
@@ -39,8 +45,27 @@ def agent_key(agent: str, part: str) -> str:
 
 
 def sla_subject(ticket_id: str, event: str) -> str:
-    """The webhook subject of one SLA event of a ticket, e.g. ``sla:<id>:event:sla_warning``."""
+    """The webhook subject of one SLA event of a ticket, e.g. ``sla:<id>:event:sla_warning`` or
+    ``sla:<id>:event:sla_breached:resolution``."""
     return f"sla:{ticket_id}:event:{event.split('.')[-1]}"
+
+
+def sla_event_type(event: str) -> tuple[str, str]:
+    """An SLA clock entry's webhook event type and target: ``("ticket.sla_breached", "resolution")``."""
+    kind, _, target = event.partition(":")
+    return kind, target or "first_response"
+
+
+def pending_sla(route: dict[str, Any]) -> dict[str, float]:
+    """The SLA events still to fire for a route, by their name in the due set: none once it is
+    resolved or while it waits on the customer; the first response's none once it is acknowledged;
+    none that fired already."""
+    sla = route.get("sla")
+    if not sla or route.get("resolved_at") is not None or sla.get("paused_at") is not None:
+        return {}
+    acknowledged = route.get("acknowledged_at") is not None
+    return {event: sla[at] for event, at, fired, stop in SLA_CLOCK
+            if sla.get(at) is not None and not sla.get(fired) and not (stop == "ack" and acknowledged)}
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,9 @@ if route['acknowledged_at'] == cjson.null or route['acknowledged_at'] == nil the
   redis.call('HINCRBYFLOAT', prefix .. 'team:stats', 'ack_s:' .. route['team'], now - tonumber(ARGV[6]))
 end
 redis.call('ZREM', KEYS[2], id .. ' ticket.sla_warning', id .. ' ticket.sla_breached')
+if ARGV[3] == 'resolve' then
+  redis.call('ZREM', KEYS[2], id .. ' ticket.sla_warning:resolution', id .. ' ticket.sla_breached:resolution')
+end
 if ARGV[3] == 'resolve' and (route['resolved_at'] == cjson.null or route['resolved_at'] == nil) then
   route['resolved_at'] = now
   redis.call('ZREM', prefix .. 'team:' .. route['team'] .. ':waiting', id)
@@ -113,11 +141,9 @@ class Routes(Part):
         if record.get("assignee") is None and record.get("resolved_at") is None:
             tx.pipe.zadd(team_key(team, "waiting"), {ticket_id: plan.score})
             tx.pipe.zadd(team_key(team, "since"), {ticket_id: plan.created_at})
-        sla = record.get("sla")
-        if sla and record.get("acknowledged_at") is None and record.get("resolved_at") is None:
-            if not sla.get("breached"):
-                tx.pipe.zadd(SLA_DUE, {f"{ticket_id} ticket.sla_warning": sla["warning_at"],
-                                       f"{ticket_id} ticket.sla_breached": sla["first_response_due"]})
+        pending = pending_sla(record)
+        if pending:
+            tx.pipe.zadd(SLA_DUE, {f"{ticket_id} {event}": at for event, at in pending.items()})
 
     def unroute(self, tx: Transaction, ticket_id: str, raw_route: str | None) -> None:
         """Within ``tx``: the ticket out of every queue, agent list and SLA clock (deletion)."""
@@ -187,6 +213,53 @@ class Routes(Part):
         return taken or None
 
     @guarded
+    def wait(self, ticket_id: str, *, now: float | None = None) -> dict[str, Any] | None:
+        """Waiting on the customer: the route's ``waiting_since`` set and its SLA clock stopped (its
+        events off the due set until ``resume``); doing it again, or on a resolved ticket, changes
+        nothing. The route; None for a ticket without one."""
+        now = time.time() if now is None else now
+
+        def waiting(route: dict) -> dict | None:
+            if route.get("waiting_since") is not None or route.get("resolved_at") is not None:
+                return None
+            sla = route.get("sla") and {**route["sla"], "paused_at": now}
+            return {**route, "waiting_since": now, "sla": sla}
+        return self._rewrite(ticket_id, waiting)
+
+    @guarded
+    def resume(self, ticket_id: str, move: Callable[[dict], dict], *, now: float | None = None) -> dict | None:
+        """The customer answered: ``waiting_since`` cleared and the SLA clock running again with its
+        times ``move``-d (smartsupport.routing.Routing.sla_resumed: the open time used before the pause
+        is kept); a ticket not waiting is left as it is. The route; None for a ticket without one."""
+        def resumed(route: dict) -> dict | None:
+            if route.get("waiting_since") is None:
+                return None
+            sla = route.get("sla")
+            return {**route, "waiting_since": None,
+                    "sla": move(sla) if sla and sla.get("paused_at") is not None else sla}
+        return self._rewrite(ticket_id, resumed)
+
+    def _rewrite(self, ticket_id: str, change: Callable[[dict], dict | None]) -> dict[str, Any] | None:
+        """Replace a route with ``change(route)`` (None: leave it) under WATCH, its SLA events on the
+        due set following it; again from the start should another client change the ticket meanwhile."""
+        while True:
+            with Transaction(self.r) as tx:
+                tx.watch(keys.ticket(ticket_id))
+                raw = tx.pipe.hget(keys.ticket(ticket_id), "route")
+                route = None if raw is None else json.loads(raw)
+                changed = None if route is None else change(route)
+                if changed is None:
+                    return route
+                tx.begin()
+                tx.pipe.hset(keys.ticket(ticket_id), "route", json.dumps(changed))
+                tx.pipe.zrem(SLA_DUE, *(f"{ticket_id} {e}" for e in SLA_EVENTS))
+                pending = pending_sla(changed)
+                if pending:
+                    tx.pipe.zadd(SLA_DUE, {f"{ticket_id} {event}": at for event, at in pending.items()})
+            if tx.committed:
+                return changed
+
+    @guarded
     def due_sla_events(self, *, now: float | None = None, limit: int = 200) -> list[tuple[str, str]]:
         """``(ticket id, event)`` SLA events whose time has come."""
         now = time.time() if now is None else now
@@ -205,11 +278,14 @@ class Routes(Part):
         raw = tx.pipe.hget(keys.ticket(ticket_id), "route")
         tx.begin()
         tx.pipe.zrem(SLA_DUE, member)
-        if event == "ticket.sla_breached" and raw:
+        if raw:
             route = json.loads(raw)
-            route["sla"]["breached"] = True
+            route["sla"][next(fired for name, _, fired, _ in SLA_CLOCK if name == event)] = True
             tx.pipe.hset(keys.ticket(ticket_id), "route", json.dumps(route))
-            tx.pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
+            if event == "ticket.sla_breached":
+                tx.pipe.hincrby(TEAM_STATS, f"breaches:{route['team']}", 1)
+            elif event == "ticket.sla_breached:resolution":
+                tx.pipe.hincrby(TEAM_STATS, f"resolution_breaches:{route['team']}", 1)
         return True
 
     @guarded
