@@ -325,7 +325,27 @@ def fire_sla_events(now: float | None = None) -> int:
             for d in destinations:
                 deliver_webhook.delay(subject, d.url)
             fired += 1
+            if kind == "ticket.sla_breached":
+                _escalate(s, rules, ticket_id, why=f"{target} deadline breached")
     return fired
+
+
+def _escalate(s, rules: routing.Routing, ticket_id: str, *, why: str) -> None:
+    """What the breached ticket's rule says a breach does (another team, a higher priority), once;
+    recorded in its audit trail. Its new team's queue is handed out at once if that team pushes."""
+    route, now = s.routes.route_of(ticket_id), time.time()
+    changed = rules.escalated(route or {}, now=now, why=why) if route else None
+    if changed is None:
+        return
+    found = s.tickets.to_route([ticket_id]).get(ticket_id)
+    if found is None:  # deleted meanwhile
+        return
+    s.routes.reroute(ticket_id, changed, score=float((found.urgency or {}).get("score", 0.0)),
+                     created_at=found.ticket.created_at)
+    s.audit.record(ticket_id, "escalated", actor="sla", role="system",
+                   detail={"why": why, "team": [route["team"], changed["team"]],
+                           "priority": [route["priority"], changed["priority"]]})
+    assignment.dispatch(s, rules, [changed["team"]])
 
 
 #: Tickets deleted per round trip of the retention task.

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..language import known_codes
 from ..parsing import webhook_secret
 from .rules import (ASSIGNMENTS, DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS,
-                    Destination, Match, Member, Routing, Rule, Skills, Team)
+                    Destination, Escalation, Match, Member, Routing, Rule, Skills, Team)
 from .sla import SlaPolicy
 
 
@@ -269,14 +269,31 @@ def _rules(raw: Any, labels: tuple[str, ...], teams: dict[str, Team], destinatio
         match = _match(item.get("match"), where, labels, problems) if "match" in item else None
         if match is None or match == Match():
             seen_match_all = where
-        rules.append(Rule(str(name), str(team), match, str(item.get("priority", "normal")), sla, notify))
+        rules.append(Rule(str(name), str(team), match, str(item.get("priority", "normal")), sla, notify,
+                          _escalation(item.get("escalate"), where, teams, sla, problems)))
     if rules and rules[-1].match not in (None, Match()):
         problems.append(f"rules[{len(rules) - 1}] ({rules[-1].name}): the last rule must have no match "
                         "(it catches every ticket the others leave)")
-    unrouted = sorted(set(teams) - {r.team for r in rules})
+    unrouted = sorted(set(teams) - {r.team for r in rules} - {r.escalate.team for r in rules if r.escalate})
     if unrouted:
         problems.append(f"teams {unrouted}: no rule routes to them")
     return rules
+
+
+def _escalation(raw: Any, where: str, teams: dict[str, Team], sla: str | None,
+                problems: list[str]) -> Escalation | None:
+    """``escalate: {team: <team>, priority: <priority>}``: what a breach of the rule's SLA does."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw or set(raw) - {"team", "priority"} or not all(
+            isinstance(v, str) and v for v in raw.values()):
+        problems.append(f"{where}.escalate: a mapping with a team and/or a priority")
+        return None
+    if raw.get("team") is not None and raw["team"] not in teams:
+        problems.append(f"{where}.escalate.team: unknown team {raw['team']!r} (teams: {sorted(teams)})")
+    if sla is None:
+        problems.append(f"{where}.escalate: the rule has no sla, so nothing can breach")
+    return Escalation(raw.get("team"), raw.get("priority"))
 
 
 def _match(raw: Any, where: str, labels: tuple[str, ...], problems: list[str]) -> Match:

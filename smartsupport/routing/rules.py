@@ -130,6 +130,14 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """What a breach of the rule's SLA does beyond its event, once per ticket: hand the ticket to
+    another team and/or raise its priority (None: leave it)."""
+    team: str | None = None
+    priority: str | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     team: str
@@ -137,6 +145,7 @@ class Rule:
     priority: str = "normal"
     sla: str | None = None
     notify: tuple[str, ...] = ()
+    escalate: Escalation | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,20 @@ class Routing:
 
     def team_names(self) -> list[str]:
         return sorted(self.teams)
+
+    def escalated(self, route: dict[str, Any], *, now: float, why: str) -> dict[str, Any] | None:
+        """The route after a breach, as its rule's ``escalate`` says (another team, whose queue it
+        joins unassigned; a higher priority), marked ``escalated`` so that it happens once; None when
+        the rule says nothing, the rule left the file, or the ticket was escalated already."""
+        rule = next((r for r in self.rules if r.name == (route.get("rule") or {}).get("name")), None)
+        if rule is None or rule.escalate is None or route.get("escalated"):
+            return None
+        changed = {**route, "escalated": {"at": now, "why": why, "team": route["team"], "priority": route["priority"]}}
+        if rule.escalate.team and rule.escalate.team != route["team"]:
+            changed.update(team=rule.escalate.team, assignee=None, assigned_at=None)
+        if rule.escalate.priority:
+            changed["priority"] = rule.escalate.priority
+        return changed
 
     def sla_resumed(self, sla: dict[str, Any], *, resumed_at: float) -> dict[str, Any]:
         """A paused ``sla`` running again at ``resumed_at``, the open time used before its pause kept,

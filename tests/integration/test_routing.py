@@ -23,7 +23,7 @@ from smartsupport import routing
 from smartsupport.calendars import WALL_CLOCK
 from smartsupport.store import RoutePlan, TicketStore
 from smartsupport.store.routes import SLA_DUE
-from tests.helpers import ROOT, answering_worker, clear_tickets, free_port, leaks, settings_for, wait_for
+from tests.helpers import ROOT, answering_worker, clear_tickets, finished, free_port, leaks, settings_for, wait_for
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -377,15 +377,35 @@ def test_a_ticket_waiting_on_the_customer_does_not_breach_and_runs_again_on_thei
     assert paused_for == pytest.approx(time.time() - paused_at, abs=1.0) and paused_for > 0  # the wall clock
     _let_time_pass(store, [tid], 3 * 3600)  # past the first response's target, not the resolution's
 
-    def paged() -> bool:
+    def told(name: str) -> bool:
         return (tid, "ticket.sla_breached") in [(e["data"]["id"], e["type"])
-                                                for e in verified(receivers["tech-pager"], SECRETS["tech-pager"])]
-    wait_for(paged, timeout_s=60, what="the breach after the reply")
+                                                for e in verified(receivers[name], SECRETS[name])]
+    wait_for(lambda: told("tech-pager") and told("ops-hook"), timeout_s=60, what="the breach after the reply")
     breaches = [e for e in verified(receivers["ops-hook"], SECRETS["ops-hook"])
                 if e["data"]["id"] == tid and e["type"] == "ticket.sla_breached"]
     assert [e["target"] for e in breaches] == ["first_response"]  # the resolution's is 4 h away
     actions = [e["action"] for e in client.get(f"/api/tickets/{tid}", headers=headers).get_json()["audit"]]
-    assert actions[-2:] == ["waiting", "replied"]
+    assert [a for a in actions if a in ("waiting", "replied")] == ["waiting", "replied"]
+
+
+@pytest.mark.parametrize("code, body", [
+    ("de", "Seit gestern kann ich mich nicht mehr in mein Konto einloggen. Das Passwort wurde zurückgesetzt, "
+           "aber die Anmeldung schlägt weiterhin fehl. Bitte helfen Sie mir schnell."),
+    ("fr", "Bonjour, ma facture de ce mois-ci est deux fois plus élevée que d'habitude. Pouvez-vous vérifier "
+           "le montant et me rembourser la différence ?"),
+    ("es", "Hola, la aplicación se cierra cada vez que intento exportar mis datos. ¿Podrían revisar el problema "
+           "lo antes posible? Gracias."),
+])
+def test_a_ticket_in_german_french_or_spanish_goes_to_the_desk_that_reads_it_flagged_for_review(app, code, body):
+    client, headers = app.test_client(), auth(app)
+    tid = client.post("/api/tickets", json={"body": body}, headers=headers).get_json()["id"]
+
+    view = finished(client, tid)
+
+    assert view["language"]["code"] == code and view["language"]["confidence"] > 0.9
+    assert (view["route"]["team"], view["route"]["rule"]["name"]) == ("general", "not-english")
+    assert view["category"]["needs_review"] is True
+    assert view["category"]["review_reason"].endswith("the model reads English only")
 
 
 # Last in this module: it stops the module's worker.
@@ -440,4 +460,7 @@ def test_an_unacknowledged_critical_ticket_breaches_once_and_an_acknowledged_one
     assert on_the_clock == []  # each event off the clock once fired (or stopped by the acknowledgement)
     view = client.get(f"/api/tickets/{left}", headers=headers).get_json()
     assert view["route"]["sla"]["breached"] is True
-    assert client.get(f"/api/tickets/{acked}", headers=headers).get_json()["route"]["sla"]["breached"] is False
+    assert view["route"]["priority"] == "P0"  # the rule's escalate, once
+    assert [e["detail"]["priority"] for e in view["audit"] if e["action"] == "escalated"] == [["P1", "P0"]]
+    acked_view = client.get(f"/api/tickets/{acked}", headers=headers).get_json()
+    assert acked_view["route"]["sla"]["breached"] is False and acked_view["route"]["priority"] == "P1"

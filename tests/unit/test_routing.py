@@ -164,3 +164,32 @@ def test_a_destination_may_carry_its_previous_secret_while_rotating(example_env,
     raw["destinations"][1]["previous_secret"] = "old-one"
     with pytest.raises(ConfigError, match=r"destinations\[1\] \(tech-pager\).*previous_secret"):
         routing.parse(raw, labels=LABELS)
+
+
+def test_a_breach_escalates_as_the_rule_says_once():
+    rules = routing.parse({
+        "teams": [{"name": "desk", "members": ["ann"]}, {"name": "leads", "members": ["lee"]}],
+        "sla_policies": {"fast": {"first_response_minutes": 5}},
+        "rules": [{"name": "all", "team": "desk", "priority": "P3", "sla": "fast",
+                   "escalate": {"team": "leads", "priority": "P1"}}]}, labels=LABELS)
+    route = rules.route(ticket()).record(created_at=1000.0, routing=rules)
+    route["assignee"] = "ann"
+
+    escalated = rules.escalated(route, now=1400.0, why="first_response deadline breached")
+
+    assert (escalated["team"], escalated["priority"], escalated["assignee"]) == ("leads", "P1", None)
+    assert escalated["escalated"] == {"at": 1400.0, "why": "first_response deadline breached", "team": "desk",
+                                      "priority": "P3"}
+    assert rules.escalated(escalated, now=1500.0, why="resolution deadline breached") is None  # once
+
+
+@pytest.mark.parametrize("escalate, expected", [
+    ({"team": "nobody"}, "rules[0] (all).escalate.team: unknown team 'nobody'"),
+    ({"colour": "red"}, "rules[0] (all).escalate: a mapping with a team and/or a priority"),
+])
+def test_a_bad_escalation_is_refused_naming_the_place(escalate, expected):
+    with pytest.raises(ConfigError) as refused:
+        routing.parse({"teams": [{"name": "desk"}], "sla_policies": {"fast": {"first_response_minutes": 5}},
+                       "rules": [{"name": "all", "team": "desk", "sla": "fast", "escalate": escalate}]},
+                      labels=LABELS)
+    assert expected in str(refused.value)
