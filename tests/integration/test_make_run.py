@@ -31,17 +31,9 @@ def stack(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on_ctrl_c(stack):
-    proc, base, ports, tmp_path = stack
-    output = (tmp_path / "run.log").read_text()
-    key = (tmp_path / "data" / "api_key").read_text().strip()
-    assert f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}/" in output
-    # The banner names the key by its first characters and its file, never in full
-    assert f"{key[:8]}…   (in {tmp_path / 'data' / 'api_key'})" in output and key not in output
-    auth = {"Authorization": f"Bearer {key}"}
-
-    # supervisord runs every program under its guard, each the leader of its own process group, all in
-    # the run's session (one scheduling autogroup, so the nice values order them)
+def _check_processes(proc, key: str) -> None:
+    """supervisord runs every program under its guard, each the leader of its own process group, all in
+    the run's session (one scheduling autogroup, so the nice values order them)."""
     guards = psutil.Process(proc.pid).children()
     assert sorted(g.cmdline()[3] for g in guards) == sorted(PROGRAMS)
     commands = {g.cmdline()[3]: wait_for(lambda g=g: g.children(), what="each guard's command")[0] for g in guards}
@@ -57,6 +49,33 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
     # No secret on any command line (readable by every local user in /proc)
     for command in commands.values():
         assert key not in " ".join(command.cmdline())
+
+
+def _check_flower(ports: dict, base: str, auth: dict, key: str) -> None:
+    """Flower answers behind basic auth, its metrics too, and shows the three stages of the chain as
+    tasks (one per batch), once it listens to events."""
+    flower = f"http://127.0.0.1:{ports['FLOWER_PORT']}/"
+    for page in (flower, flower + "metrics"):
+        assert requests.get(page, timeout=5).status_code == 401
+        assert requests.get(page, auth=("operator", key), timeout=5).status_code == 200
+
+    def stages_in_flower() -> bool:
+        requests.post(base + "/api/tickets", json={"body": "The CSV export fails"}, headers=auth, timeout=10)
+        tasks = requests.get(flower + "api/tasks", auth=("operator", key), timeout=5).json()
+        done = {t["name"] for t in tasks.values() if t.get("state") == "SUCCESS"}
+        return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "route_and_notify")} <= done
+    wait_for(stages_in_flower, timeout_s=60, interval_s=1, what="Flower to show a batch of each stage")
+
+
+def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on_ctrl_c(stack):
+    proc, base, ports, tmp_path = stack
+    output = (tmp_path / "run.log").read_text()
+    key = (tmp_path / "data" / "api_key").read_text().strip()
+    assert f"http://127.0.0.1:{ports['SMARTSUPPORT_PORT']}/" in output
+    # The banner names the key by its first characters and its file, never in full
+    assert f"{key[:8]}…   (in {tmp_path / 'data' / 'api_key'})" in output and key not in output
+    auth = {"Authorization": f"Bearer {key}"}
+    _check_processes(proc, key)
 
     # When a ticket is posted over HTTP, the API answers 202 at once
     started = time.monotonic()
@@ -77,19 +96,7 @@ def test_the_stack_prints_its_urls_and_key_serves_tickets_over_http_and_stops_on
                        timeout_s=10, what="the stage metrics of the done ticket")
     assert 'smartsupport_http_request_duration_seconds_count{endpoint="api.submit_ticket"' in metrics
 
-    # Flower answers behind basic auth, its metrics too
-    flower = f"http://127.0.0.1:{ports['FLOWER_PORT']}/"
-    for page in (flower, flower + "metrics"):
-        assert requests.get(page, timeout=5).status_code == 401
-        assert requests.get(page, auth=("operator", key), timeout=5).status_code == 200
-
-    # and shows the three stages of the chain as tasks (one per batch), once it listens to events
-    def stages_in_flower() -> bool:
-        requests.post(base + "/api/tickets", json={"body": "The CSV export fails"}, headers=auth, timeout=10)
-        tasks = requests.get(flower + "api/tasks", auth=("operator", key), timeout=5).json()
-        done = {t["name"] for t in tasks.values() if t.get("state") == "SUCCESS"}
-        return {f"workers.tasks.{n}" for n in ("classify_ticket", "score_ticket", "route_and_notify")} <= done
-    wait_for(stages_in_flower, timeout_s=60, interval_s=1, what="Flower to show a batch of each stage")
+    _check_flower(ports, base, auth, key)
 
     # A local client without the generated password is refused; no data file is readable by other users
     with pytest.raises(redis.AuthenticationError):

@@ -48,70 +48,85 @@ def command(supervisord: int, program: str) -> psutil.Process | None:
     return None
 
 
+def _submit_all(base: str, auth: dict, accepted: list, stop: threading.Event) -> None:
+    """Each ticket once: a POST that finds the API down is sent again with its Idempotency-Key."""
+    for i in range(TICKETS):
+        key = uuid.uuid4().hex
+        while not stop.is_set():
+            try:
+                response = requests.post(base + "/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"},
+                                         headers={**auth, "Idempotency-Key": key}, timeout=5)
+                if response.status_code == 202:
+                    accepted.append(response.json()["id"])
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        time.sleep(0.1)
+
+
+def _health(base: str, auth: dict) -> tuple[int, dict]:
+    try:
+        response = requests.get(base + "/api/health", headers=auth, timeout=5)
+        return response.status_code, response.json()
+    except requests.RequestException:
+        return 0, {}
+
+
+def _back(proc, base: str, auth: dict, program: str, old_pid: int, killed_at: float) -> float:
+    """Seconds until ``program`` runs again as a new process and health says 200."""
+    wait_for(lambda: (c := command(proc.pid, program)) and c.pid != old_pid and _health(base, auth)[0] == 200,
+             timeout_s=30, interval_s=0.2, what=f"{program} to come back")
+    return time.monotonic() - killed_at
+
+
+def _kill_the_model_pool_three_times(proc) -> dict[str, float]:
+    recovered = {}
+    for n in range(3):
+        model = command(proc.pid, "model")
+        children = wait_for(lambda: model.children(), what="the model pool")
+        for child in children:
+            child.kill()
+        started = time.monotonic()
+        wait_for(lambda: len(model.children()) == len(children) and not {c.pid for c in model.children()} &
+                 {c.pid for c in children}, timeout_s=30, interval_s=0.2, what="new pool processes")
+        recovered[f"model pool #{n + 1}"] = time.monotonic() - started
+        time.sleep(2)
+    return recovered
+
+
+def _kill_the_workers_then_the_api(proc, base: str, auth: dict) -> dict[str, float]:
+    """The I/O worker's main process, then the model worker's (health names the missing consumer),
+    then gunicorn's master (the API unreachable, then back)."""
+    recovered = {}
+    for program, queue in (("io", "tickets"), ("model", "model")):
+        main = command(proc.pid, program)
+        main.kill()
+        killed_at = time.monotonic()
+        # (each API process reuses its report for 2 s: one may still show the last kill's; a
+        # restarted model worker may already be there, warming up: "... queue (warming up)")
+        _, report = wait_for(lambda: (h := _health(base, auth))[0] == 503 and any(
+            m.startswith(f"a worker for the {queue} queue") for m in h[1]["missing"]) and h,
+            timeout_s=15, interval_s=0.1, what=f"health to say the {program} worker is missing")
+        if program == "io":  # the model worker consumes no tickets queue: none of it is warming up
+            assert "a worker for the tickets queue" in report["missing"], report
+        recovered[program] = _back(proc, base, auth, program, main.pid, killed_at)
+    master = command(proc.pid, "web")
+    master.kill()
+    recovered["web"] = _back(proc, base, auth, "web", master.pid, time.monotonic())
+    return recovered
+
+
 def test_killed_processes_come_back_health_says_what_is_missing_and_no_ticket_is_lost(stack):
     proc, base, ports, auth, tmp_path = stack
     accepted, stop = [], threading.Event()
-
-    def submit_all():  # each ticket once: a POST that finds the API down is sent again with its key
-        for i in range(TICKETS):
-            key = uuid.uuid4().hex
-            while not stop.is_set():
-                try:
-                    response = requests.post(base + "/api/tickets", json={"body": f"{TEXTS[i % 4]} (#{i})"},
-                                             headers={**auth, "Idempotency-Key": key}, timeout=5)
-                    if response.status_code == 202:
-                        accepted.append(response.json()["id"])
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.2)
-            time.sleep(0.1)
-
-    def health() -> tuple[int, dict]:
-        try:
-            response = requests.get(base + "/api/health", headers=auth, timeout=5)
-            return response.status_code, response.json()
-        except requests.RequestException:
-            return 0, {}
-
-    def back(program: str, old_pid: int, killed_at: float) -> float:
-        wait_for(lambda: (c := command(proc.pid, program)) and c.pid != old_pid and health()[0] == 200, timeout_s=30,
-                 interval_s=0.2, what=f"{program} to come back")
-        return time.monotonic() - killed_at
-
-    submitter = threading.Thread(target=submit_all)
+    submitter = threading.Thread(target=_submit_all, args=(base, auth, accepted, stop))
     submitter.start()
-    recovered = {}
     try:
         wait_for(lambda: len(accepted) >= 20, timeout_s=60, what="the first tickets")
-        # When the model worker's pool children are SIGKILLed, three times
-        for n in range(3):
-            model = command(proc.pid, "model")
-            children = wait_for(lambda: model.children(), what="the model pool")
-            for child in children:
-                child.kill()
-            started = time.monotonic()
-            wait_for(lambda: len(model.children()) == len(children) and not {c.pid for c in model.children()} &
-                     {c.pid for c in children}, timeout_s=30, interval_s=0.2, what="new pool processes")
-            recovered[f"model pool #{n + 1}"] = time.monotonic() - started
-            time.sleep(2)
-        # Then the I/O worker's main process, then the model worker's: health names the missing consumer
-        for program, queue in (("io", "tickets"), ("model", "model")):
-            main = command(proc.pid, program)
-            main.kill()
-            killed_at = time.monotonic()
-            # (each API process reuses its report for 2 s: one may still show the last kill's; a
-            # restarted model worker may already be there, warming up: "... queue (warming up)")
-            _, report = wait_for(lambda: (h := health())[0] == 503 and any(
-                m.startswith(f"a worker for the {queue} queue") for m in h[1]["missing"]) and h,
-                timeout_s=15, interval_s=0.1, what=f"health to say the {program} worker is missing")
-            if program == "io":  # the model worker consumes no tickets queue: none of it is warming up
-                assert "a worker for the tickets queue" in report["missing"], report
-            recovered[program] = back(program, main.pid, killed_at)
-        # Then gunicorn's master: the API is unreachable, then back
-        master = command(proc.pid, "web")
-        master.kill()
-        recovered["web"] = back("web", master.pid, time.monotonic())
+        # When the model worker's pool children are SIGKILLed, three times, then the workers and the API
+        recovered = _kill_the_model_pool_three_times(proc)
+        recovered.update(_kill_the_workers_then_the_api(proc, base, auth))
         submitter.join(timeout=180)
     finally:
         stop.set()
