@@ -18,8 +18,10 @@ NOW = 1_790_000_000.0
 
 
 def rules(assignment: str, members: list) -> routing.Routing:
+    office = {"timezone": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}}
     return routing.parse({"teams": [{"name": "desk", "assignment": assignment, "members": members}],
-                          "rules": [{"name": "all", "team": "desk"}]}, labels=LABELS)
+                          "calendars": {"office": office}, "rules": [{"name": "all", "team": "desk"}]},
+                         labels=LABELS)
 
 
 def routed(store, *, score: float, category: str = "Billing") -> str:
