@@ -8,8 +8,8 @@
    six costly bodies in flight (bench/hostile.py);
 4. stops the stack, then times the default classifier against a bart-large-mnli-shaped model;
 5. times incident detection per ticket with 10,000 recent tickets in the window (bench/incidents.py),
-   routing per ticket with the example routing file (bench/routing.py), and its business-hours
-   deadlines per ticket (bench/calendars.py);
+   routing per ticket with the example routing file (bench/routing.py), its business-hours
+   deadlines per ticket (bench/calendars.py), and work pushed to agents per ticket (bench/assignment.py);
 6. the API's latency with 1,000 and 200,000 tickets stored, and memory per ticket (bench/storage.py);
    a simulated week at 10,000 tickets a day with two days' retention: memory by day (bench/retention.py);
 7. a stack whose 16 webhook endpoints drip their answers, against the same answering at once;
@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import (baseline, calendars, classifiers, hostile, hostspeed, incidents, load, retention, routing, starvation,
-               storage)
+from . import (assignment, baseline, calendars, classifiers, hostile, hostspeed, incidents, load, retention, routing,
+               starvation, storage)
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -222,6 +222,10 @@ def summarise(result: dict) -> dict:
         "routing_ms_per_ticket": result["routing"]["total_ms_per_ticket"],
         "calendar_ms_per_ticket": {k: result["calendars"][f"{k}_ms_per_ticket"]
                                    for k in ("cold", "warm", "wall_clock")},
+        "assignment_ms_per_ticket": {k: result["assignment"][f"{k}_ms_per_ticket"]
+                                     for k in ("round_robin", "least_loaded")},
+        "assignment_and_calendar_ms_per_ticket": assignment.combined_ms_per_ticket(result["assignment"],
+                                                                                   result["calendars"]),
         "small_post_ms_beside_6_costly": {k: result["costly_bodies"][k] for k in (
             "alone", "beside_6_costly", "beside_6_small", "p50_ratio", "p95_ratio", "p50_ratio_to_small_clients",
             "p95_ratio_to_small_clients", "drained_before")},
@@ -281,6 +285,9 @@ def summary_text(s: dict) -> str:
         f"  routing per ticket          : {s['routing_ms_per_ticket']} ms (decision and notify's extra writes)",
         f"  SLA deadlines per ticket    : {_by_phase(s['calendar_ms_per_ticket'])} ms (business hours, "
         "examples/routing.yaml)",
+        f"  pushing work per ticket     : {_by_phase(s['assignment_ms_per_ticket'])} ms (dispatch, 2,000 waiting "
+        f"a team); with the deadlines {s['assignment_and_calendar_ms_per_ticket']} ms (floor "
+        f"{assignment.FLOOR_MS} ms)",
         f"  small POSTs, 6 costly beside: p50 ×{costly['p50_ratio']}, p95 ×{costly['p95_ratio']} (alone "
         f"{costly['alone']['p95']} ms p95); p95 ×{costly['p95_ratio_to_small_clients']} of the same beside "
         f"six clients of small bodies; " + ("each from an idle pipeline" if all(costly["drained_before"].values())
@@ -320,6 +327,9 @@ def run_all(clock: Clock) -> dict:
         result["routing"] = routing.run(clock.say)
         clock.say("calendars: both SLA targets in business hours per ticket, 10,000 instants over a year")
         result["calendars"] = calendars.run(clock.say)
+        clock.say("assignment: dispatch hands out 2,000 waiting tickets a team, round robin and least loaded")
+        result["assignment"] = assignment.run(clock.say)
+        clock.say(assignment.floor_text(result["assignment"], result["calendars"]))
         clock.say("storage: POST and list latency with 1,000 and with 200,000 tickets stored")
         result["storage"] = storage.run(clock.say)
         clock.say("retention: a simulated week at 10,000 tickets a day, two days kept (the clock moved)")

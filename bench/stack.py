@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
@@ -32,6 +35,22 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+@contextlib.contextmanager
+def own_redis(prefix: str) -> Iterator[str]:
+    """A Redis of its own, as ``make run`` configures it (deploy.redis_server), in a temporary data
+    dir: its URL; stopped and removed on the way out."""
+    from deploy import redis_server
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        [port] = free_ports(1)
+        proc = redis_server.start(port=port, data_dir=Path(tmp) / "redis")
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def stack_env(data_dir: Path) -> dict[str, str]:

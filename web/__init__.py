@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}},
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
     _register_api(app, settings)
-    init_metrics(app, services.store, teams=lambda: services.routing.current().team_names())
+    init_metrics(app, services.store, routing=services.routing.current)
     _migrate(services.store)
     if settings.webhook_secret:  # for worker hosts without it: they sign with this one, never their own
         with contextlib.suppress(StoreUnavailable):  # Redis away: the scheduler keeps it there too

@@ -3,8 +3,9 @@
 Request latency is measured in each API process (prometheus_client's multiprocess mode when
 PROMETHEUS_MULTIPROC_DIR is set, as `make run` does for gunicorn). Pipeline metrics come from Redis,
 where every worker process adds to them: tickets by status, stage-latency histograms, webhook
-attempts by outcome and queue depth (on RabbitMQ, asked of the broker), so one scrape sees the
-whole system.
+attempts by outcome, queue depth (on RabbitMQ, asked of the broker) and, per team of the routing in
+force, its queue, SLA breaches by target, time to first response in open time and agents there, so
+one scrape sees the whole system.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from smartsupport import assignment
 from smartsupport.parsing import is_amqp
-from smartsupport.store import LATENCY_BUCKETS_MS, TicketStore
+from smartsupport.routing import Routing
+from smartsupport.store import FIRST_RESPONSE_BUCKETS_S, LATENCY_BUCKETS_MS, TicketStore
 
 #: Redis lists behind each Celery queue, one per priority step after the first (kombu's layout, with
 #: the priority_steps of celeryconfig.broker_settings).
@@ -37,9 +40,9 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 class PipelineCollector:
     """Reads the pipeline's shared metrics from Redis at scrape time."""
 
-    def __init__(self, store: TicketStore, teams: Callable[[], list[str]] | None = None,
+    def __init__(self, store: TicketStore, routing: Callable[[], Routing] | None = None,
                  celery: Celery | None = None) -> None:
-        self.store, self.teams, self.celery = store, teams, celery
+        self.store, self.routing, self.celery = store, routing, celery
 
     def collect(self):
         rabbitmq = self.celery is not None and is_amqp(self.celery.conf.broker_url)
@@ -51,11 +54,7 @@ class PipelineCollector:
         stages = HistogramMetricFamily("smartsupport_stage_duration_milliseconds",
                                        "Per-ticket stage latency", labels=["stage"])
         for stage, raw in snap["stages"].items():
-            running, buckets = 0, []
-            for bound in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
-                running += int(raw.get(bound, 0))
-                buckets.append((bound, running))
-            stages.add_metric([stage], buckets, sum_value=float(raw.get("sum", 0)))
+            _add_histogram(stages, [stage], raw, LATENCY_BUCKETS_MS)
         yield stages
         attempts = CounterMetricFamily("smartsupport_webhook_attempts", "Webhook attempts by outcome",
                                        labels=["outcome"])
@@ -68,8 +67,12 @@ class PipelineCollector:
         for queue, count in depths.items():
             depth.add_metric([queue], count)
         yield depth
-        if self.teams is not None:
-            yield from self._teams(self.store.routes.teams_summary(self.teams()))
+        if self.routing is not None:
+            rules = self.routing()
+            names = rules.team_names()
+            yield from self._teams(self.store.routes.teams_summary(names))
+            yield from self._sla(self.store.routes.sla_metrics(names))
+            yield self._available(rules, names)
 
     @staticmethod
     def _teams(summaries: list[dict]):
@@ -87,6 +90,39 @@ class PipelineCollector:
             acks.add_metric([t["team"]], t["acknowledged"])
         yield from (waiting, oldest, breaches, acks)
 
+    @staticmethod
+    def _sla(per_team: dict[str, dict]):
+        breaches = CounterMetricFamily("smartsupport_sla_breaches", "SLA breaches per team and target",
+                                       labels=["team", "target"])
+        first_response = HistogramMetricFamily("smartsupport_first_response_open_seconds",
+                                               "Time from creation to acknowledgement, in the open time of "
+                                               "the ticket's SLA calendar", labels=["team"])
+        for team, sla in per_team.items():
+            for target, count in sla["breaches"].items():
+                breaches.add_metric([team, target], count)
+            _add_histogram(first_response, [team], sla["first_response_open"], FIRST_RESPONSE_BUCKETS_S)
+        yield from (breaches, first_response)
+
+    def _available(self, rules: Routing, names: list[str]) -> GaugeMetricFamily:
+        """Members there now (said available, or their calendar is open), per team."""
+        members = {name: [m.name for m in rules.teams[name].members] for name in names}
+        there = assignment.there(rules, self.store.assignment.presence({a for ms in members.values() for a in ms}))
+        available = GaugeMetricFamily("smartsupport_agents_available",
+                                      "Members work may be pushed to now, per team", labels=["team"])
+        for name, agents in members.items():
+            available.add_metric([name], sum(there[a] for a in agents))
+        return available
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], raw: dict[str, str],
+                   bounds: tuple[int, ...]) -> None:
+    """One series of ``family`` from a histogram hash kept in Redis (bucket -> count, and sum)."""
+    running, buckets = 0, []
+    for bound in [*map(str, bounds), "+Inf"]:
+        running += int(raw.get(bound, 0))
+        buckets.append((bound, running))
+    family.add_metric(labels, buckets, sum_value=float(raw.get("sum", 0)))
+
 
 def _rabbitmq_depths(celery: Celery) -> dict[str, int]:
     """Messages ready on each queue, asked of RabbitMQ (a passive declare each); none while it is away."""
@@ -97,10 +133,10 @@ def _rabbitmq_depths(celery: Celery) -> dict[str, int]:
         return {}
 
 
-def init_metrics(app: Flask, store: TicketStore, teams: Callable[[], list[str]] | None = None) -> None:
+def init_metrics(app: Flask, store: TicketStore, routing: Callable[[], Routing] | None = None) -> None:
     pipeline = CollectorRegistry(auto_describe=False)
     services = app.extensions.get("smartsupport")
-    pipeline.register(PipelineCollector(store, teams, celery=services.celery if services else None))
+    pipeline.register(PipelineCollector(store, routing, celery=services.celery if services else None))
 
     @app.before_request
     def _start_timer() -> None:

@@ -146,7 +146,7 @@ def _close(ticket_id: str, what: str):
     if view["route"] is None:
         raise NoRoute("the ticket has not been routed yet (it is still being processed)")
     check_team(view["route"]["team"])
-    store.routes.close_route(ticket_id, what, agent=agent)
+    store.routes.close_route(ticket_id, what, agent=agent, calendars=current_services().routing.current().calendars)
     done = "acknowledged_at" if what == "ack" else "resolved_at"
     if view["route"].get(done) is None:
         audit(ticket_id, "acknowledged" if what == "ack" else "resolved", **({"agent": agent} if agent else {}))

@@ -44,7 +44,7 @@ from .deliveries import Deliveries
 from .idempotency import Idempotency
 from .incidents import Incidents
 from .mail import Mail
-from .metrics import LATENCY_BUCKETS_MS, STAGES, Metrics
+from .metrics import FIRST_RESPONSE_BUCKETS_S, LATENCY_BUCKETS_MS, STAGES, Metrics
 from .model_state import ModelState
 from .ops import Ops
 from .outbox import Outbox
@@ -55,8 +55,8 @@ from .tickets import TicketResults, Tickets
 from .transaction import Transaction
 from .views import Views, present
 
-__all__ = ["LATENCY_BUCKETS_MS", "STAGES", "FinishPlan", "RoutePlan", "TicketResults", "TicketStore",
-           "Transaction", "present", "sla_event_type", "sla_subject"]
+__all__ = ["FIRST_RESPONSE_BUCKETS_S", "LATENCY_BUCKETS_MS", "STAGES", "FinishPlan", "RoutePlan", "TicketResults",
+           "TicketStore", "Transaction", "present", "sla_event_type", "sla_subject"]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ belongs to one part of the store (the module named last), which alone writes it.
   ss:indexes:version         the layout of the indexes (ops, through indexes.py)
   ss:metrics:stage:<stage>   hash: histogram bucket -> count, plus sum and count, all processes (metrics)
   ss:metrics:webhooks        hash: attempt outcome -> count (deliveries)
+  ss:metrics:first_response_open:<team>  hash: histogram bucket (open seconds from creation to
+                             acknowledgement) -> count, plus sum and count (routes)
   ss:endpoint:<sha>:log      list: the newest ENDPOINT_LOG_SIZE attempts to one endpoint (deliveries)
   ss:webhooks:disabled       hash: endpoint URL -> why, it answered 410 Gone (deliveries)
   ss:webhooks:dead           hash: "<subject> <url>" -> event whose attempts ran out (deliveries)
@@ -58,6 +60,7 @@ URGENCY_CORRECTIONS_VERSION = PREFIX + "corrections:urgency:version"
 TRAFFIC_CENTRE = PREFIX + "classifier:centre"
 STAGE_METRICS = PREFIX + "metrics:stage:"
 WEBHOOK_METRICS = PREFIX + "metrics:webhooks"
+FIRST_RESPONSE_METRICS = PREFIX + "metrics:first_response_open:"
 DISABLED_ENDPOINTS = PREFIX + "webhooks:disabled"
 DEAD_LETTER = PREFIX + "webhooks:dead"
 PENDING_DELIVERIES = PREFIX + "webhooks:pending"

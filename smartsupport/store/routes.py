@@ -7,7 +7,9 @@
   ss:agent:<name>:open        zset: an agent's assigned, unresolved tickets -> when assigned
   ss:agent:<name>:all         zset: every ticket assigned to the agent -> when assigned (list filter)
   ss:sla:due                  zset: "<id> <event>" -> when that SLA event is due
-  ss:team:stats               hash: breaches:<team>, acks:<team>, ack_s:<team> (sum of seconds to ack)
+  ss:team:stats               hash: breaches:<team>, resolution_breaches:<team>, acks:<team>,
+                              ack_s:<team> (sum of wall-clock seconds to ack)
+  ss:metrics:first_response_open:<team>  hash: histogram of the open seconds to ack (metrics.py's buckets)
 
 Every change of a route is one Lua script, so that two agents never take the same ticket and an
 acknowledgement never races the SLA clock.
@@ -18,12 +20,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import AgentAtCapacity, TicketNotFound
 from . import keys
 from .base import Part, guarded
+from .metrics import FIRST_RESPONSE_BUCKETS_S, bucket_of
 from .transaction import Transaction
+
+if TYPE_CHECKING:
+    from ..calendars import Calendar
 
 SLA_DUE = keys.PREFIX + "sla:due"
 TEAM_STATS = keys.PREFIX + "team:stats"
@@ -78,7 +84,8 @@ class RoutePlan:
     created_at: float
 
 
-#: KEYS: ticket hash, SLA due; ARGV: ticket id, now, what ("ack" | "resolve"), agent. Returns the route JSON.
+#: KEYS: ticket hash, SLA due; ARGV: ticket id, now, what ("ack" | "resolve"), agent, key prefix, created_at,
+#: the open seconds from creation to now and their histogram bucket. Returns the route JSON.
 _CLOSE = """
 local raw = redis.call('HGET', KEYS[1], 'route')
 if not raw then return false end
@@ -91,6 +98,10 @@ if route['acknowledged_at'] == cjson.null or route['acknowledged_at'] == nil the
   if ARGV[4] ~= '' then route['acknowledged_by'] = ARGV[4] end
   redis.call('HINCRBY', prefix .. 'team:stats', 'acks:' .. route['team'], 1)
   redis.call('HINCRBYFLOAT', prefix .. 'team:stats', 'ack_s:' .. route['team'], now - tonumber(ARGV[6]))
+  local histogram = prefix .. 'metrics:first_response_open:' .. route['team']
+  redis.call('HINCRBY', histogram, ARGV[8], 1)
+  redis.call('HINCRBY', histogram, 'count', 1)
+  redis.call('HINCRBYFLOAT', histogram, 'sum', ARGV[7])
 end
 redis.call('ZREM', KEYS[2], id .. ' ticket.sla_warning', id .. ' ticket.sla_breached')
 if ARGV[3] == 'resolve' then
@@ -187,16 +198,20 @@ class Routes(Part):
             self.stage(tx, ticket_id, RoutePlan(record, score, created_at))
 
     @guarded
-    def close_route(self, ticket_id: str, what: str, *, agent: str = "", now: float | None = None) -> dict:
+    def close_route(self, ticket_id: str, what: str, *, agent: str = "", now: float | None = None,
+                    calendars: Mapping[str, "Calendar"] | None = None) -> dict:
         """Acknowledge (``ack``: the SLA clock stops) or resolve (``resolve``: also out of every queue);
-        doing it again changes nothing. Raises TicketNotFound for a ticket with no route."""
+        doing it again changes nothing. The first acknowledgement counts its team's time to first
+        response in open time: of the route's SLA calendar among ``calendars`` (the routing's), on
+        the wall clock for a route without one. Raises TicketNotFound for a ticket with no route."""
         now = time.time() if now is None else now
-        raw = self.r.hget(keys.ticket(ticket_id), "ticket")
-        if raw is None:
+        raw, raw_route = self.r.hmget(keys.ticket(ticket_id), "ticket", "route")
+        if raw is None or raw_route is None:
             raise TicketNotFound(ticket_id)
         created_at = json.loads(raw)["created_at"]
+        open_s = _open_seconds(json.loads(raw_route), calendars or {}, created_at, now)
         result = self.r.eval(_CLOSE, 2, keys.ticket(ticket_id), SLA_DUE, ticket_id, repr(now), what, agent,
-                             keys.PREFIX, repr(created_at))
+                             keys.PREFIX, repr(created_at), repr(open_s), bucket_of(open_s, FIRST_RESPONSE_BUCKETS_S))
         if not result:
             raise TicketNotFound(ticket_id)
         return json.loads(result)
@@ -311,6 +326,20 @@ class Routes(Part):
         return out
 
     @guarded
+    def sla_metrics(self, teams: list[str]) -> dict[str, dict[str, Any]]:
+        """Per team, what /metrics reports of its SLA: ``breaches`` by target (``first_response``,
+        ``resolution``) and ``first_response_open``, the histogram's hash (bucket -> count, sum, count)."""
+        pipe = self.r.pipeline(transaction=False)
+        for team in teams:
+            pipe.hgetall(keys.FIRST_RESPONSE_METRICS + team)
+        pipe.hgetall(TEAM_STATS)
+        *histograms, stats = pipe.execute()
+        return {team: {"breaches": {"first_response": int(stats.get(f"breaches:{team}", 0)),
+                                    "resolution": int(stats.get(f"resolution_breaches:{team}", 0))},
+                       "first_response_open": histogram}
+                for team, histogram in zip(teams, histograms)}
+
+    @guarded
     def route_index(self, *, team: str | None, assignee: str | None, limit: int) -> list[str]:
         """Newest first, the tickets of a team and/or an assignee."""
         if team and assignee:
@@ -321,3 +350,12 @@ class Routes(Part):
             return [t for t, s in zip(found, pipe.execute()) if s is not None][:limit]
         index = team_key(team, "all") if team else agent_key(assignee or "", "all")
         return self.r.zrevrange(index, 0, limit - 1)
+
+
+def _open_seconds(route: dict[str, Any], calendars: Mapping[str, "Calendar"], start: float, end: float) -> float:
+    """Open time from ``start`` to ``end`` in the route's SLA calendar (the wall clock without one,
+    or when the routing no longer has it); none before an acknowledgement that already happened."""
+    if route.get("acknowledged_at") is not None:
+        return 0.0  # not counted again: spare the calendar maths
+    calendar = calendars.get((route.get("sla") or {}).get("calendar") or "")
+    return max(0.0, calendar.open_seconds_between(start, end) if calendar is not None else end - start)
