@@ -87,6 +87,11 @@ class Calendar:
         opens, _ = next(self._intervals_after(epoch))
         return max(opens, epoch)
 
+    def closing_at(self, epoch: float) -> float | None:
+        """The end of the open interval ``epoch`` falls in; None when closed then."""
+        return next((closes for opens, closes in self._intervals(self._local_date(epoch)) if opens <= epoch < closes),
+                    None)
+
     def _intervals_after(self, epoch: float) -> Iterator[tuple[float, float]]:
         """Each open interval that ends after ``epoch``, in order, for as long as asked."""
         day, closed_days = self._local_date(epoch), 0

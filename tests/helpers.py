@@ -296,16 +296,16 @@ def mail_message(*, sender: str = "Dana Whitfield <dana@customer.example>", subj
 
 def routed_ticket(store, team: str, *, category: str = "Technical", score: float = 0.5,
                   body: str = "The export fails with error 500", now: float | None = None,
-                  rule: str = "test", priority: str = "normal") -> str:
-    """A stored ticket classified as ``category`` and routed to ``team``, waiting in its queue with
-    urgency ``score``, as the pipeline leaves it (without running it)."""
+                  rule: str = "test", priority: str = "normal", sla: dict | None = None) -> str:
+    """A stored ticket classified as ``category`` and routed to ``team`` (with deadlines ``sla``),
+    waiting in its queue with urgency ``score``, as the pipeline leaves it (without running it)."""
     from smartsupport.store import RoutePlan
     from smartsupport.ticket import Category, Ticket
 
     ticket = Ticket.new(body=body, now=now)
     store.create(ticket)
     store.tickets.save_categories([(ticket.id, Category(category, 0.9, {category: 0.9}, False), None)])
-    record = {"team": team, "rule": {"name": rule, "why": "test"}, "priority": priority, "sla": None,
+    record = {"team": team, "rule": {"name": rule, "why": "test"}, "priority": priority, "sla": sla,
               "destinations": [], "assignee": None, "assigned_at": None, "acknowledged_at": None,
               "acknowledged_by": None, "resolved_at": None}
     with store.transaction() as tx:

@@ -78,6 +78,57 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class OpenTimeLeft(BaseModel):
+    """Each target's open time left in seconds (negative once past); null for a target the policy does
+    not set, or one met (the first response once acknowledged, the resolution once resolved)."""
+
+    first_response: float | None
+    resolution: float | None
+
+
+class SlaClock(BaseModel):
+    """When ``open_s_left`` was counted, and whether the SLA clock runs then."""
+
+    at: float = Field(description="The request's time, or the pause's while the ticket waits on the customer.")
+    running: bool = Field(description="Not paused, and the policy's calendar open at the request's time.")
+    opens_at: float | None = Field(description="Not paused and the calendar closed: when it opens next.")
+    closes_at: float | None = Field(description="Running in a calendar: when its open interval ends (null on the "
+                                                "wall clock).")
+
+
+class Sla(BaseModel):
+    """A route's deadlines (docs/routing.md#deadlines), instants in Unix seconds, and what is left of them."""
+
+    policy: str
+    calendar: str | None = None
+    first_response_due: float | None
+    warning_at: float | None
+    resolution_due: float | None = None
+    resolution_warning_at: float | None = None
+    breached: bool = False
+    paused_at: float | None = None
+    open_s_used: float = 0
+    #: In the tickets of /api/tickets and of the answers acting on a ticket (not in an incident's).
+    open_s_left: OpenTimeLeft | None = None
+    clock: SlaClock | None = None
+
+
+class Route(BaseModel):
+    """Which team owns a ticket, by which rule, its priority and deadlines, and who holds it."""
+
+    team: str
+    rule: dict[str, Any] = Field(description="{name, why}")
+    priority: str
+    sla: Sla | None
+    destinations: list[str] = Field(default_factory=list)
+    assignee: str | None = None
+    assigned_at: float | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    resolved_at: float | None = None
+    waiting_since: float | None = Field(None, description="Waiting on the customer since then: the SLA clock paused.")
+
+
 class Ticket(BaseModel):
     """A ticket with its category, urgency, webhook state and timings."""
 
@@ -96,6 +147,8 @@ class Ticket(BaseModel):
     workers: dict[str, str] = Field(default_factory=dict)
     incident: str | None = None
     language: Language | None = None
+    #: null until the ticket is routed.
+    route: Route | None = None
     #: Who did what to the ticket, oldest first (operator and agent keys, in GET /api/tickets/{id} only).
     audit: list[AuditEntry] | None = None
 

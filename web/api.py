@@ -23,6 +23,7 @@ from . import answers
 from .agents import audit, check_team, check_ticket, on_own_teams
 from .blueprint import (api, current_services, json_object, operator_only, operator_or_agent, request_principal,
                         validated)
+from .clocks import with_clock, with_clocks
 from .errors import IdempotencyKeyTooLong
 from .openapi import documented
 from .schemas import (MAX_IDEMPOTENCY_KEY_CHARS, CategoryIn, EndpointIn, IdempotencyHeaders, IncidentQuery, ListQuery,
@@ -105,7 +106,7 @@ def get_ticket(ticket_id: str):
     """The ticket, with its audit trail for an operator or an agent of its team; a submitter (or an
     agent, for a ticket they submitted outside their teams) sees their own tickets without it."""
     store = current_services().store
-    view = store.views.get(ticket_id)
+    view = with_clock(store.views.get(ticket_id))
     principal = g.principal
     if principal.is_operator or (principal.is_agent and on_own_teams(view)):
         return {**view, "audit": store.audit.trail(ticket_id)}
@@ -127,13 +128,15 @@ def list_tickets():
         operator_or_agent()
         if query.team:
             check_team(query.team)
-        views = store.views.many(store.routes.route_index(team=query.team, assignee=query.assignee, limit=500))
+        index = store.routes.route_index(team=query.team, assignee=query.assignee, limit=500)
+        views = with_clocks(store.views.many(index))
         tickets = [v for v in views if query.status in (None, v["status"])
                    and (g.principal.is_operator or on_own_teams(v))]
         if query.sort == "urgency":
             tickets.sort(key=lambda v: -(v["urgency"] or {"score": -1})["score"])
         return {"tickets": tickets[:query.limit]}
-    tickets = store.views.list(sort=query.sort, status=query.status, limit=query.limit, submitter=submitter)
+    tickets = with_clocks(store.views.list(sort=query.sort, status=query.status, limit=query.limit,
+                                           submitter=submitter))
     return {"tickets": tickets if submitter is None else [for_submitter(t) for t in tickets]}
 
 
@@ -153,7 +156,7 @@ def correct_category(ticket_id: str):
     services.store.corrections.correct(ticket_id, payload.label)
     audit(ticket_id, "category_corrected", label=payload.label, previous_label=(view["category"] or {}).get("label"))
     reroute(services, ticket_id)
-    return services.store.views.get(ticket_id)
+    return with_clock(services.store.views.get(ticket_id))
 
 
 @api.post("/tickets/<ticket_id>/urgency")
@@ -172,7 +175,7 @@ def correct_urgency(ticket_id: str):
     store.corrections.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
     audit(ticket_id, "urgency_corrected", level=level.value, previous_level=current.get("level"))
     reroute(current_services(), ticket_id)
-    return store.views.get(ticket_id)
+    return with_clock(store.views.get(ticket_id))
 
 
 @api.post("/tickets/<ticket_id>/retry")

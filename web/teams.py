@@ -18,6 +18,7 @@ from workers.pipeline import rescore
 from . import answers
 from .agents import acting_agent, agent_teams, audit, check_team, presence_of, push_work
 from .blueprint import api, current_services, json_object, operator_or_agent, validated
+from .clocks import with_clock
 from .openapi import documented
 from .schemas import AckIn, AgentIn, ReplyIn
 
@@ -70,7 +71,7 @@ def take_next(team: str):
     if ticket_id is None:
         return "", 204
     audit(ticket_id, "assigned", agent=agent, team=team)
-    return services.store.views.get(ticket_id)
+    return with_clock(services.store.views.get(ticket_id))
 
 
 @api.post("/tickets/<ticket_id>/ack")
@@ -106,7 +107,7 @@ def wait_on_customer(ticket_id: str):
     if view["route"].get("waiting_since") is None and view["route"].get("resolved_at") is None:
         store.routes.wait(ticket_id)
         audit(ticket_id, "waiting", **({"agent": agent} if agent else {}))
-    return store.views.get(ticket_id)
+    return with_clock(store.views.get(ticket_id))
 
 
 @api.post("/tickets/<ticket_id>/replies")
@@ -127,7 +128,7 @@ def add_reply(ticket_id: str):
     services.store.routes.resume(ticket_id, lambda sla: rules.sla_resumed(sla, resumed_at=time.time()))
     audit(ticket_id, "replied", via="api", resumed=waited)
     rescore(ticket_id)
-    view = services.store.views.get(ticket_id)
+    view = with_clock(services.store.views.get(ticket_id))
     return (view if g.principal.is_operator else for_submitter(view)), 202
 
 
@@ -152,7 +153,7 @@ def _close(ticket_id: str, what: str):
         audit(ticket_id, "acknowledged" if what == "ack" else "resolved", **({"agent": agent} if agent else {}))
     if what == "resolve":
         push_work([view["route"]["team"]])  # its assignee has room for the next
-    return store.views.get(ticket_id)
+    return with_clock(store.views.get(ticket_id))
 
 
 def reroute(services, ticket_id: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from ..calendars import Calendar
 from ..ticket import UrgencyLevel
-from .sla import SlaPolicy, sla_after_resume, sla_record
+from .sla import SlaPolicy, sla_after_resume, sla_clock, sla_record
 
 #: Events a destination can ask for. ``ticket.routed``: every ticket a rule sends it;
 #: ``ticket.urgent``: those at or above the urgency threshold; the SLA events at their times.
@@ -249,6 +249,15 @@ class Routing:
             policy = SlaPolicy(sla.get("policy", ""), None)
         calendar = self.calendars.get(policy.calendar) if policy.calendar else None
         return sla_after_resume(sla, policy, calendar, paused_at=sla["paused_at"], resumed_at=resumed_at)
+
+    def sla_clock(self, route: dict[str, Any], *, now: float) -> dict[str, Any] | None:
+        """What is left of the route's deadlines at ``now`` in open time of the calendar its due times
+        were counted in (smartsupport.routing.sla.sla_clock; a calendar the routing no longer has: the
+        wall clock); None for a route without an SLA."""
+        if not route.get("sla"):
+            return None
+        name = route["sla"].get("calendar")
+        return sla_clock(route, self.calendars.get(name) if name else None, now=now)
 
 
 def default_routing(labels: Iterable[str], webhook_urls: Iterable[str], secret: str) -> Routing:

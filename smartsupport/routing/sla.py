@@ -62,3 +62,29 @@ def sla_after_resume(sla: dict[str, Any], policy: SlaPolicy, calendar: Calendar 
             break
     moved.update(paused_at=None, open_s_used=round(used, 3))
     return moved
+
+
+def sla_clock(route: dict[str, Any], calendar: Calendar | None, *, now: float) -> dict[str, Any]:
+    """What is left of a route's deadlines at ``now``: ``open_s_left``, each target's open time of
+    ``calendar`` (None: the wall clock) until it is due (negative once past; None for a target the
+    policy does not set, or one met: the first response once acknowledged or resolved, the
+    resolution once resolved), counted at ``now``, or at the pause while the ticket waits on the
+    customer; and ``clock``: ``at`` (that instant), ``running`` (not paused, and the calendar open
+    at ``now``), ``opens_at`` (not paused and closed: when the calendar opens next) and
+    ``closes_at`` (running in a calendar: the end of its open interval; None on the wall clock)."""
+    sla = route["sla"]
+    clock: Calendar | WallClock = calendar or WALL_CLOCK
+    paused_at = sla.get("paused_at")
+    at = now if paused_at is None else min(paused_at, now)
+    met = {"first_response": route.get("acknowledged_at") is not None or route.get("resolved_at") is not None,
+           "resolution": route.get("resolved_at") is not None}
+    left = {}
+    for target, due_key in (("first_response", "first_response_due"), ("resolution", "resolution_due")):
+        due = sla.get(due_key)
+        left[target] = None if due is None or met[target] else round(clock.open_seconds_between(at, due), 3)
+    running = paused_at is None and clock.is_open(now)
+    closes_at = calendar.closing_at(now) if running and calendar is not None else None
+    opens_at = clock.next_open(now) if paused_at is None and not running else None
+    instants = {"opens_at": opens_at, "closes_at": closes_at}
+    return {"open_s_left": left, "clock": {"at": round(at, 3), "running": running,
+                                           **{k: None if v is None else round(v, 3) for k, v in instants.items()}}}

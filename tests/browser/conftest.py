@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, running_stack
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, WEBHOOK_SECRET, free_port, running_stack
 
 try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # each test skips, saying so (pytest_runtest_setup)
     expect = sync_playwright = None
+
+EXAMPLE_DESTINATIONS = ("BILLING_SLACK", "TECH_PAGER", "OPS_HOOK")
 
 
 def pytest_runtest_setup(item):
@@ -32,6 +35,27 @@ def webhook_receiver():
     yield server.url_for("/hook")
     server.clear()
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def destinations_receiver():
+    """Every destination of examples/routing.yaml, on loopback: each answers 200."""
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.expect_request(re.compile("^/"), method="POST").respond_with_data("ok")
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def destination_env(destinations_receiver) -> dict[str, str]:
+    """The ${NAME}s of examples/routing.yaml's destinations: their URLs on the receiver, and a secret."""
+    env = {}
+    for name in EXAMPLE_DESTINATIONS:
+        env[f"{name}_URL"] = destinations_receiver.url_for(f"/{name.lower()}")
+        env[f"{name}_SECRET"] = WEBHOOK_SECRET
+    return env
 
 
 @pytest.fixture(scope="module")

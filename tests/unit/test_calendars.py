@@ -86,6 +86,7 @@ def test_is_open_and_next_open_follow_the_hours():
     assert BERLIN.next_open(lunch) == utc("2026-11-24 12:30")  # 13:30 CET
     assert BERLIN.next_open(saturday) == utc("2026-11-30 08:00")  # Mon 09:00 CET
     assert BERLIN.next_open(utc("2026-11-24 10:00")) == utc("2026-11-24 10:00")
+    assert BERLIN.closing_at(utc("2026-11-24 10:00")) == utc("2026-11-24 11:30") and BERLIN.closing_at(lunch) is None
     assert not NEW_YORK.is_open(saturday)  # 06:00 EST, before Saturday's 10:00-14:00
     assert not NEW_YORK.is_open(utc("2026-11-28 14:59")) and NEW_YORK.is_open(utc("2026-11-28 15:00"))
 

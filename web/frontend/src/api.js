@@ -74,6 +74,11 @@ export const acknowledge = (id, agent) =>
   request(`/api/tickets/${encodeURIComponent(id)}/ack`, { method: "POST", body: agent ? { agent } : {} });
 export const resolve = (id, agent) =>
   request(`/api/tickets/${encodeURIComponent(id)}/resolve`, { method: "POST", body: agent ? { agent } : {} });
+// Waiting on the customer: the SLA clock pauses until they reply (an operator's key may leave `agent` out).
+export const waitOnCustomer = (id) => request(`/api/tickets/${encodeURIComponent(id)}/wait`, { method: "POST", body: {} });
+// An agent's presence: "available", "away" or "calendar" (follows their calendar); work is pushed to them at once.
+export const setPresence = (agent, status) =>
+  request(`/api/agents/${encodeURIComponent(agent)}/presence`, { method: "PUT", body: { status } });
 export const getMeta = () => request("/api/meta");
 // Who the key is: {role: "operator" | "agent" | "submitter", agent, teams}.
 export const getMe = () => request("/api/me");

@@ -40,3 +40,17 @@ export function duration(seconds) {
   if (m > 0) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
   return `${s}s`;
 }
+
+/** An instant as a weekday and a 24-hour local time: "Mon 09:45". */
+export function dayTime(epochSeconds) {
+  return new Date(epochSeconds * 1000).toLocaleString([], {
+    weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+}
+
+/** Open (business) time in hours, never days: a day of it is not a day on the calendar ("40h 00m"). */
+export function openDuration(seconds) {
+  if (seconds == null || seconds < 86400) return duration(seconds);
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}

@@ -3,6 +3,7 @@ import { lazy, Suspense, useState } from "react";
 
 import * as api from "../api.js";
 import IncidentsStrip from "./IncidentsStrip.jsx";
+import PresenceSwitch from "./Presence.jsx";
 import Queue from "./Queue.jsx";
 import SubmitForm from "./SubmitForm.jsx";
 import TeamsPanel from "./TeamsPanel.jsx";
@@ -12,7 +13,7 @@ import WebhooksPanel from "./WebhooksPanel.jsx";
 // The chart library is most of the bundle: the queue need not wait for it.
 const LatencyView = lazy(() => import("./LatencyView.jsx"));
 
-/** The signed-in page: open incidents, the team queues, the live queue, the submit form, latency, webhooks,
+/** The signed-in page: an agent's availability switch, open incidents, the team queues, the live queue, the submit form, latency, webhooks,
  * and the selected ticket. An agent's key sees their teams' queues and tickets only, and acts as that agent. */
 export default function Dashboard({ onSignOut }) {
   const [selectedId, setSelectedId] = useState(null);
@@ -30,6 +31,7 @@ export default function Dashboard({ onSignOut }) {
             {agent ? `signed in as ${agent}` : "operator dashboard"}
           </span>
         </h1>
+        {agent && <PresenceSwitch agent={agent} />}
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
       {operatorView && <IncidentsStrip />}

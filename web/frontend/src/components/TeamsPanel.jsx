@@ -7,9 +7,10 @@ import { PriorityBadge, SlaCountdown } from "./Sla.jsx";
 
 const FILTERS = { all: "All", waiting: "Waiting", mine: "Mine", breached: "Breached" };
 
-/** One queue per team (from the routing file), polled: depth, breaches, taking the next ticket, and each
- * open ticket with its live SLA countdown, acknowledge and resolve. Signed in with an agent's key
- * (`signedInAgent`), only that agent's teams, and every action is theirs: no agent to pick. */
+/** One queue per team (from the routing file), polled: how work reaches its members, each member's presence
+ * and load, depth, breaches, taking the next ticket, and each open ticket with its live SLA countdowns,
+ * acknowledge and resolve. Signed in with an agent's key (`signedInAgent`), only that agent's teams, and every
+ * action is theirs: no agent to pick. */
 export default function TeamsPanel({ onSelect, signedInAgent = null }) {
   const teams = useQuery({ queryKey: ["teams"], queryFn: api.getTeams, refetchInterval: 3000 });
   const routing = teams.data?.routing;
@@ -92,8 +93,9 @@ function TeamCard({ team, onSelect, signedInAgent }) {
     <article className="team" aria-label={`Team ${name}`} data-testid={`team-${name}`}>
       <div className="team-head">
         <h3>{name}</h3>
-        <span className="muted small">{members.map((m) => m.name).join(", ") || "no members"}</span>
+        <span className="muted small" data-testid={`assignment-${name}`}>{ASSIGNMENT[team.assignment] ?? "pull"}</span>
       </div>
+      <Members team={team} />
       <dl className="team-stats">
         <div><dt>Waiting</dt><dd data-testid={`waiting-${name}`}>{team.waiting}</dd></div>
         <div>
@@ -143,6 +145,30 @@ function TeamCard({ team, onSelect, signedInAgent }) {
   );
 }
 
+const ASSIGNMENT = {
+  pull: "agents take the next ticket",
+  round_robin: "pushed in turn to who is available",
+  least_loaded: "pushed to the least loaded available",
+};
+const PRESENCE = { available: "available", away: "away", calendar: "follows calendar" };
+
+/** Each member with their presence (there now or not: work is pushed only to those there) and open tickets. */
+function Members({ team }) {
+  const members = team.members ?? [];
+  if (members.length === 0) return <p className="muted small">no members</p>;
+  return (
+    <ul className="members small" data-testid={`members-${team.team}`}>
+      {members.map((m) => (
+        <li key={m.name} data-testid={`member-${team.team}-${m.name}`} className={m.there ? "there" : "not-there"}
+            title={m.there ? "there now: work may be pushed to them" : "not there now: no work is pushed to them"}>
+          <strong>{m.name}</strong> <span className="muted">{PRESENCE[m.status] ?? m.status ?? "–"}</span>{" "}
+          · {m.load ?? 0}{m.capacity != null ? `/${m.capacity}` : ""} open
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /** Whether a ticket belongs under each filter, for the chosen agent. */
 const FILTER_TESTS = {
   all: () => () => true,
@@ -154,9 +180,9 @@ const FILTER_TESTS = {
 function isBreached(route) {
   const sla = route.sla;
   if (!sla) return false;
-  if (sla.breached) return true;
+  if (sla.breached || sla.resolution_breached) return true;
   const answeredAt = route.acknowledged_at ?? Date.now() / 1000;
-  return answeredAt > sla.first_response_due;
+  return sla.first_response_due != null && answeredAt > sla.first_response_due;
 }
 
 function TeamTickets({ tickets, shown, agent, onSelect }) {
@@ -197,6 +223,7 @@ function TeamTicket({ ticket, agent, onSelect }) {
         <PriorityBadge priority={route.priority} />
         <span className="small">{ticket.category?.label ?? "unclassified"}</span>
         <SlaCountdown route={route} testId={`sla-${id}`} />
+        <SlaCountdown route={route} target="resolution" testId={`sla-resolution-${id}`} />
       </div>
       <button type="button" className="link ticket-text" onClick={() => onSelect?.(id)} title={route.rule?.why}>
         {excerpt(ticket.subject || ticket.body, 90)}

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 
 import * as api from "../api.js";
-import { clock, ms, percent, STAGE_NAMES, STAGES } from "../format.js";
+import { clock, ms, percent, STAGE_NAMES, STAGES, words } from "../format.js";
 import { CategoryBadge, StatusBadge } from "./Badges.jsx";
 import Correction from "./Correction.jsx";
 import { PriorityBadge, SlaCountdown } from "./Sla.jsx";
@@ -86,6 +86,7 @@ function DetailBody({ ticket, labels, levels }) {
         <section>
           <h3>Route</h3>
           <RouteView route={ticket.route} />
+          {ticket.audit && <WaitButton id={ticket.id} route={ticket.route} />}
         </section>
       )}
       {ticket.audit && (
@@ -106,7 +107,8 @@ function DetailBody({ ticket, labels, levels }) {
   );
 }
 
-/** Which team owns the ticket and why, its priority, its first-response deadline and who holds it. */
+/** Which team owns the ticket and why, its priority, its deadlines (in business hours where its policy has a
+ * calendar) and who holds it. */
 function RouteView({ route }) {
   const { sla } = route;
   return (
@@ -118,19 +120,32 @@ function RouteView({ route }) {
         {route.rule?.name ?? "–"}
         {route.rule?.why && <span className="muted small"> · {route.rule.why}</span>}
       </dd>
-      <dt>First response</dt>
-      <dd>
+      <dt>SLA</dt>
+      <dd className="small" data-testid="detail-policy">
         {sla ? (
-          <>
-            <SlaCountdown route={route} testId="detail-sla" />{" "}
-            <span className="muted small">
-              {sla.policy} · due {clock(sla.first_response_due)}{sla.breached ? " · breached" : ""}
-            </span>
-          </>
+          <>{sla.policy} · {sla.calendar ? `${sla.calendar} business hours` : "around the clock"}</>
         ) : (
           <span className="muted">no deadline</span>
         )}
       </dd>
+      {sla?.first_response_due != null && (
+        <>
+          <dt>First response</dt>
+          <dd><SlaCountdown route={route} testId="detail-sla" detailed /></dd>
+        </>
+      )}
+      {sla?.resolution_due != null && (
+        <>
+          <dt>Resolution</dt>
+          <dd><SlaCountdown route={route} target="resolution" testId="detail-sla-resolution" detailed /></dd>
+        </>
+      )}
+      {route.waiting_since != null && (
+        <>
+          <dt>Waiting</dt>
+          <dd data-testid="detail-waiting">on the customer since {clock(route.waiting_since)}</dd>
+        </>
+      )}
       <dt>Assignee</dt>
       <dd data-testid="detail-assignee">
         {route.assignee ?? <span className="muted">unassigned</span>}
@@ -168,6 +183,9 @@ const ACTIONS = {
   category_corrected: "corrected the category",
   urgency_corrected: "corrected the urgency",
   rerouted: "rerouted it",
+  waiting: "set it waiting on the customer",
+  replied: "added the customer's reply",
+  released: "took it back",
 };
 
 /** Who did what to the ticket, oldest first (operators show as `operator:<key fingerprint>`). */
@@ -190,8 +208,34 @@ function auditDetail({ action, detail }) {
   if (action === "category_corrected") return `${detail.previous_label ?? "none"} → ${detail.label}`;
   if (action === "urgency_corrected") return `${detail.previous_level ?? "none"} → ${detail.level}`;
   if (action === "rerouted") return `${detail.previous_team} → ${detail.team}`;
-  if (action === "assigned") return `to ${detail.agent} in ${detail.team}`;
+  if (action === "assigned") {
+    const how = detail.assignment ? ` (${words(detail.assignment)})` : "";
+    return `to ${detail.agent}${detail.team ? ` in ${detail.team}` : ""}${how}`;
+  }
+  if (action === "released") return `from ${detail.agent}${detail.why ? `: ${detail.why}` : ""}`;
   return detail.agent ? `for ${detail.agent}` : "";
+}
+
+/** Waiting on the customer: the SLA clock pauses until they reply (an open ticket not waiting already). */
+function WaitButton({ id, route }) {
+  const queryClient = useQueryClient();
+  const waiting = useMutation({
+    mutationFn: () => api.waitOnCustomer(id),
+    onSuccess: (view) => {
+      queryClient.setQueryData(["ticket", id], view);
+      queryClient.invalidateQueries({ queryKey: ["tickets"] });
+    },
+  });
+  if (route.resolved_at != null || route.waiting_since != null) return null;
+  return (
+    <div className="inline-form">
+      <button type="button" data-testid="wait-on-customer" onClick={() => waiting.mutate()}
+              disabled={waiting.isPending} title="Pause the SLA clock until the customer replies">
+        Waiting on customer
+      </button>
+      {waiting.isError && <span className="error" role="alert">{waiting.error.message}</span>}
+    </div>
+  );
 }
 
 /** The model's probability for every label, most likely first. */
