@@ -10,7 +10,7 @@ DASHBOARD := web/static/index.html
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install build chromium redis mailserver rabbitmq run worker cluster bench-cluster test test-unit test-integration test-browser lint eval language-sample bench docs clean
+.PHONY: help install build chromium redis mailserver rabbitmq helpdesk-server run worker cluster bench-cluster test test-unit test-integration test-browser lint eval language-sample bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,7 +47,10 @@ mailserver:  ## install Debian's Dovecot for the mailbox tests (once; sudo only 
 rabbitmq:  ## install Debian's rabbitmq-server for the RabbitMQ broker tests (once; sudo only when not root)
 	bash scripts/install-rabbitmq.sh
 
-test: build lint chromium redis mailserver rabbitmq  ## lint, then every test: unit, API, integration (real Redis + worker), browser
+helpdesk-server:  ## install Debian's Request Tracker 5 (SQLite, standalone server) for the helpdesk tests (once)
+	bash scripts/install-rt.sh
+
+test: build lint chromium redis mailserver rabbitmq helpdesk-server  ## lint, then every test: unit, API, integration (real Redis + worker), browser
 	$(PY) -m pytest
 
 test-browser: build chromium redis  ## the dashboard journey in headless Chromium against the real stack
@@ -56,7 +59,7 @@ test-browser: build chromium redis  ## the dashboard journey in headless Chromiu
 test-unit: install  ## domain tests only: no Redis, no Celery
 	$(PY) -m pytest tests/unit
 
-test-integration: install redis mailserver rabbitmq  ## tests against a real Redis and a real Celery worker
+test-integration: install redis mailserver rabbitmq helpdesk-server  ## tests against a real Redis and a real Celery worker
 	$(PY) -m pytest -m integration
 
 lint: install  ## flake8

@@ -89,6 +89,7 @@ task_default_queue = "tickets"
 task_routes = {
     "workers.tasks.classify_ticket": {"queue": "model"},
     "workers.tasks.deliver_webhook": {"queue": "webhooks"},
+    "workers.tasks.write_back_ticket": {"queue": "webhooks"},
 }
 worker_concurrency = _settings.worker_concurrency
 

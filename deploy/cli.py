@@ -42,8 +42,9 @@ MODEL_NICE = 19
 FLOWER_NICE = 19
 
 
-#: Every program ``commands`` may return (redis only with the embedded Redis, mail with a mailbox).
-PROGRAMS = ("redis", "model", "io", "webhooks", "scheduler", "web", "flower", "mail")
+#: Every program ``commands`` may return (redis only with the embedded Redis, mail with a mailbox,
+#: helpdesk with a helpdesk).
+PROGRAMS = ("redis", "model", "io", "webhooks", "scheduler", "web", "flower", "mail", "helpdesk")
 
 
 def commands(settings: Settings) -> dict[str, list[str]]:
@@ -81,6 +82,8 @@ def commands(settings: Settings) -> dict[str, list[str]]:
                        f"--address={settings.host}", f"--port={settings.flower_port}"]
     if settings.imap_url:  # the support mailbox, turned into tickets (docs/mailbox.md)
         procs["mail"] = ["nice", "-n", str(IO_NICE), sys.executable, "-m", "workers.mailbox"]
+    if settings.helpdesk_url:  # the helpdesk's tickets, triaged and written back (docs/helpdesk.md)
+        procs["helpdesk"] = ["nice", "-n", str(IO_NICE), sys.executable, "-m", "workers.helpdesk"]
     return procs
 
 

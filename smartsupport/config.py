@@ -103,6 +103,14 @@ class Settings:
                                      "where mail that cannot become a ticket is moved, with the reason")
     imap_poll_s: float = setting("SMARTSUPPORT_IMAP_POLL_S", 30.0, p.number(1, 3600),
                                  "seconds between two looks at the mailbox")
+    helpdesk_url: str | None = setting("SMARTSUPPORT_HELPDESK_URL", None, p.helpdesk_url,
+                                       "a helpdesk to triage tickets in, `rt://user@host[:port][/path]` (Request "
+                                       "Tracker 5; its password in the data dir's `helpdesk_password`, "
+                                       "`docs/helpdesk.md`)", shown="none: no helpdesk process")
+    helpdesk_poll_s: float = setting("SMARTSUPPORT_HELPDESK_POLL_S", 5.0, p.number(0.1, 3600),
+                                     "seconds between two looks at the helpdesk")
+    helpdesk_max_attempts: int = setting("SMARTSUPPORT_HELPDESK_MAX_ATTEMPTS", 8, p.integer(1, 100),
+                                         "attempts of a write-back before it is dead-lettered")
     classifier: str = setting("SMARTSUPPORT_CLASSIFIER", "embedding", p.choice("embedding", "nli"),
                               "`embedding` (packaged model, offline) or `nli` (transformers zero-shot pipeline)")
     model: str | None = setting("SMARTSUPPORT_MODEL", None, p.text, "a model folder or hub id",
@@ -301,5 +309,6 @@ def _values(parse: Callable) -> str:
     if hasattr(parse, "choices"):
         return ", ".join(f"`{c}`" for c in parse.choices)
     return {p.on_off: "`on`, `off`", p.urls: "http(s) URLs", p.items: "comma-separated", p.existing_file: "a file",
-            p.webhook_secret: "`whsec_…`", p.broker_url: "`amqp[s]://…`, `redis[s]://…`",
+            p.webhook_secret: "`whsec_…`", p.helpdesk_url: "`rt://…`, `rt+https://…`",
+            p.broker_url: "`amqp[s]://…`, `redis[s]://…`",
             p.languages: "ISO 639-1 codes"}.get(parse, "")

@@ -113,6 +113,14 @@ class StoreFull(StoreUnavailable):
     """Raised when the ticket store refuses writes: Redis reached its memory limit (maxmemory)."""
 
 
+class HelpdeskUnavailable(SmartSupportError):
+    """Raised when the helpdesk cannot be reached or answers a 5xx: worth trying again later."""
+
+
+class HelpdeskRejected(SmartSupportError):
+    """Raised when the helpdesk refuses a request (a 4xx, or an error in its answer's body)."""
+
+
 class WebhookFailed(SmartSupportError):
     """Raised when a webhook delivery failed in a way worth retrying (5xx, 429, timeout, network)."""
 

@@ -67,6 +67,17 @@ def imap_url(raw: str) -> str:
     return raw
 
 
+def helpdesk_url(raw: str) -> str:
+    """``rt://user@host[:port][/path]`` (``rt+https://`` for TLS); the password is in the data dir."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(raw)
+    if parts.scheme not in ("rt", "rt+https") or not parts.hostname or not parts.username:
+        raise ValueError("must be rt://user@host[:port][/path] or rt+https://user@host[:port][/path]")
+    if parts.password:
+        raise ValueError("keep the password out of the URL: write it to the data dir's helpdesk_password file")
+    return raw
+
+
 #: URL schemes of Celery brokers SmartSupport runs on: RabbitMQ (kombu's py-amqp transport) and Redis.
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 BROKER_SCHEMES = (*AMQP_SCHEMES, "redis", "rediss")

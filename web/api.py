@@ -15,12 +15,12 @@ from smartsupport.errors import (EndpointNotDisabled, IdempotencyKeyInProgress, 
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.stats import latency_stats
 from smartsupport.store.views import for_submitter
-from smartsupport import urgency
 from smartsupport.ticket import Ticket, UrgencyLevel
+from workers import corrections
 from workers.pipeline import enqueue_new_ticket, redeliver, start_pipeline
 
 from . import answers
-from .agents import audit, check_team, check_ticket, on_own_teams
+from .agents import check_team, check_ticket, on_own_teams
 from .blueprint import (api, current_services, json_object, operator_only, operator_or_agent, request_principal,
                         validated)
 from .clocks import with_clock, with_clocks
@@ -28,7 +28,6 @@ from .errors import IdempotencyKeyTooLong
 from .openapi import documented
 from .schemas import (MAX_IDEMPOTENCY_KEY_CHARS, CategoryIn, EndpointIn, IdempotencyHeaders, IncidentQuery, ListQuery,
                       MergeIn, ReplayIn, StatsQuery, TicketIn, UrgencyIn)
-from .teams import reroute
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +150,9 @@ def correct_category(ticket_id: str):
     names = services.label_names()
     if payload.label not in names:
         raise UnknownLabel(f"unknown label {payload.label!r}; labels are {', '.join(names)}")
-    view = services.store.views.get(ticket_id)
-    check_ticket(view)
-    services.store.corrections.correct(ticket_id, payload.label)
-    audit(ticket_id, "category_corrected", label=payload.label, previous_label=(view["category"] or {}).get("label"))
-    reroute(services, ticket_id)
+    check_ticket(services.store.views.get(ticket_id))
+    corrections.correct_category(services.store, services.routing.current(), ticket_id, payload.label,
+                                 actor=g.principal.actor, role=g.principal.role)
     return with_clock(services.store.views.get(ticket_id))
 
 
@@ -167,15 +164,11 @@ def correct_urgency(ticket_id: str):
     example of that level (see Classification)."""
     operator_or_agent()
     payload = validated(UrgencyIn, json_object())
-    store = current_services().store
-    view = store.views.get(ticket_id)
-    check_ticket(view)
-    current = view["urgency"] or {"score": 0.0}
-    level = UrgencyLevel(payload.level)
-    store.corrections.correct_urgency(ticket_id, level.value, score=urgency.score_for_level(current["score"], level))
-    audit(ticket_id, "urgency_corrected", level=level.value, previous_level=current.get("level"))
-    reroute(current_services(), ticket_id)
-    return with_clock(store.views.get(ticket_id))
+    services = current_services()
+    check_ticket(services.store.views.get(ticket_id))
+    corrections.correct_urgency(services.store, services.routing.current(), ticket_id, UrgencyLevel(payload.level),
+                                actor=g.principal.actor, role=g.principal.role)
+    return with_clock(services.store.views.get(ticket_id))
 
 
 @api.post("/tickets/<ticket_id>/retry")

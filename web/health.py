@@ -92,6 +92,13 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
         report["mailbox"] = status if operator else (status or {}).get("state")
         if problem:
             missing.append(f"the mailbox ({problem})" if operator else "the mailbox")
+    if services.settings.helpdesk_url and report["redis"] == "ok":
+        status, dead = services.store.helpdesk.status(), services.store.helpdesk.dead_letters()
+        problem = _mailbox_problem(status, services.settings.helpdesk_poll_s)
+        report["helpdesk"] = ({**(status or {}), "dead_letters": dead[-20:], "dead_count": len(dead)} if operator
+                              else (status or {}).get("state"))
+        if problem:
+            missing.append(f"the helpdesk ({problem})" if operator else "the helpdesk")
     processes = _supervised()
     if processes is not None:
         report["processes"] = processes
@@ -110,7 +117,7 @@ def check(services, *, operator: bool) -> tuple[dict[str, Any], bool]:
 
 
 def _mailbox_problem(status: dict | None, poll_s: float) -> str | None:
-    """Why the mailbox process is not taking mail (None: it is)."""
+    """Why the mailbox (or helpdesk) process is not taking mail (tickets) (None: it is)."""
     if status is None:
         return "it never polled"
     if status["state"] != "ok":

@@ -10,7 +10,6 @@ import uuid
 
 from flask import g, request
 
-from smartsupport import routing
 from smartsupport.errors import AgentNotNamed, NotATeamMember, NoRoute, TicketNotFound, UnknownTeam
 from smartsupport.store.views import for_submitter
 from workers.pipeline import rescore
@@ -154,35 +153,6 @@ def _close(ticket_id: str, what: str):
     if what == "resolve":
         push_work([view["route"]["team"]])  # its assignee has room for the next
     return with_clock(store.views.get(ticket_id))
-
-
-def reroute(services, ticket_id: str) -> None:
-    """Route a ticket again after a correction, keeping its assignee and acknowledgement; the trail
-    records a change of team, rule or priority."""
-    store = services.store
-    view = store.views.get(ticket_id)
-    if view["route"] is None:
-        return  # not routed yet: notify will route it with the correction
-    ticket = store.tickets.load(ticket_id)
-    rules = services.routing.current()
-    route = rules.route(routing.routed_ticket(ticket, view["category"], view["urgency"], view["incident"],
-                                              view["language"]))
-    record = route.record(created_at=ticket.created_at, routing=rules, previous=view["route"])
-    if record["team"] != view["route"]["team"]:
-        record["assignee"] = None  # another team's work now
-    store.routes.reroute(ticket_id, record, score=float((view["urgency"] or {}).get("score", 0.0)),
-                         created_at=ticket.created_at)
-    push_work([record["team"]])
-    moved = {key: (view["route"].get(key), record.get(key)) for key in ("team", "priority")}
-    moved["rule"] = tuple((r or {}).get("name") for r in (view["route"].get("rule"), record.get("rule")))
-    if any(old != new for old, new in moved.values()):
-        _record_reroute(ticket_id, moved)
-
-
-def _record_reroute(ticket_id: str, moved: dict) -> None:
-    detail = {key: new for key, (_, new) in moved.items()}
-    detail.update({f"previous_{key}": old for key, (old, _) in moved.items()})
-    audit(ticket_id, "rerouted", **detail)
 
 
 def routing_state(services) -> dict:

@@ -22,7 +22,10 @@ from celery import Task
 from celery.signals import worker_process_init
 
 from smartsupport import assignment, delivery, incidents, language, notify, routing, urgency
-from smartsupport.errors import ConfigError, StoreUnavailable, WebhookFailed, WebhookRejected
+from smartsupport.errors import (ConfigError, HelpdeskRejected, HelpdeskUnavailable, StoreUnavailable, TicketNotFound,
+                                 WebhookFailed, WebhookRejected)
+from smartsupport.helpdesk import mapping as helpdesk_mapping
+from smartsupport.helpdesk.rt import connector
 from smartsupport.incidents import IncidentRegistry
 from smartsupport.store import FinishPlan, RoutePlan, sla_event_type, sla_subject
 from smartsupport.ticket import Category, Ticket
@@ -144,7 +147,7 @@ def _route_and_notify(ticket_ids: list[str], worker: str | None) -> None:
     here rather than as a stage of its own (one Redis round trip and one queue hop less)."""
     s, cfg, started = store(), settings(), time.time()
     rules = current_routing()
-    plans = []
+    plans, helpdesk = [], []
     for tid, found in s.tickets.to_route(ticket_ids).items():
         ticket, ticket_urgency, incident = found.ticket, found.urgency, found.incident
         if ticket_urgency is None:
@@ -157,7 +160,10 @@ def _route_and_notify(ticket_ids: list[str], worker: str | None) -> None:
         urls = tuple(d.url for d in rules.deliveries_for(route, urgent=urgent))
         plans.append(FinishPlan(tid, notify.event_id_for(tid), urls, covered,
                                 RoutePlan(record, float(ticket_urgency["score"]), ticket.created_at)))
+        if cfg.helpdesk_url and (ticket.metadata or {}).get("helpdesk_id"):
+            helpdesk.append((tid,))
     send_on(deliver_webhook, s.finish_tickets(plans, started=started, worker=worker))
+    send_on(write_back_ticket, helpdesk)
     assignment.dispatch(s, rules, sorted({p.route.record["team"] for p in plans if p.route}))
 
 
@@ -234,6 +240,39 @@ def deliver_webhook(self: Task, subject: str, url: str, not_before: float | None
         raise self.retry(countdown=countdown_s(min(max(decision.at - time.time(), 0.0), cfg.retry_hop_s)),
                          kwargs={**self.request.kwargs, "not_before": decision.at})
     return subject
+
+
+@app.task(bind=True, autoretry_for=(StoreUnavailable,), retry_backoff=True, retry_jitter=True, max_retries=None)
+def write_back_ticket(self: Task, ticket_id: str) -> str:
+    """Write a finished ticket's result to the helpdesk it came from (SMARTSUPPORT_HELPDESK_URL):
+    retried with the webhooks' backoff while the helpdesk is away, dead-lettered after
+    SMARTSUPPORT_HELPDESK_MAX_ATTEMPTS or when it refuses. Safe to run twice: the comment is written once."""
+    s, cfg = store(), settings()
+    try:
+        view = s.views.get(ticket_id)
+    except TicketNotFound:  # deleted meanwhile (in the helpdesk too, perhaps)
+        return ticket_id
+    external, rules = view["metadata"]["helpdesk_id"], current_routing()
+    result = helpdesk_mapping.write_back_for(external, view, rules, comment=not s.helpdesk.commented(ticket_id))
+    attempt = {"at": time.time(), "status_code": 200, "error": None}
+    try:
+        connector(cfg, rules.helpdesk.intake).write_back(result)
+    except (HelpdeskUnavailable, HelpdeskRejected) as exc:
+        code = None if isinstance(exc, HelpdeskUnavailable) else 400
+        attempt = {**attempt, "status_code": code, "error": str(exc)}
+    policy = dataclasses.replace(delivery.RetryPolicy.from_settings(cfg), max_attempts=cfg.helpdesk_max_attempts)
+    decision = delivery.decide(attempt, number=self.request.retries + 1, policy=policy, event_id=ticket_id)
+    if isinstance(decision, delivery.RetryAt):
+        log.warning("write-back of %s to helpdesk ticket %s failed: %s", ticket_id, external, attempt["error"])
+        raise self.retry(countdown=countdown_s(min(decision.delay_s, cfg.retry_hop_s)), max_retries=None)
+    if isinstance(decision, delivery.Delivered):
+        if result.comment is not None:
+            s.helpdesk.note_commented(ticket_id)
+        s.helpdesk.unbury(ticket_id)
+    else:
+        log.error("write-back of %s to helpdesk ticket %s given up: %s", ticket_id, external, attempt["error"])
+        s.helpdesk.bury(ticket_id, external, attempt["error"] or "", attempts=self.request.retries + 1)
+    return ticket_id
 
 
 @app.task

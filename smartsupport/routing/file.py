@@ -16,12 +16,12 @@ from ..errors import ConfigError
 from ..language import known_codes
 from ..parsing import webhook_secret
 from .rules import (ASSIGNMENTS, DEFAULT_EVENTS, DEFAULT_WARNING_SHARE, EVENTS, FORMATS, LEVELS, MATCH_KEYS,
-                    Destination, Escalation, Match, Member, Routing, Rule, Skills, Team)
+                    Destination, Escalation, HelpdeskMapping, Match, Member, Routing, Rule, Skills, Team)
 from .sla import SlaPolicy
 
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TOP_LEVEL = ("teams", "destinations", "calendars", "sla_policies", "rules", "sla_warning_share")
+TOP_LEVEL = ("teams", "destinations", "calendars", "sla_policies", "rules", "sla_warning_share", "helpdesk")
 POLICY_KEYS = ("first_response_minutes", "resolution_minutes", "calendar")
 
 
@@ -68,10 +68,11 @@ def parse(raw: Any, *, labels: Iterable[str], source: str = "routing", env: Mapp
         share = DEFAULT_WARNING_SHARE
     rules = _rules(raw.get("rules"), labels, teams, destinations, policies, problems)
     _check_members(teams, calendars, labels, problems)
+    helpdesk = _helpdesk(raw.get("helpdesk") or {}, teams, problems)
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
     return Routing(teams, destinations, policies, tuple(rules), float(share), source,
-                   {name: c for name, c in calendars.items() if c is not None})
+                   {name: c for name, c in calendars.items() if c is not None}, helpdesk)
 
 
 def _check_members(teams: dict[str, Team], calendars: dict[str, Calendar | None], labels: tuple[str, ...],
@@ -91,6 +92,22 @@ def _check_members(teams: dict[str, Team], calendars: dict[str, Calendar | None]
             except ValueError as exc:
                 if member.skills.languages:
                     problems.append(f"{where}.skills.languages: {exc}")
+
+
+def _helpdesk(raw: Any, teams: dict[str, Team], problems: list[str]) -> HelpdeskMapping:
+    """``helpdesk: {queues: {<team>: <queue>}, intake: [<queue>, ...]}`` (docs/helpdesk.md)."""
+    if not isinstance(raw, dict) or set(raw) - {"queues", "intake"}:
+        problems.append("helpdesk: a mapping with queues (team: queue) and intake (a list of queues)")
+        return HelpdeskMapping()
+    queues = raw.get("queues") or {}
+    if not isinstance(queues, dict) or not all(isinstance(q, str) and q.strip() for q in queues.values()):
+        problems.append("helpdesk.queues: a mapping of team names to queue names")
+        queues = {}
+    problems += [f"helpdesk.queues: no team {team!r}" for team in queues if team not in teams]
+    intake = _strings(raw.get("intake", ["General"]), "helpdesk.intake", problems)
+    if not intake:
+        problems.append("helpdesk.intake: at least one queue to take new tickets from")
+    return HelpdeskMapping({str(t): q.strip() for t, q in queues.items()}, intake or ("General",))
 
 
 def _teams(raw: Any, problems: list[str]) -> dict[str, Team]:

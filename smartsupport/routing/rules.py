@@ -192,6 +192,20 @@ class Route:
 
 
 @dataclass(frozen=True)
+class HelpdeskMapping:
+    """The routing file's ``helpdesk`` section: each team's queue in the helpdesk (a team not listed:
+    the queue of its own name), and the queues new tickets are taken from."""
+    queues: dict[str, str] = field(default_factory=dict)
+    intake: tuple[str, ...] = ("General",)
+
+    def queue_of(self, team: str) -> str:
+        return self.queues.get(team, team)
+
+    def team_of(self, queue: str) -> str:
+        return next((team for team, name in self.queues.items() if name == queue), queue)
+
+
+@dataclass(frozen=True)
 class Routing:
     teams: dict[str, Team]
     destinations: dict[str, Destination]
@@ -200,6 +214,7 @@ class Routing:
     warning_share: float = DEFAULT_WARNING_SHARE
     source: str = "default"
     calendars: dict[str, Calendar] = field(default_factory=dict)
+    helpdesk: HelpdeskMapping = field(default_factory=HelpdeskMapping)
 
     def route(self, ticket: RoutedTicket) -> Route:
         """The first rule that matches (the last one matches everything)."""
@@ -223,6 +238,16 @@ class Routing:
 
     def destination_at(self, url: str) -> Destination | None:
         return next((d for d in self.destinations.values() if d.url == url), None)
+
+    def category_of_team(self, team: str) -> str | None:
+        """The category whose tickets go to ``team``: the team itself under the default routing, else
+        the first category of the first rule that sends tickets there by category (None: no rule does)."""
+        for rule in self.rules:
+            if rule.team == "{category}":
+                return team if team in self.teams else None
+            if rule.team == team and rule.match is not None and rule.match.categories:
+                return rule.match.categories[0]
+        return None
 
     def team_names(self) -> list[str]:
         return sorted(self.teams)

@@ -8,6 +8,7 @@ connection). A caller takes the part it needs::
     routes        routes, team queues, agents and the SLA clock
     assignment    who is there, and work pushed to them
     mail          Message-IDs, replies and the mailbox's state
+    helpdesk      the helpdesk connector's tickets, cursors, write-backs and state
     corrections   operators' category and urgency corrections (the models' examples)
     model_state   the traffic centre the model processes share
     idempotency   Idempotency-Key claims
@@ -41,6 +42,7 @@ from .audit import Audit
 from .base import guarded
 from .corrections import Corrections
 from .deliveries import Deliveries
+from .helpdesk import Helpdesk
 from .idempotency import Idempotency
 from .incidents import Incidents
 from .mail import Mail
@@ -82,6 +84,7 @@ class TicketStore:
         self.routes = Routes(client)
         self.assignment = Assignment(client)
         self.mail = Mail(client)
+        self.helpdesk = Helpdesk(client)
         self.corrections = Corrections(client)
         self.model_state = ModelState(client)
         self.idempotency = Idempotency(client)

@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 import redis
 
 from ..errors import StoreFull, StoreUnavailable
+from . import keys
 
 F = TypeVar("F", bound=Callable)
 
@@ -31,3 +32,22 @@ class Part:
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
+
+
+def claim(client: redis.Redis, key: str, ticket_id: str) -> str:
+    """Bind ``key`` (something outside that becomes a ticket) to ``ticket_id`` unless it is bound
+    already; returns the ticket it is bound to. A binding whose ticket was never written (a crash in
+    between) is taken over."""
+    if client.set(key, ticket_id, nx=True):
+        return ticket_id
+    bound = client.get(key)
+    if bound and not client.exists(keys.ticket(bound)):
+        client.set(key, ticket_id)
+        return ticket_id
+    return bound or ticket_id
+
+
+def release(client: redis.Redis, key: str, ticket_id: str) -> None:
+    """Forget a binding whose ticket could not be written (only if it is still ours)."""
+    if client.get(key) == ticket_id:
+        client.delete(key)

@@ -39,6 +39,7 @@ belongs to one part of the store (the module named last), which alone writes it.
   ss:sla:due
   ss:config:...              the configuration and webhook secrets the API publishes (shared)
   ss:mail:...                the mailbox's Message-IDs and state (mail)
+  ss:helpdesk:...            the helpdesk's tickets, cursors, write-backs and state (helpdesk)
   ss:incident...             incidents: their log, lock, records, members and events (incidents)
   ss:agents:keys             hash: SHA-256 digest of an agent's key -> {"agent", "created_at"} (agents)
 """

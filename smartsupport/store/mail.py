@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import redis
 
 from . import keys
-from .base import Part, guarded
+from .base import Part, claim, guarded, release
 from .transaction import Transaction
 
 MAIL_STATUS = keys.PREFIX + "mail:status"
@@ -46,21 +46,12 @@ class Mail(Part):
     def claim_message(self, message_id: str, digest: str, ticket_id: str) -> str:
         """Bind a new message to ``ticket_id`` unless it is bound already; returns the ticket it is bound
         to. A binding whose ticket was never written (a crash in between) is taken over."""
-        key = message_key(message_id, digest)
-        if self.r.set(key, ticket_id, nx=True):
-            return ticket_id
-        bound = self.r.get(key)
-        if bound and not self.r.exists(keys.ticket(bound)):
-            self.r.set(key, ticket_id)
-            return ticket_id
-        return bound or ticket_id
+        return claim(self.r, message_key(message_id, digest), ticket_id)
 
     @guarded
     def release_message(self, message_id: str, digest: str, ticket_id: str) -> None:
         """Forget a binding whose ticket could not be written (only if it is still ours)."""
-        key = message_key(message_id, digest)
-        if self.r.get(key) == ticket_id:
-            self.r.delete(key)
+        release(self.r, message_key(message_id, digest), ticket_id)
 
     @guarded
     def bind_message(self, ticket_id: str, message_id: str, digest: str) -> None:
