@@ -114,8 +114,8 @@ def _services(settings: Settings) -> Services:
 def _register_api(app: Flask, settings: Settings) -> None:
     """The API's blueprint, behind its rate limit (per principal, shared by every API process through
     Redis) and the large-body admission (web/admission.py)."""
-    from . import admission
-    from .api import api  # with teams.py's views (api.py imports it)
+    from . import admission, agents, teams  # noqa: F401 (agents' and teams' views join the blueprint)
+    from .api import api
 
     # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request.
     # A 429 still says when to come back (Retry-After, see errors.handle_error).
