@@ -32,17 +32,13 @@ def day_stack(tmp_path_factory, destination_env):
         yield stack
 
 
-def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits_and_resolves(day_stack, page):
-    base, auth = day_stack.base, {"Authorization": f"Bearer {day_stack.key}"}
-
-    # Given alice of team billing (round robin) with a key of her own, issued by an operator
+def _alice_signs_in_with_her_own_key(page, base: str, auth: dict):
+    """alice of team billing (round robin) signs in with a key of her own, issued by an operator: her
+    page, her teams, and her presence (she never said: her calendar). Her presence and billing's card."""
     issued = requests.post(f"{base}/api/agents/alice/keys", headers=auth, timeout=5)
     assert issued.status_code == 201, issued.text
-    alice = issued.json()["key"]
-
-    # When she signs in with it: her page, her teams, and her presence (she never said: her calendar)
     page.goto(base)
-    sign_in(page, alice)
+    sign_in(page, issued.json()["key"])
     expect(page.get_by_test_id("signed-in-as")).to_have_text("signed in as alice")
     presence = page.get_by_test_id("presence")
     expect(presence.get_by_test_id("presence-status")).to_have_text("follows calendar")
@@ -50,15 +46,11 @@ def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits
     billing = page.get_by_test_id("team-billing")
     expect(billing.get_by_test_id("assignment-billing")).to_have_text("pushed in turn to who is available")
     expect(page.get_by_test_id("team-technical")).to_have_count(0)
+    return presence, billing
 
-    # And switches herself available
-    presence.get_by_test_id("presence-available").click()
-    expect(presence.get_by_test_id("presence-status")).to_have_text("available")
-    expect(presence.get_by_test_id("presence-available")).to_have_attribute("aria-pressed", "true")
-    expect(presence).to_contain_text("work comes to you")
-    expect(billing.get_by_test_id("member-billing-alice")).to_have_text("alice available · 0/5 open")
 
-    # And a Billing ticket comes in (routed by the file's billing rule: P3, the relaxed policy in Berlin hours)
+def _a_billing_ticket(base: str, auth: dict) -> str:
+    """A Billing ticket, routed by the file's billing rule: P3, the relaxed policy in Berlin hours."""
     response = requests.post(f"{base}/api/tickets", json={"body": TEXT}, headers=auth, timeout=5)
     assert response.status_code == 202, response.text
     ticket_id = response.json()["id"]
@@ -70,6 +62,36 @@ def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits
     route = wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]
     assert (route["team"], route["rule"]["name"], route["priority"]) == ("billing", "billing", "P3")
     assert (route["sla"]["policy"], route["sla"]["calendar"]) == ("relaxed", "berlin")
+    return ticket_id
+
+
+def _she_sets_it_waiting(detail, row, ticket_id: str) -> None:
+    """She sets it waiting on the customer: both clocks say paused, in the detail and in her queue, and
+    what is left stays for the customer's reply."""
+    first, resolution = detail.get_by_test_id("detail-sla"), detail.get_by_test_id("detail-sla-resolution")
+    detail.get_by_test_id("wait-on-customer").click()
+    expect(first).to_have_text(PAUSED)
+    expect(first).to_have_attribute("data-state", "paused")
+    expect(resolution).to_have_text(PAUSED)
+    expect(detail.get_by_test_id("detail-sla-note")).to_have_text(re.compile(r"^\d+h \d{2}m left when the customer"))
+    expect(detail.get_by_test_id("detail-waiting")).to_contain_text("on the customer since")
+    expect(detail.get_by_test_id("wait-on-customer")).to_have_count(0)
+    expect(row.get_by_test_id(f"sla-{ticket_id}")).to_have_text(PAUSED)
+
+
+def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits_and_resolves(day_stack, page):
+    base, auth = day_stack.base, {"Authorization": f"Bearer {day_stack.key}"}
+    presence, billing = _alice_signs_in_with_her_own_key(page, base, auth)
+
+    # And switches herself available
+    presence.get_by_test_id("presence-available").click()
+    expect(presence.get_by_test_id("presence-status")).to_have_text("available")
+    expect(presence.get_by_test_id("presence-available")).to_have_attribute("aria-pressed", "true")
+    expect(presence).to_contain_text("work comes to you")
+    expect(billing.get_by_test_id("member-billing-alice")).to_have_text("alice available · 0/5 open")
+
+    # And a Billing ticket comes in
+    ticket_id = _a_billing_ticket(base, auth)
 
     # Then it is hers at once, without taking it
     row = billing.get_by_test_id(f"ticket-{ticket_id}")
@@ -91,17 +113,8 @@ def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits
     expect(detail.get_by_test_id("detail-sla-resolution-note")).to_have_text(DUE)
     expect(detail.get_by_test_id("detail-audit")).to_contain_text("assignment assigned it · to alice (round robin)")
 
-    # When she sets it waiting on the customer
-    detail.get_by_test_id("wait-on-customer").click()
-
-    # Then both clocks say paused, here and in her queue, and what is left stays for the customer's reply
-    expect(first).to_have_text(PAUSED)
-    expect(first).to_have_attribute("data-state", "paused")
-    expect(resolution).to_have_text(PAUSED)
-    expect(detail.get_by_test_id("detail-sla-note")).to_have_text(re.compile(r"^\d+h \d{2}m left when the customer"))
-    expect(detail.get_by_test_id("detail-waiting")).to_contain_text("on the customer since")
-    expect(detail.get_by_test_id("wait-on-customer")).to_have_count(0)
-    expect(row.get_by_test_id(f"sla-{ticket_id}")).to_have_text(PAUSED)
+    # When she sets it waiting on the customer, both clocks say paused, here and in her queue
+    _she_sets_it_waiting(detail, row, ticket_id)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOT, full_page=True)
 
@@ -116,6 +129,6 @@ def test_an_available_agent_gets_billing_work_pushed_counts_business_hours_waits
     audit = detail.get_by_test_id("detail-audit")
     expect(audit).to_contain_text("alice set it waiting on the customer")
     expect(audit).to_contain_text("alice resolved it")
-    view = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()
-    assert view["route"]["resolved_at"] is not None and view["route"]["assignee"] == "alice"
-    assert view["route"]["sla"]["open_s_left"] == {"first_response": None, "resolution": None}
+    route = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()["route"]
+    assert (route["resolved_at"] is not None, route["assignee"], route["sla"]["open_s_left"]) == (
+        True, "alice", {"first_response": None, "resolution": None})

@@ -41,10 +41,8 @@ def routed_stack(tmp_path_factory, destination_env, routing_file):
         yield stack
 
 
-def test_an_operator_takes_a_ticket_for_an_agent_acknowledges_it_and_the_countdown_stops(routed_stack, page):
-    base, auth = routed_stack.base, {"Authorization": f"Bearer {routed_stack.key}"}
-
-    # Given a critical Technical ticket, routed by the file to team technical as P1 with a deadline
+def _routed_critical_ticket(base: str, auth: dict) -> tuple[str, dict]:
+    """A critical Technical ticket, routed by the file to team technical as P1 with a deadline."""
     response = requests.post(f"{base}/api/tickets", json={"body": TEXT}, headers=auth, timeout=5)
     assert response.status_code == 202, response.text
     ticket_id = response.json()["id"]
@@ -56,6 +54,22 @@ def test_an_operator_takes_a_ticket_for_an_agent_acknowledges_it_and_the_countdo
     route = wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]
     assert (route["team"], route["priority"], route["rule"]["name"]) == ("technical", "P1", "critical-technical")
     assert route["sla"]["policy"] == "urgent" and route["assignee"] is None and route["acknowledged_at"] is None
+    return ticket_id, route
+
+
+def _the_detail_shows_the_route(page, row) -> None:
+    """The ticket's detail shows its route: team, rule and why, assignee, and the stopped clock."""
+    row.locator(".ticket-text").click()
+    detail = page.get_by_role("complementary", name="Ticket detail")
+    expect(detail.get_by_test_id("detail-team")).to_contain_text("technical")
+    expect(detail.get_by_test_id("detail-route")).to_contain_text("critical-technical")
+    expect(detail.get_by_test_id("detail-assignee")).to_contain_text("carol")
+    expect(detail.get_by_test_id("detail-sla")).to_have_text("acknowledged")
+
+
+def test_an_operator_takes_a_ticket_for_an_agent_acknowledges_it_and_the_countdown_stops(routed_stack, page):
+    base, auth = routed_stack.base, {"Authorization": f"Bearer {routed_stack.key}"}
+    ticket_id, route = _routed_critical_ticket(base, auth)
 
     # When the operator opens the dashboard (its clock is the test's to move: installed, it runs on as usual)
     page.clock.install()
@@ -110,13 +124,8 @@ def test_an_operator_takes_a_ticket_for_an_agent_acknowledges_it_and_the_countdo
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOT, full_page=True)
 
-    # And the ticket's detail shows its route: team, rule and why, assignee, and the stopped clock
-    row.locator(".ticket-text").click()
-    detail = page.get_by_role("complementary", name="Ticket detail")
-    expect(detail.get_by_test_id("detail-team")).to_contain_text("technical")
-    expect(detail.get_by_test_id("detail-route")).to_contain_text("critical-technical")
-    expect(detail.get_by_test_id("detail-assignee")).to_contain_text("carol")
-    expect(detail.get_by_test_id("detail-sla")).to_have_text("acknowledged")
+    # And the ticket's detail shows its route
+    _the_detail_shows_the_route(page, row)
 
 
 def test_a_routing_file_that_fails_to_reload_shows_as_a_warning_in_the_teams_panel(routed_stack, routing_file, page):
