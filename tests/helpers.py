@@ -324,3 +324,17 @@ def app_with_routing(redis_url: str, tmp_path: Path, routing: str):
     clear_queues(redis_url)
     yield create_app(settings_for(redis_url, tmp_path, SMARTSUPPORT_ROUTING_FILE=str(routing_file)))
     clear_tickets(redis_url)
+
+
+def submitted_and_routed(base: str, auth: dict, body: str) -> tuple[str, dict]:
+    """A ticket posted to a running stack at ``base``, once routed: its id and its route."""
+    import requests
+
+    response = requests.post(f"{base}/api/tickets", json={"body": body}, headers=auth, timeout=5)
+    assert response.status_code == 202, response.text
+    ticket_id = response.json()["id"]
+
+    def routed():
+        view = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()
+        return view if view.get("route") else None
+    return ticket_id, wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]

@@ -11,7 +11,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.helpers import ROOT, running_stack, sign_in, wait_for
+from tests.helpers import ROOT, running_stack, sign_in, submitted_and_routed
 
 pytestmark = pytest.mark.browser
 
@@ -51,15 +51,7 @@ def _alice_signs_in_with_her_own_key(page, base: str, auth: dict):
 
 def _a_billing_ticket(base: str, auth: dict) -> str:
     """A Billing ticket, routed by the file's billing rule: P3, the relaxed policy in Berlin hours."""
-    response = requests.post(f"{base}/api/tickets", json={"body": TEXT}, headers=auth, timeout=5)
-    assert response.status_code == 202, response.text
-    ticket_id = response.json()["id"]
-
-    def routed():
-        view = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()
-        return view if view.get("route") else None
-
-    route = wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]
+    ticket_id, route = submitted_and_routed(base, auth, TEXT)
     assert (route["team"], route["rule"]["name"], route["priority"]) == ("billing", "billing", "P3")
     assert (route["sla"]["policy"], route["sla"]["calendar"]) == ("relaxed", "berlin")
     return ticket_id

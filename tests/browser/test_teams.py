@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.helpers import ROOT, running_stack, sign_in, wait_for
+from tests.helpers import ROOT, running_stack, sign_in, submitted_and_routed
 
 pytestmark = pytest.mark.browser
 
@@ -43,15 +43,7 @@ def routed_stack(tmp_path_factory, destination_env, routing_file):
 
 def _routed_critical_ticket(base: str, auth: dict) -> tuple[str, dict]:
     """A critical Technical ticket, routed by the file to team technical as P1 with a deadline."""
-    response = requests.post(f"{base}/api/tickets", json={"body": TEXT}, headers=auth, timeout=5)
-    assert response.status_code == 202, response.text
-    ticket_id = response.json()["id"]
-
-    def routed():
-        view = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()
-        return view if view.get("route") else None
-
-    route = wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]
+    ticket_id, route = submitted_and_routed(base, auth, TEXT)
     assert (route["team"], route["priority"], route["rule"]["name"]) == ("technical", "P1", "critical-technical")
     assert route["sla"]["policy"] == "urgent" and route["assignee"] is None and route["acknowledged_at"] is None
     return ticket_id, route
