@@ -13,7 +13,9 @@
 6. the API's latency with 1,000 and 200,000 tickets stored, and memory per ticket (bench/storage.py);
    a simulated week at 10,000 tickets a day with two days' retention: memory by day (bench/retention.py);
 7. a stack whose 16 webhook endpoints drip their answers, against the same answering at once;
-8. prints a summary and writes it, with every figure, to bench/last-run.json.
+8. triage inside Request Tracker: a private RT and a stack polling it, 100 tickets created there at
+   10/s, created→written back (bench/helpdesk.py; skipped where RT is not installed);
+9. prints a summary and writes it, with every figure, to bench/last-run.json.
 
 The machine is shared: each phase also reports the CPU that processes not ours took meanwhile.
 
@@ -33,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import (assignment, baseline, calendars, classifiers, hostile, hostspeed, incidents, load, retention, routing,
-               starvation, storage)
+from . import (assignment, baseline, calendars, classifiers, helpdesk, hostile, hostspeed, incidents, load, retention,
+               routing, starvation, storage)
 from .procs import OwnedProcess, Sampler
 from .report import phase_figures, phase_text, pcts
 from .stack import RATE_LIMIT, Stack
@@ -232,6 +234,7 @@ def summarise(result: dict) -> dict:
         "submit_to_done_p95_ms_16_receivers": {m: result["slow_receivers"][m]["submit_to_done_ms"]["p95"]
                                                for m in ("answering", "dripping")},
         "slow_receivers_p95_ratio": result["slow_receivers"]["p95_ratio"],
+        "helpdesk": helpdesk.text(result["helpdesk"]).removeprefix("helpdesk: "),
     }
 
 
@@ -294,6 +297,7 @@ def summary_text(s: dict) -> str:
                                             else f"NOT from an idle pipeline: {costly['drained_before']}"),
         f"  16 dripping receivers       : submit→done p95 {_by_phase(s['submit_to_done_p95_ms_16_receivers'])} ms "
         f"(×{s['slow_receivers_p95_ratio']})",
+        f"  Request Tracker, 10/s       : {s['helpdesk']}",
         f"  noise: CPU of processes not ours, % of a core: {_by_phase(s['other_cpu_pct_by_phase'])}",
         f"  host speed (fixed workload) : {_by_phase(s['host_speed_ms'])} ms (bench/hostspeed.py; lower is faster)",
     ])
@@ -336,6 +340,8 @@ def run_all(clock: Clock) -> dict:
         result["week"] = retention.run(clock.say)
         clock.say("slow receivers: a stack with 16 webhook endpoints, answering, then dripping a byte a second")
         result["slow_receivers"] = hostile.slow_receivers(tmp, clock.say)
+        clock.say("helpdesk: tickets created in Request Tracker at 10/s, until SmartSupport wrote them back")
+        result["helpdesk"] = helpdesk.run(tmp, clock.say)
     result["host_speed"] = {"before": speed_before, "after": hostspeed.measure()}
     clock.say(hostspeed.text(speed_before, result["host_speed"]["after"]))
     result["seconds"] = round(time.monotonic() - clock.t0, 1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian's Request Tracker 5 with SQLite and its standalone server, the real helpdesk the
 # connector's tests run against. Only the programs are used, each test instance with a site
-# configuration of its own (tests/integration/rt.py): no Apache, no database of the package's.
+# configuration of its own (deploy/rt_instance.py): no Apache, no database of the package's.
 # Idempotent: does nothing once rt-setup-database-5 is on the PATH. Uses sudo only when not root.
 set -euo pipefail
 

@@ -109,6 +109,9 @@ class Settings:
                                        "`docs/helpdesk.md`)", shown="none: no helpdesk process")
     helpdesk_poll_s: float = setting("SMARTSUPPORT_HELPDESK_POLL_S", 5.0, p.number(0.1, 3600),
                                      "seconds between two looks at the helpdesk")
+    helpdesk_backoff_max_s: float = setting("SMARTSUPPORT_HELPDESK_BACKOFF_MAX_S", 60.0, p.number(0.1, 3600),
+                                            "longest wait between two tries while the helpdesk is away "
+                                            "(1, 2, 4, 8, 15, 30, 60 s up to it)")
     helpdesk_max_attempts: int = setting("SMARTSUPPORT_HELPDESK_MAX_ATTEMPTS", 8, p.integer(1, 100),
                                          "attempts of a write-back before it is dead-lettered")
     classifier: str = setting("SMARTSUPPORT_CLASSIFIER", "embedding", p.choice("embedding", "nli"),

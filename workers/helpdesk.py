@@ -94,6 +94,7 @@ class Connector:
             return
         if change.kind == "deleted":
             self.store.delete_tickets([ticket_id])
+            self.store.helpdesk.forget(change.external_id, ticket_id)
             log.info("helpdesk ticket %s deleted: ticket %s deleted", change.external_id, ticket_id)
             return
         rules = current_routing()
@@ -130,7 +131,7 @@ def run(settings: Settings, *, once: bool = False) -> int:
                 return 0
             _sleep(settings.helpdesk_poll_s, stop)
         except (HelpdeskUnavailable, HelpdeskRejected, StoreUnavailable) as exc:
-            wait = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            wait = min(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)], settings.helpdesk_backoff_max_s)
             failures += 1
             log.warning("helpdesk away (%s: %s); trying again in %s s", type(exc).__name__, exc, wait)
             try:

@@ -38,6 +38,14 @@ class Helpdesk(Part):
         release(self.r, _bound(external_id), ticket_id)
 
     @guarded
+    def forget(self, external_id: str, ticket_id: str) -> None:
+        """Everything kept about a helpdesk ticket whose SmartSupport ticket was deleted: its binding,
+        its comment's mark, its dead letter."""
+        release(self.r, _bound(external_id), ticket_id)
+        self.r.srem(COMMENTED, ticket_id)
+        self.r.hdel(DEAD, ticket_id)
+
+    @guarded
     def ticket_of(self, external_id: str) -> str | None:
         """The existing SmartSupport ticket a helpdesk ticket became (None: none, or deleted since)."""
         bound = self.r.get(_bound(external_id))

@@ -1,40 +1,59 @@
-"""Tickets triaged inside a real Request Tracker 5 (tests/integration/rt.py): created there through
+"""Tickets triaged inside a real Request Tracker 5 (deploy/rt_instance.py): created there through
 its own REST2 API, taken by the helpdesk process, run through a real worker, written back; agents'
 changes made in RT come back as corrections. One RT, one worker and one helpdesk process for the
-module, on a Redis database of their own."""
+module, on a Redis database of their own; the helpdesk process and the worker reach RT through a
+gate (tests/integration/gate.py) that a test closes to cut them off while RT keeps taking tickets."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
+from deploy.rt_instance import AGENT, AGENT_PASSWORD, CONNECTOR, CONNECTOR_PASSWORD, RequestTracker
 from smartsupport.helpdesk.rt import RequestTracker as Connector
 from smartsupport.store import TicketStore
-from tests.helpers import ROOT, answering_worker, clear_tickets, settings_for, wait_for
-from tests.integration.rt import AGENT, AGENT_PASSWORD, CONNECTOR, CONNECTOR_PASSWORD, RequestTracker
+from tests.helpers import ROOT, answering_worker, clear_tickets, missing, settings_for, wait_for
+from tests.integration.gate import Gate
 from web import create_app
 from workers.helpdesk import Connector as Intake
 
 pytestmark = pytest.mark.integration
 
+#: How long the helpdesk process is cut off from RT in the outage test (the issue's 30 s).
+OUTAGE_S = 30.0
+#: Seconds between two tickets created in RT meanwhile.
+OUTAGE_TICKET_EVERY_S = 1.5
+
 
 @pytest.fixture(scope="module")
 def rt():
-    server = RequestTracker()
+    try:
+        server = RequestTracker()
+    except FileNotFoundError as exc:
+        missing(str(exc))
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def helpdesk_env(worker_env, redis_server, rt, tmp_path_factory):
+def gate(rt):
+    between = Gate(rt.port)
+    yield between
+    between.close()
+
+
+@pytest.fixture(scope="module")
+def helpdesk_env(worker_env, redis_server, gate, tmp_path_factory):
     data = tmp_path_factory.mktemp("helpdesk-data")
     (data / "helpdesk_password").write_text(CONNECTOR_PASSWORD + "\n")
     return {**worker_env, "REDIS_URL": redis_server + "/4", "SMARTSUPPORT_DATA_DIR": str(data),
-            "SMARTSUPPORT_HELPDESK_URL": f"rt://{CONNECTOR}@127.0.0.1:{rt.port}",
-            "SMARTSUPPORT_HELPDESK_POLL_S": "0.5", "SMARTSUPPORT_WEBHOOK_URLS": ""}
+            "SMARTSUPPORT_HELPDESK_URL": f"rt://{CONNECTOR}@127.0.0.1:{gate.port}",
+            "SMARTSUPPORT_HELPDESK_POLL_S": "0.5", "SMARTSUPPORT_HELPDESK_BACKOFF_MAX_S": "2",
+            "SMARTSUPPORT_WEBHOOK_URLS": ""}
 
 
 @pytest.fixture(scope="module")
@@ -162,20 +181,86 @@ def max_transaction(rt) -> int:
     return int(found[0]["id"])
 
 
-def test_rt_away_then_back_every_ticket_created_before_is_triaged_once(rt, helpdesk, helpdesk_env):
+def test_reply_added_in_rt_joins_its_ticket_and_scores_it_again(rt, api, helpdesk_env):
+    client, headers = api
     store = store_of(helpdesk_env)
-    # Given tickets the helpdesk process has not taken yet when RT goes away
-    numbers = [rt.create(f"Outage {i}", f"Our dashboard shows error 502 since noon (site {i})") for i in range(10)]
-    rt.stop()
-    try:
-        wait_for(lambda: (store.helpdesk.status() or {}).get("state") == "away", timeout_s=30,
-                 what="the helpdesk process to notice RT is away")
-    finally:
-        rt.start()
+    number = rt.create("Invoices as PDF", "Could you tell me how to download my invoices as PDF files?")
+    first = written_back(rt, store, number)
+    before = client.get(f"/api/tickets/{first['smartsupport_id']}", headers=headers).get_json()["urgency"]
 
-    # Then once it is back, each is one ticket, triaged and written back
+    # When the customer's correspondence on the RT ticket says it became urgent
+    rt.correspond(number, "This is urgent now: production is down and every checkout fails, fix it ASAP")
+
+    # Then it joins the SmartSupport ticket (no ticket of its own), which is scored again and written back
+    def rescored():
+        view = client.get(f"/api/tickets/{first['smartsupport_id']}", headers=headers).get_json()
+        return view if view["replies"] and view["urgency"]["score"] > before["score"] else None
+    view = wait_for(rescored, timeout_s=60, interval_s=0.5, what="the reply to join and the ticket to be scored anew")
+    assert [r["body"].strip() for r in view["replies"]] == [
+        "This is urgent now: production is down and every checkout fails, fix it ASAP"]
+    wait_for(lambda: int(rt.ticket(number)["Priority"]) == round(view["urgency"]["score"] * 100), timeout_s=60,
+             interval_s=0.5, what="the new priority to be written back")
+    assert [v["id"] for v in store.views.list(sort="created", limit=500)
+            if v["metadata"].get("helpdesk_id") == str(number)] == [first["smartsupport_id"]]
+
+
+def test_a_ticket_deleted_in_rt_ends_its_smartsupport_ticket_with_nothing_left(rt, api, helpdesk_env):
+    client, headers = api
+    store = store_of(helpdesk_env)
+    number = rt.create("Wrong address", "Please ignore my last message, it was sent by mistake")
+    ticket_id = written_back(rt, store, number)["smartsupport_id"]
+
+    # When an agent deletes it in RT
+    rt.delete(number)
+
+    # Then the SmartSupport ticket is gone, with nothing kept about it, and nothing is dead-lettered
+    wait_for(lambda: client.get(f"/api/tickets/{ticket_id}", headers=headers).status_code == 404, timeout_s=30,
+             interval_s=0.5, what="the SmartSupport ticket to be deleted")
+    assert store.helpdesk.ticket_of(str(number)) is None
+    assert [key for key in store.helpdesk.r.scan_iter(match="*") if ticket_id in key] == []
+    assert not store.helpdesk.r.exists(f"ss:helpdesk:ticket:{number}")
+    assert not store.helpdesk.commented(ticket_id)
+    assert ticket_id not in [d["ticket_id"] for d in store.helpdesk.dead_letters()]
+    assert ticket_id not in [v["id"] for v in store.views.list(sort="created", limit=500)]
+
+
+def test_rt_out_of_reach_for_30_s_under_load_every_ticket_created_meanwhile_is_triaged_once(
+        rt, gate, helpdesk, helpdesk_env):
+    store = store_of(helpdesk_env)
+    # Given the helpdesk process (and the worker's write-backs) cut off from RT, RT still taking tickets
+    gate.close()
+    try:
+        back_at = time.monotonic() + OUTAGE_S
+        wait_for(lambda: (store.helpdesk.status() or {}).get("state") == "away", timeout_s=OUTAGE_S,
+                 interval_s=0.2, what="the helpdesk process to say RT is away")
+        away_since = store.helpdesk.status()["since"]
+
+        # When customers keep writing to RT meanwhile, at a steady rate
+        numbers = created_steadily(rt, until=back_at, every_s=OUTAGE_TICKET_EVERY_S)
+        status = store.helpdesk.status()
+        assert status["state"] == "away" and status["since"] == away_since  # away all along
+        time.sleep(max(0.0, back_at - time.monotonic()))  # the outage itself lasts OUTAGE_S, not a wait for state
+    finally:
+        gate.open()
+
+    # Then once RT is within reach again, each is one SmartSupport ticket, triaged and written back once
     for number in numbers:
         written_back(rt, store, number, timeout_s=120)
-    views = store.views.list(sort="created", limit=500)
-    assert sorted(v["metadata"].get("helpdesk_id") for v in views
-                  if v["metadata"].get("helpdesk_id") in {str(n) for n in numbers}) == sorted(map(str, numbers))
+    by_rt_ticket = {}
+    for view in store.views.list(sort="created", limit=1000):
+        by_rt_ticket.setdefault(view["metadata"].get("helpdesk_id"), []).append(view["status"])
+    assert {str(n): by_rt_ticket.get(str(n)) for n in numbers} == {str(n): ["done"] for n in numbers}
+    assert all(len(rt.comments(number)) == 1 for number in numbers)
+    assert wait_for(lambda: (store.helpdesk.status() or {}).get("state") == "ok", timeout_s=30,
+                    what="the helpdesk process to say ok")
+
+
+def created_steadily(rt, *, until: float, every_s: float) -> list[int]:
+    """Tickets created in RT directly, one every ``every_s`` seconds until ``until`` (monotonic)."""
+    numbers, next_at = [], time.monotonic()
+    while next_at < until:
+        time.sleep(max(0.0, next_at - time.monotonic()))  # the rate of the load, not a wait for state
+        numbers.append(rt.create(f"Outage {len(numbers)}", f"Our dashboard shows error 502 since noon "
+                                                           f"(site {len(numbers)})"))
+        next_at += every_s
+    return numbers

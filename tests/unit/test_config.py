@@ -69,6 +69,10 @@ def test_rabbitmq_is_celerys_broker_and_the_store_stays_on_redis(tmp_path):
     ("SMARTSUPPORT_LABELS_FILE", "/no/such/labels.json"),
     ("SMARTSUPPORT_BROKER_URL", "kafka://broker:9092"),
     ("SMARTSUPPORT_BROKER_QUEUES", "mirrored"),
+    ("SMARTSUPPORT_HELPDESK_URL", "https://rt.example"),
+    ("SMARTSUPPORT_HELPDESK_URL", "rt://rt.example"),
+    ("SMARTSUPPORT_HELPDESK_URL", "rt://bot:hunter2@rt.example"),
+    ("SMARTSUPPORT_HELPDESK_BACKOFF_MAX_S", "0"),
 ])
 def test_a_bad_value_raises_config_error_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):

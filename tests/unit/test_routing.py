@@ -106,6 +106,11 @@ def test_without_a_file_each_category_goes_to_its_own_team_and_urgent_ones_to_ev
     (lambda r: r["rules"][0].update(sla="urgentt"), "rules[0] (critical-technical): unknown SLA policy 'urgentt'"),
     (lambda r: r["rules"][-1].update(match={"category": "Legal"}), "the last rule must have no match"),
     (lambda r: r["rules"][0]["match"].update(urgency="panic"), "unknown level 'panic'"),
+    (lambda r: r.update(helpdesk=["General"]), "helpdesk: a mapping with queues (team: queue) and intake"),
+    (lambda r: r.update(helpdesk={"queue": {"billing": "Billing"}}), "helpdesk: a mapping with queues"),
+    (lambda r: r.update(helpdesk={"queues": {"billing": ""}}), "helpdesk.queues: a mapping of team names to queue"),
+    (lambda r: r.update(helpdesk={"queues": {"biling": "Billing"}}), "helpdesk.queues: no team 'biling'"),
+    (lambda r: r.update(helpdesk={"intake": []}), "helpdesk.intake: at least one queue"),
 ])
 def test_a_bad_file_is_refused_naming_the_place(example_env, change, expected):
     raw = raw_example()

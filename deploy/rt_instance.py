@@ -1,7 +1,7 @@
-"""A private Request Tracker 5 for the helpdesk tests: Debian's request-tracker5 with SQLite and its
-standalone server (scripts/install-rt.sh), with a site configuration, a database and a port of its
-own, in a temporary folder. The queues, the three custom fields the connector writes and two users
-(the connector and an agent, both allowed everything) are seeded from a datafile."""
+"""A private Request Tracker 5, for the helpdesk tests and benchmark: Debian's request-tracker5 with
+SQLite and its standalone server (scripts/install-rt.sh), with a site configuration, a database and a
+port of its own, in a temporary folder. The queues, the three custom fields the connector writes and
+two users (the connector and an agent, both allowed everything) are seeded from a datafile."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import requests
-
-from tests.helpers import free_port, missing, wait_for
 
 SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 CONNECTOR, CONNECTOR_PASSWORD = "smartsupport", "connector-test-password"
 AGENT, AGENT_PASSWORD = "agent", "agent-test-password"
 QUEUES = ("General", "Billing", "Technical", "Legal", "Other")
+INSTALL_HINT = "Request Tracker is not installed: `make helpdesk-server` (scripts/install-rt.sh) installs it"
 
 SITE_CONFIG = """Set($rtname, 'smartsupport-test');
 Set($Organization, 'smartsupport-test');
@@ -56,15 +57,26 @@ SEED = """@Queues = map {{ {{ Name => $_ }} }} qw({queues});
 """
 
 
-class RequestTracker:
-    """RT on a free loopback port; ``stop()`` and ``start()`` take it away and bring it back, ``reset()``
-    puts back the database as seeded."""
+def installed() -> bool:
+    """Whether scripts/install-rt.sh has run (the programs an instance needs are there)."""
+    return SERVER.exists() and shutil.which("rt-setup-database-5") is not None
 
-    def __init__(self) -> None:
-        if not SERVER.exists() or not shutil.which("rt-setup-database-5"):
-            missing("Request Tracker is not installed: `make test` installs it (scripts/install-rt.sh)")
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RequestTracker:
+    """RT on a free loopback port, serving with ``workers`` processes (about 220 MB each); ``close()``
+    stops it and removes its folder."""
+
+    def __init__(self, *, workers: int = 2) -> None:
+        if not installed():
+            raise FileNotFoundError(INSTALL_HINT)
         self.dir = Path(tempfile.mkdtemp(prefix="smartsupport-rt-"))
-        self.port = free_port()
+        self.port = _free_port()
         for sub in ("var", "cache", "session", "etc.d"):
             (self.dir / sub).mkdir()
         (self.dir / "RT_SiteConfig.pm").write_text(SITE_CONFIG.format(dir=self.dir, port=self.port))
@@ -75,7 +87,7 @@ class RequestTracker:
             agent=AGENT, agent_password=AGENT_PASSWORD))
         self._setup("--action", "init", "--force")
         self._setup("--action", "insert", "--datafile", str(self.dir / "seed.pl"))
-        shutil.copyfile(self.dir / "var" / "rt.db", self.dir / "seeded.db")
+        self.workers = workers
         self.proc: subprocess.Popen | None = None
         self.start()
 
@@ -86,17 +98,24 @@ class RequestTracker:
     def _setup(self, *args: str) -> None:
         done = subprocess.run(["rt-setup-database-5", *args], env=self.env, capture_output=True, text=True,
                               timeout=120)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        if done.returncode != 0:
+            raise RuntimeError(f"rt-setup-database-5 {' '.join(args)}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
 
     def start(self) -> None:
         with open(self.dir / "server.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [str(SERVER), "--host", "127.0.0.1", "--port", str(self.port), "--max-workers", "2"],
+                [str(SERVER), "--host", "127.0.0.1", "--port", str(self.port), "--max-workers", str(self.workers)],
                 cwd=self.dir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self._answers, timeout_s=60, interval_s=0.25, what="Request Tracker to answer")
+        deadline = time.monotonic() + 60
+        while not self._answers():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Request Tracker did not answer in 60 s: {self.dir / 'server.log'}")
+            time.sleep(0.25)
 
     def _answers(self) -> bool:
-        assert self.proc.poll() is None, (self.dir / "server.log").read_text()[-3000:]
+        if self.proc.poll() is not None:
+            raise RuntimeError("Request Tracker exited: " + (self.dir / "server.log").read_text()[-3000:])
         try:
             return self.get("/queues/all").status_code == 200
         except requests.RequestException:
@@ -108,11 +127,6 @@ class RequestTracker:
         self.proc.wait(timeout=30)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def reset(self) -> None:
-        self.stop()
-        shutil.copyfile(self.dir / "seeded.db", self.dir / "var" / "rt.db")
-        self.start()
 
     def close(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -126,16 +140,29 @@ class RequestTracker:
 
     def create(self, subject: str, body: str, *, queue: str = "General",
                requestor: str = "dana@customer.example") -> int:
-        answer = requests.post(f"{self.url}/REST/2.0/ticket", auth=(AGENT, AGENT_PASSWORD), timeout=30, json={
-            "Queue": queue, "Subject": subject, "Requestor": requestor, "Content": body, "ContentType": "text/plain"})
-        assert answer.status_code == 201, answer.text
+        answer = self._send("POST", "/ticket", {"Queue": queue, "Subject": subject, "Requestor": requestor,
+                                                "Content": body, "ContentType": "text/plain"}, expect=(201,))
         return int(answer.json()["id"])
 
     def update(self, ticket: int, **fields) -> list[str]:
-        answer = requests.put(f"{self.url}/REST/2.0/ticket/{ticket}", auth=(AGENT, AGENT_PASSWORD), json=fields,
-                              timeout=30)
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+        return self._send("PUT", f"/ticket/{ticket}", fields).json()
+
+    def correspond(self, ticket: int, body: str) -> None:
+        """A reply on the ticket (what RT records when the requestor writes again)."""
+        self._send("POST", f"/ticket/{ticket}/correspond", {"Content": body, "ContentType": "text/plain"},
+                   expect=(201,))
+
+    def delete(self, ticket: int) -> None:
+        """The ticket deleted, as an agent does (RT keeps it with the status ``deleted``)."""
+        self._send("DELETE", f"/ticket/{ticket}", None, expect=(200, 204))
+
+    def _send(self, method: str, path: str, body: dict | None, *,
+              expect: tuple[int, ...] = (200,)) -> requests.Response:
+        answer = requests.request(method, f"{self.url}/REST/2.0{path}", auth=(AGENT, AGENT_PASSWORD), json=body,
+                                  timeout=30)
+        if answer.status_code not in expect:
+            raise RuntimeError(f"RT answered {answer.status_code} to {method} {path}: {answer.text[:500]}")
+        return answer
 
     def ticket(self, ticket: int) -> dict:
         """The ticket with its queue's name and its custom fields by name."""
