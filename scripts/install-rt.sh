@@ -16,16 +16,5 @@ fi
 request-tracker5 request-tracker5/dbconfig-install boolean false
 request-tracker5 request-tracker5/install-cronjobs boolean false
 SELECTIONS
-policy=/usr/sbin/policy-rc.d
-created=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$policy"
-    created=1
-fi
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+bash "$(dirname "$0")/apt-install-service.sh" /usr/share/request-tracker5/libexec/rt-server \
     request-tracker5 rt5-db-sqlite rt5-standalone
-if [ "$created" = 1 ]; then
-    "${sudo[@]}" rm -f "$policy"
-fi

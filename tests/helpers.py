@@ -338,3 +338,20 @@ def submitted_and_routed(base: str, auth: dict, body: str) -> tuple[str, dict]:
         view = requests.get(f"{base}/api/tickets/{ticket_id}", headers=auth, timeout=5).json()
         return view if view.get("route") else None
     return ticket_id, wait_for(routed, timeout_s=90, interval_s=0.5, what="the ticket to be routed")["route"]
+
+
+@contextmanager
+def worker_with_program(env: dict[str, str], tmp_path_factory, module: str, name: str):
+    """A real worker and one more program of `make run` (``python -m <module>``: the mailbox, the
+    helpdesk), as `make run` starts them, on a cleared store; yields the program and its log's path."""
+    clear_tickets(env["REDIS_URL"])
+    log_path = tmp_path_factory.mktemp(f"{name}-logs") / f"{name}.log"
+    with answering_worker(env, tmp_path_factory, f"{name} worker"):
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        try:
+            yield proc, log_path
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)

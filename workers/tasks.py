@@ -253,7 +253,7 @@ def write_back_ticket(self: Task, ticket_id: str) -> str:
     except TicketNotFound:  # deleted meanwhile (in the helpdesk too, perhaps)
         return ticket_id
     external, rules = view["metadata"]["helpdesk_id"], current_routing()
-    result = helpdesk_mapping.write_back_for(external, view, rules, comment=not s.helpdesk.commented(ticket_id))
+    result = helpdesk_mapping.write_back_for(external, view, rules, comment=s.helpdesk.claim_comment(ticket_id))
     attempt = {"at": time.time(), "status_code": 200, "error": None}
     try:
         connector(cfg, rules.helpdesk.intake).write_back(result)
@@ -262,6 +262,8 @@ def write_back_ticket(self: Task, ticket_id: str) -> str:
         attempt = {**attempt, "status_code": code, "error": str(exc)}
     policy = dataclasses.replace(delivery.RetryPolicy.from_settings(cfg), max_attempts=cfg.helpdesk_max_attempts)
     decision = delivery.decide(attempt, number=self.request.retries + 1, policy=policy, event_id=ticket_id)
+    if result.comment is not None and not isinstance(decision, delivery.Delivered):
+        s.helpdesk.release_comment(ticket_id)
     if isinstance(decision, delivery.RetryAt):
         log.warning("write-back of %s to helpdesk ticket %s failed: %s", ticket_id, external, attempt["error"])
         raise self.retry(countdown=countdown_s(min(decision.delay_s, cfg.retry_hop_s)), max_retries=None)

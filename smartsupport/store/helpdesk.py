@@ -4,6 +4,7 @@ it reads from, what it has written back, its write-backs that ran out of attempt
   ss:helpdesk:ticket:<external id>  string: the SmartSupport ticket a helpdesk ticket became
   ss:helpdesk:cursor                hash: tickets / replies / changes -> the helpdesk's cursor
   ss:helpdesk:commented             set: SmartSupport tickets whose private comment is written
+  ss:helpdesk:commenting:<id>       string: a write-back writing that ticket's comment now (expires)
   ss:helpdesk:dead                  hash: SmartSupport ticket id -> {"external_id", "error", "attempts", "at"}
   ss:helpdesk:status                string: the helpdesk process's state {"state", "error", "at", "since"}
 """
@@ -19,6 +20,10 @@ from .base import Part, claim, guarded, release
 
 PREFIX = keys.PREFIX + "helpdesk:"
 CURSORS, COMMENTED, DEAD, STATUS = PREFIX + "cursor", PREFIX + "commented", PREFIX + "dead", PREFIX + "status"
+
+
+def _commenting(ticket_id: str) -> str:
+    return f"{PREFIX}commenting:{ticket_id}"
 
 
 def _bound(external_id: str) -> str:
@@ -43,6 +48,7 @@ class Helpdesk(Part):
         its comment's mark, its dead letter."""
         release(self.r, _bound(external_id), ticket_id)
         self.r.srem(COMMENTED, ticket_id)
+        self.r.delete(_commenting(ticket_id))
         self.r.hdel(DEAD, ticket_id)
 
     @guarded
@@ -64,8 +70,25 @@ class Helpdesk(Part):
         return bool(self.r.sismember(COMMENTED, ticket_id))
 
     @guarded
+    def claim_comment(self, ticket_id: str, *, hold_s: int = 300) -> bool:
+        """Whether this write-back is the one to write the ticket's comment: none written yet, and no
+        other write-back writing it now (two at once write one comment; a claim whose write-back
+        died lapses after ``hold_s``, so that a retry writes it)."""
+        if self.r.sismember(COMMENTED, ticket_id):
+            return False
+        return bool(self.r.set(_commenting(ticket_id), "1", nx=True, ex=hold_s))
+
+    @guarded
+    def release_comment(self, ticket_id: str) -> None:
+        """The write-back that claimed the comment did not write it: the next one may."""
+        self.r.delete(_commenting(ticket_id))
+
+    @guarded
     def note_commented(self, ticket_id: str) -> None:
-        self.r.sadd(COMMENTED, ticket_id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.sadd(COMMENTED, ticket_id)
+        pipe.delete(_commenting(ticket_id))
+        pipe.execute()
 
     @guarded
     def bury(self, ticket_id: str, external_id: str, error: str, *, attempts: int) -> None:

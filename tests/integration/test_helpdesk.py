@@ -6,8 +6,6 @@ gate (tests/integration/gate.py) that a test closes to cut them off while RT kee
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ import requests
 from deploy.rt_instance import AGENT, AGENT_PASSWORD, CONNECTOR, CONNECTOR_PASSWORD, RequestTracker
 from smartsupport.helpdesk.rt import RequestTracker as Connector
 from smartsupport.store import TicketStore
-from tests.helpers import ROOT, answering_worker, clear_tickets, missing, settings_for, wait_for
+from tests.helpers import missing, settings_for, wait_for, worker_with_program
 from tests.integration.gate import Gate
 from web import create_app
 from workers.helpdesk import Connector as Intake
@@ -59,17 +57,8 @@ def helpdesk_env(worker_env, redis_server, gate, tmp_path_factory):
 @pytest.fixture(scope="module")
 def helpdesk(helpdesk_env, tmp_path_factory):
     """A real worker and the helpdesk process, as `make run` starts them."""
-    clear_tickets(helpdesk_env["REDIS_URL"])
-    log_path = tmp_path_factory.mktemp("helpdesk-logs") / "helpdesk.log"
-    with answering_worker(helpdesk_env, tmp_path_factory, "helpdesk worker"):
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "workers.helpdesk"], cwd=ROOT, env=helpdesk_env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield proc, log_path
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with worker_with_program(helpdesk_env, tmp_path_factory, "workers.helpdesk", "helpdesk") as running:
+        yield running
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from tests.helpers import ROOT, answering_worker, clear_tickets, free_port, missing, settings_for, wait_for
+from tests.helpers import free_port, missing, settings_for, wait_for, worker_with_program
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -150,17 +149,8 @@ def mail_env(worker_env, redis_server, dovecot):
 @pytest.fixture(scope="module")
 def mailbox(mail_env, tmp_path_factory):
     """A real worker and the mailbox process, as `make run` starts them."""
-    clear_tickets(mail_env["REDIS_URL"])
-    log_path = tmp_path_factory.mktemp("mail-logs") / "mailbox.log"
-    with answering_worker(mail_env, tmp_path_factory, "mail worker"):
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "workers.mailbox"], cwd=ROOT, env=mail_env, stdout=log,
-                                    stderr=subprocess.STDOUT)
-        try:
-            yield proc, log_path
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with worker_with_program(mail_env, tmp_path_factory, "workers.mailbox", "mail") as running:
+        yield running
 
 
 @pytest.fixture
