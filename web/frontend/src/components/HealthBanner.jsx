@@ -6,7 +6,18 @@ import * as api from "../api.js";
 export default function HealthBanner() {
   const health = useQuery({ queryKey: ["health"], queryFn: api.getHealth, refetchInterval: 5000 });
   const problem = describe(health);
-  return problem && <div className="banner" role="alert">{problem}</div>;
+  const dead = health.data?.helpdesk?.dead_count ?? 0;
+  return (
+    <>
+      {problem && <div className="banner" role="alert">{problem}</div>}
+      {dead > 0 && (
+        <div className="banner" role="status" data-testid="helpdesk-dead-letters">
+          {dead} write-back{dead === 1 ? "" : "s"} to the helpdesk gave up after every retry: the tickets are
+          triaged here, not in the helpdesk (GET /api/health lists them, with the helpdesk's answer)
+        </div>
+      )}
+    </>
+  );
 }
 
 function describe({ data, error }) {
