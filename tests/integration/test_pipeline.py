@@ -85,8 +85,9 @@ def test_health_says_warming_until_a_new_worker_s_model_has_run_once(redis_serve
     from web import create_app
     from web.health import check
 
-    # Given a worker starting on a database of its own, with nothing else consuming there
-    url = redis_server + "/7"
+    # Given a worker starting on a database of its own (no other test's: its scheduler leaves tasks
+    # there once it stops), with nothing else consuming there
+    url = redis_server + "/8"
     clear_tickets(url)
     clear_queues(url)
     services = create_app(settings_for(url, tmp_path)).extensions["smartsupport"]
@@ -104,6 +105,7 @@ def test_health_says_warming_until_a_new_worker_s_model_has_run_once(redis_serve
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        clear_queues(url)  # what its scheduler sent last: no later test finds it
 
     # Then while its model loaded it consumed its queues but was not ready: health named it warming
     warming = [r for r in reports if r.get("warming")]

@@ -19,8 +19,8 @@ import pytest
 import redis
 from kombu import Queue
 
-from tests.helpers import (AUTH, all_done, answering_worker, clear_tickets, free_port, missing, settings_for,
-                           start_stack, submit, wait_for)
+from tests.helpers import (AUTH, all_done, answering_worker, clear_queues, clear_tickets, free_port, missing,
+                           settings_for, start_stack, submit, wait_for)
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -118,6 +118,7 @@ def rabbit_env(worker_env, redis_server, rabbitmq):
 
 @pytest.fixture(scope="module")
 def rabbit_worker(rabbit_env, tmp_path_factory):
+    clear_queues(rabbit_env["REDIS_URL"])  # the Redis lists checked empty below start empty
     with answering_worker(rabbit_env, tmp_path_factory, "rabbitmq-worker") as proc:
         yield proc
 
