@@ -58,23 +58,25 @@ def items(raw: str) -> tuple[str, ...]:
 
 def imap_url(raw: str) -> str:
     """``imap://user@host[:port][/folder]`` or ``imaps://…``; the password is a setting of its own."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(raw)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
-        raise ValueError("must be imap://user@host[:port] or imaps://user@host[:port]")
-    if parts.password:
-        raise ValueError("keep the password out of the URL: set SMARTSUPPORT_IMAP_PASSWORD")
-    return raw
+    return _service_url(raw, ("imap", "imaps"), "must be imap://user@host[:port] or imaps://user@host[:port]",
+                        "set SMARTSUPPORT_IMAP_PASSWORD")
 
 
 def helpdesk_url(raw: str) -> str:
     """``rt://user@host[:port][/path]`` (``rt+https://`` for TLS); the password is in the data dir."""
+    return _service_url(raw, ("rt", "rt+https"),
+                        "must be rt://user@host[:port][/path] or rt+https://user@host[:port][/path]",
+                        "write it to the data dir's helpdesk_password file")
+
+
+def _service_url(raw: str, schemes: tuple[str, ...], shape: str, password_goes: str) -> str:
+    """A URL naming a user at a host in one of ``schemes``, with no password in it."""
     from urllib.parse import urlsplit
     parts = urlsplit(raw)
-    if parts.scheme not in ("rt", "rt+https") or not parts.hostname or not parts.username:
-        raise ValueError("must be rt://user@host[:port][/path] or rt+https://user@host[:port][/path]")
+    if parts.scheme not in schemes or not parts.hostname or not parts.username:
+        raise ValueError(shape)
     if parts.password:
-        raise ValueError("keep the password out of the URL: write it to the data dir's helpdesk_password file")
+        raise ValueError(f"keep the password out of the URL: {password_goes}")
     return raw
 
 

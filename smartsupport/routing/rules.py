@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from ..calendars import Calendar
 from ..ticket import UrgencyLevel
-from .sla import SlaPolicy, sla_after_resume, sla_clock, sla_record
+from .sla import FIRED, SlaPolicy, sla_after_resume, sla_clock, sla_record
 
 #: Events a destination can ask for. ``ticket.routed``: every ticket a rule sends it;
 #: ``ticket.urgent``: those at or above the urgency threshold; the SLA events at their times.
@@ -17,8 +17,6 @@ EVENTS = ("ticket.routed", "ticket.urgent", "ticket.sla_warning", "ticket.sla_br
 DEFAULT_EVENTS = ("ticket.urgent", "ticket.sla_warning", "ticket.sla_breached")
 FORMATS = ("standard", "slack")
 LEVELS = tuple(level.value for level in UrgencyLevel)
-#: The flags of an ``sla`` that say one of its events fired (store/routes.py sets them).
-FIRED = ("warned", "breached", "resolution_warned", "resolution_breached")
 #: Share of each SLA target's open time after which its warning falls due, unless the file says.
 DEFAULT_WARNING_SHARE = 0.75
 MATCH_KEYS = ("category", "urgency", "score", "incident", "metadata", "phrases", "language")

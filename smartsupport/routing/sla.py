@@ -10,6 +10,15 @@ from typing import Any
 from ..calendars import WALL_CLOCK, Calendar, WallClock
 
 #: Each target: its due key, its warning key and the policy's open seconds for it.
+#: The SLA clock's entries: each event's name on the clock (store/routes.py's due set), the ``sla``
+#: key of its time, the flag that says it fired, and what stops it (``ack``: the first response;
+#: ``resolve``: the resolution).
+SLA_CLOCK = (("ticket.sla_warning", "warning_at", "warned", "ack"),
+             ("ticket.sla_breached", "first_response_due", "breached", "ack"),
+             ("ticket.sla_warning:resolution", "resolution_warning_at", "resolution_warned", "resolve"),
+             ("ticket.sla_breached:resolution", "resolution_due", "resolution_breached", "resolve"))
+#: The flags of an ``sla`` that say one of its events fired.
+FIRED = tuple(entry[2] for entry in SLA_CLOCK)
 TARGETS = (("first_response_due", "warning_at", "first_response_s"),
            ("resolution_due", "resolution_warning_at", "resolution_s"))
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import AgentAtCapacity, TicketNotFound
+from ..routing.sla import SLA_CLOCK
 from . import keys
 from .base import Part, guarded
 from .metrics import FIRST_RESPONSE_BUCKETS_S, bucket_of
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
 
 SLA_DUE = keys.PREFIX + "sla:due"
 TEAM_STATS = keys.PREFIX + "team:stats"
-#: The SLA clock's entries: the name each has in the due set, the ``sla`` key of its time, the flag
-#: that says it fired, and what stops it (``ack``: the first response; ``resolve``: the resolution).
-SLA_CLOCK = (("ticket.sla_warning", "warning_at", "warned", "ack"),
-             ("ticket.sla_breached", "first_response_due", "breached", "ack"),
-             ("ticket.sla_warning:resolution", "resolution_warning_at", "resolution_warned", "resolve"),
-             ("ticket.sla_breached:resolution", "resolution_due", "resolution_breached", "resolve"))
 SLA_EVENTS = tuple(entry[0] for entry in SLA_CLOCK)
 
 
